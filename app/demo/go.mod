@@ -1,0 +1,3 @@
+module coop-demo
+
+go 1.22

@@ -1,0 +1,43 @@
+/**
+ * The commands the host bootstrap runs, as data (see remote/shell.ts). Pure: tests assert the
+ * exact strings.
+ */
+import { createHash } from "crypto";
+import { ProxySpec } from "./config";
+import { Command, options } from "./remote/shell";
+
+/** Where a given version of the deploy tool lives: the path changes whenever its content does. */
+export function toolPath(root: string, toolSource: string): string {
+    const hash = createHash("sha256").update(toolSource).digest("hex").slice(0, 12);
+    return `${root}/bin/coopctl-${hash}`;
+}
+
+/** Creates the directory the deploy tool versions live in. */
+export function prepareCommand(root: string): Command {
+    return ["mkdir", "-p", `${root}/bin`];
+}
+
+/** Removes that directory once no tool version is left in it (never anything else). */
+export function unprepareCommand(root: string): Command {
+    return ["rmdir", "--ignore-fail-on-non-empty", `${root}/bin`];
+}
+
+/** Brings up the engine network and the reverse proxy. Idempotent on the host. */
+export function hostUpCommand(tool: string, network: string, proxy: ProxySpec): Command {
+    return [
+        tool,
+        "host-up",
+        ...options({
+            network,
+            "proxy-image": proxy.image,
+            bind: proxy.bindAddress,
+            "http-port": proxy.httpPort,
+            "https-port": proxy.httpsPort,
+        }),
+    ];
+}
+
+/** Removes the proxy, its state volume and the network. */
+export function hostDownCommand(tool: string, network: string): Command {
+    return [tool, "host-down", ...options({ network })];
+}

@@ -1,0 +1,301 @@
+#!/usr/bin/env bash
+# Build the coop-demo test images (and optionally kamal-proxy), push them to a
+# registry and record their digests.
+#
+# usage: scripts/build-images.sh REGISTRY OUTFILE
+#   e.g. scripts/build-images.sh 127.0.0.1:5001 .local/images.json
+#
+# Images (all FROM scratch, nothing is pulled):
+#   REGISTRY/coop-demo:v1               version v1, schema 1
+#   REGISTRY/coop-demo:v2               version v2, schema 2
+#   REGISTRY/coop-demo:v3-broken        version v3, schema 2, /health always 503
+#   REGISTRY/coop-demo:v4-badmigration  version v4, schema 3, migrate exits 3
+#   REGISTRY/kamal-proxy:$KAMAL_PROXY_VERSION
+#                                       only when KAMAL_PROXY_BIN names a
+#                                       prebuilt static kamal-proxy binary
+#
+# OUTFILE gets {"inputsHash": ..., "images": {"demo:v1": "REGISTRY/coop-demo@sha256:...", ...}}.
+# When OUTFILE's inputsHash matches the current inputs and every recorded
+# digest is still in the registry, nothing is built ("images: up to date").
+# After pushing, the local tags and images are removed so that deploys have
+# to pull from the registry.
+#
+# Environment:
+#   KAMAL_PROXY_BIN      path to a static kamal-proxy binary (optional)
+#   KAMAL_PROXY_VERSION  its version, used as the image tag (required with _BIN)
+#   GOARCH               target architecture (default: the Docker engine's)
+set -euo pipefail
+
+PROG=build-images
+
+die() {
+	printf '%s: %s\n' "$PROG" "$*" >&2
+	exit 1
+}
+
+note() {
+	printf '%s: %s\n' "$PROG" "$*" >&2
+}
+
+usage() {
+	sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}" >&2
+}
+
+if [[ $# -ne 2 ]]; then
+	usage
+	exit 2
+fi
+REGISTRY=$1
+OUTFILE=$2
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+APP_DIR=$ROOT/app/demo
+DEMO_DOCKERFILE=$APP_DIR/Dockerfile
+KP_DOCKERFILE=$ROOT/host/kamal-proxy.Dockerfile
+
+# name|version|schema|DEMO_HEALTH image env|failMigration ldflag
+VARIANTS=(
+	"v1|v1|1||"
+	"v2|v2|2||"
+	"v3-broken|v3|2|fail|"
+	"v4-badmigration|v4|3||1"
+)
+
+MANIFEST_ACCEPT='application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.index.v1+json'
+
+# --- checks -----------------------------------------------------------------
+
+if [[ $REGISTRY == *://* || $REGISTRY == */* ]]; then
+	die "REGISTRY must be host:port without scheme or path (got '$REGISTRY'), e.g. 127.0.0.1:5001"
+fi
+if [[ -z $OUTFILE || $OUTFILE == */ ]]; then
+	die "OUTFILE must be a file path (got '$OUTFILE'), e.g. .local/images.json"
+fi
+
+for tool in docker go jq curl sha256sum; do
+	command -v "$tool" >/dev/null 2>&1 || die "'$tool' is not installed or not on PATH; install it and retry"
+done
+
+[[ -f $DEMO_DOCKERFILE ]] || die "missing $DEMO_DOCKERFILE; run this script from a full checkout"
+
+KP_BIN=${KAMAL_PROXY_BIN:-}
+KP_VERSION=${KAMAL_PROXY_VERSION:-}
+if [[ -n $KP_BIN ]]; then
+	[[ -f $KP_BIN && -x $KP_BIN ]] || die "KAMAL_PROXY_BIN=$KP_BIN is not an executable file; point it at a static kamal-proxy binary"
+	[[ -n $KP_VERSION ]] || die "KAMAL_PROXY_BIN is set but KAMAL_PROXY_VERSION is not; set it to the binary's version, e.g. KAMAL_PROXY_VERSION=v0.9.2"
+	[[ $KP_VERSION =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die "KAMAL_PROXY_VERSION='$KP_VERSION' is not a valid image tag; use something like v0.9.2"
+	[[ -f $KP_DOCKERFILE ]] || die "missing $KP_DOCKERFILE; run this script from a full checkout"
+	if command -v file >/dev/null 2>&1 && file -L "$KP_BIN" | grep -q 'dynamically linked'; then
+		die "KAMAL_PROXY_BIN=$KP_BIN is dynamically linked and cannot run in a scratch image; build it with CGO_ENABLED=0"
+	fi
+fi
+
+docker version --format '{{.Server.Version}}' >/dev/null 2>&1 ||
+	die "the Docker engine is not reachable ('docker version' failed); start dockerd and retry"
+
+if ! curl -fsS --max-time 5 -o /dev/null "http://$REGISTRY/v2/" 2>/dev/null; then
+	die "registry $REGISTRY is not answering on http://$REGISTRY/v2/; run scripts/local-hosts.sh up first"
+fi
+
+ARCH=${GOARCH:-$(docker version --format '{{.Server.Arch}}')}
+
+# --- serialise concurrent runs for the same OUTFILE --------------------------
+
+mkdir -p "$(dirname "$OUTFILE")" || die "cannot create the directory for $OUTFILE"
+if command -v flock >/dev/null 2>&1; then
+	exec 9>"$OUTFILE.lock"
+	flock -w 900 9 || die "another build-images run holds $OUTFILE.lock for over 15 minutes; wait for it or remove the lock"
+fi
+
+# --- inputs hash ------------------------------------------------------------
+
+inputs_hash() {
+	{
+		printf 'registry %s\narch %s\ngo %s\n' "$REGISTRY" "$ARCH" "$(go env GOVERSION)"
+		printf 'variants %s\n' "${VARIANTS[*]}"
+		if [[ -n $KP_BIN ]]; then
+			printf 'kamal-proxy %s %s\n' "$KP_VERSION" "$(sha256sum <"$KP_BIN" | cut -d' ' -f1)"
+		else
+			printf 'kamal-proxy none\n'
+		fi
+		cd "$ROOT"
+		# Tests do not end up in the images, so editing them forces no rebuild.
+		find app/demo -type f \( \( -name '*.go' ! -name '*_test.go' \) -o -name go.mod -o -name go.sum \
+			-o -name Dockerfile -o -name .dockerignore \) -print0 |
+			LC_ALL=C sort -z | xargs -0 -r sha256sum
+		sha256sum scripts/build-images.sh host/kamal-proxy.Dockerfile
+	} | sha256sum | cut -d' ' -f1
+}
+
+HASH=$(inputs_hash)
+
+expected_keys() {
+	local v
+	for v in "${VARIANTS[@]}"; do
+		printf 'demo:%s\n' "${v%%|*}"
+	done
+	if [[ -n $KP_BIN ]]; then
+		printf 'kamal-proxy\n'
+	fi
+}
+
+# in_registry REF: is REGISTRY/repo@sha256:... present in the registry?
+in_registry() {
+	local ref=$1 repo digest
+	[[ $ref == "$REGISTRY/"*@sha256:* ]] || return 1
+	repo=${ref#"$REGISTRY/"}
+	repo=${repo%@*}
+	digest=${ref##*@}
+	curl -fsS --max-time 10 -o /dev/null -H "Accept: $MANIFEST_ACCEPT" \
+		"http://$REGISTRY/v2/$repo/manifests/$digest" 2>/dev/null
+}
+
+up_to_date() {
+	local recorded key ref
+	[[ -f $OUTFILE ]] || return 1
+	recorded=$(jq -r '.inputsHash // empty' "$OUTFILE" 2>/dev/null) || {
+		note "$OUTFILE is not valid JSON; rebuilding"
+		return 1
+	}
+	if [[ $recorded != "$HASH" ]]; then
+		note "inputs changed since $OUTFILE was written; rebuilding"
+		return 1
+	fi
+	while IFS= read -r key; do
+		ref=$(jq -r --arg k "$key" '.images[$k] // empty' "$OUTFILE")
+		if [[ -z $ref ]]; then
+			note "$OUTFILE has no entry for $key; rebuilding"
+			return 1
+		fi
+		if ! in_registry "$ref"; then
+			note "$ref is no longer in the registry; rebuilding"
+			return 1
+		fi
+	done < <(expected_keys)
+	return 0
+}
+
+if up_to_date; then
+	echo "images: up to date"
+	exit 0
+fi
+
+# --- build ------------------------------------------------------------------
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/build-images.XXXXXX")
+LOCAL_REFS=()
+
+cleanup() {
+	local ref
+	# ${arr[@]+...} keeps `set -u` quiet on bash < 4.4 when the array is empty.
+	for ref in ${LOCAL_REFS[@]+"${LOCAL_REFS[@]}"}; do
+		docker rmi "$ref" >/dev/null 2>&1 || true
+	done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# show_log FILE: last lines of a failed step's output, to stderr.
+show_log() {
+	tail -n 25 "$1" | sed 's/^/  | /' >&2
+}
+
+# Fixed mtime for files copied into images, so identical binaries give
+# identical layers (the registry then already has them on the next push).
+FIXED_MTIME='2000-01-01T00:00:00Z'
+
+build_binary() { # out version schema failMigration
+	local out=$1 version=$2 schema=$3 fail=$4 log=$WORK/go-build.log
+	if ! (cd "$APP_DIR" && CGO_ENABLED=0 GOOS=linux GOARCH=$ARCH GOFLAGS=-mod=mod GOTOOLCHAIN=local \
+		go build -trimpath -buildvcs=false \
+		-ldflags "-s -w -X main.version=$version -X main.schema=$schema -X main.failMigration=$fail" \
+		-o "$out" .) >"$log" 2>&1; then
+		show_log "$log"
+		die "go build of coop-demo $version failed (output above); fix app/demo and retry ('cd app/demo && go vet ./...')"
+	fi
+	touch -d "$FIXED_MTIME" "$out"
+}
+
+# build_push REF CONTEXT DOCKERFILE [--build-arg ...]: prints REPO@DIGEST.
+# It runs in a command substitution: callers add REF to LOCAL_REFS first.
+build_push() {
+	local ref=$1 ctx=$2 dockerfile=$3 log digest repo
+	shift 3
+	log=$WORK/docker.log
+	if ! DOCKER_BUILDKIT=0 docker build --force-rm --pull=false -t "$ref" -f "$dockerfile" "$@" "$ctx" >"$log" 2>&1; then
+		show_log "$log"
+		die "docker build of $ref failed (output above)"
+	fi
+	if ! docker push "$ref" >"$log" 2>&1; then
+		show_log "$log"
+		die "docker push of $ref failed (output above); check that $REGISTRY accepts pushes (a plain-HTTP registry outside 127.0.0.0/8 must be in the engine's insecure-registries)"
+	fi
+	digest=$(sed -n 's/.*digest: \(sha256:[0-9a-f]\{64\}\).*/\1/p' "$log" | tail -n 1)
+	repo=${ref%:*}
+	if [[ -z $digest ]]; then
+		digest=$(docker image inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' "$ref" |
+			sed -n "s|^${repo//./\\.}@\\(sha256:[0-9a-f]\\{64\\}\\)\$|\\1|p" | head -n 1)
+	fi
+	[[ -n $digest ]] || die "could not find the registry digest of $ref after pushing; see 'docker push $ref'"
+	in_registry "$repo@$digest" ||
+		die "$repo@$digest was pushed but the registry does not serve it; check the registry's storage and logs"
+	printf '%s@%s\n' "$repo" "$digest"
+}
+
+# remove_local REF: drop the tag and, if nothing else uses it, the image.
+remove_local() {
+	local ref=$1 id
+	id=$(docker image inspect --format '{{.Id}}' "$ref" 2>/dev/null) || return 0
+	docker rmi "$ref" >/dev/null 2>&1 || note "warning: could not remove local tag $ref"
+	if docker image inspect "$id" >/dev/null 2>&1; then
+		docker rmi "$id" >/dev/null 2>&1 || note "warning: local image $id ($ref) is still in use and was kept"
+	fi
+}
+
+IMAGES='{}'
+record() { # key ref
+	IMAGES=$(jq -c --arg k "$1" --arg v "$2" '. + {($k): $v}' <<<"$IMAGES")
+	printf '  %-22s %s\n' "$1" "$2"
+}
+
+echo "images: building for linux/$ARCH, pushing to $REGISTRY"
+
+for v in "${VARIANTS[@]}"; do
+	IFS='|' read -r name version schema health fail <<<"$v"
+	ctx=$WORK/demo-$name
+	mkdir -p "$ctx"
+	build_binary "$ctx/coop-demo" "$version" "$schema" "$fail"
+	ref="$REGISTRY/coop-demo:$name"
+	LOCAL_REFS+=("$ref")
+	pinned=$(build_push "$ref" "$ctx" "$DEMO_DOCKERFILE" \
+		--build-arg "VERSION=$version" --build-arg "DEMO_HEALTH=$health")
+	remove_local "$ref"
+	record "demo:$name" "$pinned"
+done
+
+if [[ -n $KP_BIN ]]; then
+	ctx=$WORK/kamal-proxy
+	mkdir -p "$ctx/home" "$ctx/tmp"
+	chmod 1777 "$ctx/tmp"
+	cp "$KP_BIN" "$ctx/kamal-proxy"
+	chmod 0755 "$ctx/kamal-proxy"
+	[[ -f /etc/ssl/certs/ca-certificates.crt ]] || die "/etc/ssl/certs/ca-certificates.crt missing (apt-get install ca-certificates); kamal-proxy needs it for Let's Encrypt"
+	cp /etc/ssl/certs/ca-certificates.crt "$ctx/ca-certificates.crt"
+	touch -d "$FIXED_MTIME" "$ctx/kamal-proxy" "$ctx/home" "$ctx/tmp" "$ctx/ca-certificates.crt"
+	ref="$REGISTRY/kamal-proxy:$KP_VERSION"
+	LOCAL_REFS+=("$ref")
+	pinned=$(build_push "$ref" "$ctx" "$KP_DOCKERFILE" --build-arg "VERSION=$KP_VERSION")
+	remove_local "$ref"
+	record kamal-proxy "$pinned"
+else
+	note "KAMAL_PROXY_BIN is not set; no kamal-proxy image built (set KAMAL_PROXY_BIN and KAMAL_PROXY_VERSION to include it)"
+fi
+
+tmp_out=$(mktemp "$(dirname "$OUTFILE")/.images.XXXXXX")
+if ! jq -n --arg h "$HASH" --argjson images "$IMAGES" '{inputsHash: $h, images: $images}' >"$tmp_out"; then
+	rm -f "$tmp_out"
+	die "could not write $OUTFILE"
+fi
+chmod 0644 "$tmp_out"
+mv -f "$tmp_out" "$OUTFILE"
+echo "images: wrote $OUTFILE"

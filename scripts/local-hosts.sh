@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# Starts, as real processes on this machine, what a droplet is to the application layer:
+# a Docker engine, an OpenSSH server on a loopback port that lets the deploy user in by key
+# only, and an OCI registry on a loopback port holding the images, built here FROM scratch.
+# Then it pins this machine's values (host key, deploy key, image digests) in the local stack.
+#
+#   scripts/local-hosts.sh up      start what is not running (idempotent), build and push images
+#   scripts/local-hosts.sh down    stop the SSH server and registry (and dockerd if this script started it)
+#   scripts/local-hosts.sh status  one line per part
+#
+# Ports (loopback only): COOP_SSH_PORT (2222), COOP_REGISTRY_PORT (5001).
+# Must run as root: it creates the deploy user and starts sshd and dockerd.
+set -euo pipefail
+# shellcheck source=scripts/env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+
+SSH_PORT=${COOP_SSH_PORT:-2222}
+REGISTRY_PORT=${COOP_REGISTRY_PORT:-5001}
+DEPLOY_USER=deploy
+HOST_ROOT=/opt/coop
+STATE=$COOP_ROOT/.local
+REGISTRY=127.0.0.1:$REGISTRY_PORT
+
+pid_alive() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+docker_up() {
+  need docker "install Debian's docker.io (apt-get install docker.io) and re-run"
+  if docker info >/dev/null 2>&1; then
+    return
+  fi
+  need dockerd "install Debian's docker.io (apt-get install docker.io) and re-run"
+  if [[ -f /var/run/docker.pid ]] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
+    say "removing stale /var/run/docker.pid (pid $(cat /var/run/docker.pid) is not running)"
+    rm -f /var/run/docker.pid
+  fi
+  if pgrep -x dockerd >/dev/null; then
+    wait_for 30 "docker" docker info ||
+      die "dockerd is running but does not answer on /var/run/docker.sock; see its log, or stop it (pkill dockerd) and re-run"
+    return
+  fi
+  say "starting dockerd (log: $STATE/dockerd.log)"
+  setsid dockerd >"$STATE/dockerd.log" 2>&1 < /dev/null &
+  echo $! >"$STATE/dockerd.pid"
+  wait_for 60 "docker" docker info ||
+    die "dockerd did not start within 60 s; last log lines: $(tail -n 3 "$STATE/dockerd.log" | tr '\n' ' ')"
+}
+
+registry_up() {
+  need docker-registry "install Debian's docker-registry (apt-get install docker-registry) and re-run"
+  if pid_alive "$STATE/registry.pid"; then
+    return
+  fi
+  port_in_use "$REGISTRY_PORT" &&
+    die "port $REGISTRY_PORT is in use by another program; stop it or set COOP_REGISTRY_PORT to a free port"
+  mkdir -p "$STATE/registry/data"
+  cat >"$STATE/registry/config.yml" <<EOF
+version: 0.1
+log: { level: warn }
+storage:
+  filesystem: { rootdirectory: $STATE/registry/data }
+  delete: { enabled: true }
+http: { addr: $REGISTRY }
+EOF
+  say "starting registry on $REGISTRY"
+  setsid docker-registry serve "$STATE/registry/config.yml" >"$STATE/registry.log" 2>&1 < /dev/null &
+  echo $! >"$STATE/registry.pid"
+  wait_for 20 "registry" curl -fsS "http://$REGISTRY/v2/" ||
+    die "registry did not answer on $REGISTRY within 20 s; see $STATE/registry.log"
+}
+
+deploy_user() {
+  if ! id "$DEPLOY_USER" >/dev/null 2>&1; then
+    useradd --create-home --shell /bin/bash "$DEPLOY_USER"
+  fi
+  # "*" = no password, but not locked: sshd without PAM refuses locked accounts even for keys.
+  usermod --password '*' "$DEPLOY_USER"
+  getent group docker >/dev/null || groupadd docker
+  usermod --append --groups docker "$DEPLOY_USER"
+  install -d -o "$DEPLOY_USER" -g "$DEPLOY_USER" -m 0755 "$HOST_ROOT"
+}
+
+sshd_up() {
+  [[ -x /usr/sbin/sshd ]] || die "sshd not found: install Debian's openssh-server (apt-get install openssh-server) and re-run"
+  local dir=$STATE/ssh
+  mkdir -p "$dir"
+  chmod 0700 "$dir"
+  [[ -f $dir/host_ed25519 ]] || ssh-keygen -q -t ed25519 -N '' -C coop-local-host -f "$dir/host_ed25519"
+  [[ -f $dir/deploy_ed25519 ]] || ssh-keygen -q -t ed25519 -N '' -C coop-local-deploy -f "$dir/deploy_ed25519"
+  local home
+  home=$(getent passwd "$DEPLOY_USER" | cut -d: -f6)
+  install -d -o "$DEPLOY_USER" -g "$DEPLOY_USER" -m 0700 "$home/.ssh"
+  install -o "$DEPLOY_USER" -g "$DEPLOY_USER" -m 0600 "$dir/deploy_ed25519.pub" "$home/.ssh/authorized_keys"
+  cat >"$dir/sshd_config" <<EOF
+Port $SSH_PORT
+ListenAddress 127.0.0.1
+HostKey $dir/host_ed25519
+PidFile $dir/sshd.pid
+AuthorizedKeysFile .ssh/authorized_keys
+AllowUsers $DEPLOY_USER
+PermitRootLogin no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+UsePAM no
+Subsystem sftp internal-sftp
+EOF
+  if pid_alive "$dir/sshd.pid"; then
+    kill -HUP "$(cat "$dir/sshd.pid")"
+    return
+  fi
+  port_in_use "$SSH_PORT" &&
+    die "port $SSH_PORT is in use by another program; stop it or set COOP_SSH_PORT to a free port"
+  mkdir -p /run/sshd
+  /usr/sbin/sshd -t -f "$dir/sshd_config" || die "sshd rejected $dir/sshd_config (see above)"
+  say "starting sshd on 127.0.0.1:$SSH_PORT"
+  /usr/sbin/sshd -f "$dir/sshd_config" -E "$STATE/sshd.log"
+  wait_for 10 "sshd" port_in_use "$SSH_PORT" || die "sshd did not listen on $SSH_PORT; see $STATE/sshd.log"
+}
+
+images_up() {
+  "$COOP_ROOT/scripts/toolchain.sh" >/dev/null
+  KAMAL_PROXY_BIN=$(readlink -f "$COOP_TOOLCHAIN_BIN/kamal-proxy") KAMAL_PROXY_VERSION=v$KAMAL_PROXY_VERSION \
+    "$COOP_ROOT/scripts/build-images.sh" "$REGISTRY" "$STATE/images.json"
+}
+
+# Pins this machine's host, keys and image digests in the local stack's config.
+stack_config() {
+  local p=("$COOP_ROOT/scripts/pulumi.sh")
+  export PULUMI_CONFIG_PASSPHRASE=$COOP_LOCAL_PASSPHRASE
+  "${p[@]}" stack select --create --secrets-provider passphrase local >/dev/null
+  local host_key proxy_image
+  host_key=$(cut -d' ' -f1,2 "$STATE/ssh/host_ed25519.pub")
+  proxy_image=$(jq -r '.images["kamal-proxy"]' "$STATE/images.json")
+  "${p[@]}" config set --stack local --path 'coop:hosts[0].name' local-1
+  "${p[@]}" config set --stack local --path 'coop:hosts[0].address' 127.0.0.1
+  "${p[@]}" config set --stack local --path 'coop:hosts[0].port' "$SSH_PORT"
+  "${p[@]}" config set --stack local --path 'coop:hosts[0].hostKey' "$host_key"
+  "${p[@]}" config set --stack local --path 'coop:proxy.image' "$proxy_image"
+  "${p[@]}" config set --stack local --secret coop:sshPrivateKey <"$STATE/ssh/deploy_ed25519"
+}
+
+cmd_up() {
+  [[ $(id -u) == 0 ]] || die "must run as root (it creates the deploy user and starts sshd and dockerd)"
+  need curl "apt-get install curl"
+  need jq "apt-get install jq"
+  mkdir -p "$STATE"
+  docker_up
+  registry_up
+  deploy_user
+  sshd_up
+  images_up
+  stack_config
+  say "local hosts up: ssh $DEPLOY_USER@127.0.0.1:$SSH_PORT, registry $REGISTRY, images in $STATE/images.json"
+}
+
+cmd_down() {
+  local f
+  for f in "$STATE/ssh/sshd.pid" "$STATE/registry.pid" "$STATE/dockerd.pid"; do
+    if pid_alive "$f"; then
+      kill "$(cat "$f")"
+      say "stopped $(basename "$f" .pid)"
+    fi
+    rm -f "$f"
+  done
+}
+
+cmd_status() {
+  docker info >/dev/null 2>&1 && echo "docker: up" || echo "docker: down"
+  pid_alive "$STATE/registry.pid" && echo "registry: up on $REGISTRY" || echo "registry: down"
+  pid_alive "$STATE/ssh/sshd.pid" && echo "sshd: up on 127.0.0.1:$SSH_PORT" || echo "sshd: down"
+}
+
+case ${1:-} in
+  up) cmd_up ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  *) die "usage: local-hosts.sh up|down|status" ;;
+esac

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# `npm run pulumi -- ARGS`: the project's pinned Pulumi CLI with the project's environment.
+# For the local stack it supplies the documented local passphrase; every other stack needs
+# PULUMI_CONFIG_PASSPHRASE (or _FILE) from the caller.
+set -euo pipefail
+# shellcheck source=scripts/env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+
+command -v pulumi >/dev/null 2>&1 || die "pulumi not found: run scripts/toolchain.sh (or npm run setup) first"
+
+stack=${PULUMI_STACK:-}
+prev=
+for arg in "$@"; do
+  case "$prev" in -s | --stack) stack=$arg ;; esac
+  case "$arg" in --stack=*) stack=${arg#--stack=} ;; esac
+  prev=$arg
+done
+if [[ $stack == local && -z ${PULUMI_CONFIG_PASSPHRASE:-} && -z ${PULUMI_CONFIG_PASSPHRASE_FILE:-} ]]; then
+  export PULUMI_CONFIG_PASSPHRASE=$COOP_LOCAL_PASSPHRASE
+fi
+
+cd "$COOP_ROOT"
+mkdir -p "${PULUMI_BACKEND_URL#file://}"
+exec pulumi "$@"
