@@ -18,7 +18,7 @@ SSH_PORT=${COOP_SSH_PORT:-2222}
 REGISTRY_PORT=${COOP_REGISTRY_PORT:-5001}
 DEPLOY_USER=deploy
 HOST_ROOT=/opt/coop
-STATE=$COOP_ROOT/.local
+STATE=${COOP_LOCAL_STATE:-$COOP_ROOT/.local}
 REGISTRY=127.0.0.1:$REGISTRY_PORT
 
 pid_alive() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }

@@ -27,8 +27,15 @@ export GONOSUMDB=github.com/pulumi,github.com/basecamp
 export GOFLAGS=-mod=readonly
 export CGO_ENABLED=0
 
+# place SRC DST: hard link (or copy) SRC to DST. Not a symlink: the CLI treats plugins that sit
+# beside its own resolved executable as bundled, and warns about any it finds elsewhere on PATH.
+place() {
+  ln -f "$1" "$2" 2>/dev/null || install -m 0755 "$1" "$2"
+}
+
 # build NAME VERSION MODULE_DIR PACKAGE [LDFLAGS]: go build PACKAGE inside the wrapper module
-# MODULE_DIR into $COOP_TOOLCHAIN_CACHE/NAME-VERSION-SUMHASH/NAME and echo that path.
+# MODULE_DIR into $COOP_TOOLCHAIN_CACHE/NAME-VERSION-SUMHASH/NAME and link it into the bin dir.
+# (Not called in $(...): a failure must stop this script, not a subshell.)
 build() {
   local name=$1 version=$2 moddir=$COOP_ROOT/toolchain/$3 pkg=$4 ldflags=${5:-}
   local sum dir
@@ -48,13 +55,7 @@ build() {
     mv "$dir/$name.tmp" "$dir/$name"
     say "built $name $version in $((SECONDS - started)) s"
   fi
-  echo "$dir/$name"
-}
-
-# place SRC DST: hard link (or copy) SRC to DST. Not a symlink: the CLI treats plugins that sit
-# beside its own resolved executable as bundled, and warns about any it finds elsewhere on PATH.
-place() {
-  ln -f "$1" "$2" 2>/dev/null || install -m 0755 "$1" "$2"
+  place "$dir/$name" "$COOP_TOOLCHAIN_BIN/$name"
 }
 
 mkdir -p "$COOP_TOOLCHAIN_BIN"
@@ -68,12 +69,10 @@ if [[ -n $existing ]] && [[ $("$existing" version 2>/dev/null) == "v$PULUMI_VERS
   ln -sfn "$(dirname "$existing")/pulumi-language-nodejs" "$COOP_TOOLCHAIN_BIN/pulumi-language-nodejs"
 else
   version_flag="-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION"
-  place "$(build pulumi "$PULUMI_VERSION" pulumi github.com/pulumi/pulumi/pkg/v3/cmd/pulumi "$version_flag")" \
-    "$COOP_TOOLCHAIN_BIN/pulumi"
-  place "$(build pulumi-language-nodejs "$PULUMI_LANGHOST_VERSION" langhost \
+  build pulumi "$PULUMI_VERSION" pulumi github.com/pulumi/pulumi/pkg/v3/cmd/pulumi "$version_flag"
+  build pulumi-language-nodejs "$PULUMI_LANGHOST_VERSION" langhost \
     github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs \
-    "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_LANGHOST_VERSION")" \
-    "$COOP_TOOLCHAIN_BIN/pulumi-language-nodejs"
+    "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_LANGHOST_VERSION"
 fi
 
 # The dynamic-provider plugin is a shell script shipped in the sdk module at the CLI's version.
@@ -82,8 +81,7 @@ sdk_dir=$(cd "$COOP_ROOT/toolchain/pulumi" && go list -m -f '{{.Dir}}' github.co
   die "pulumi-resource-pulumi-nodejs missing from $sdk_dir; run: (cd toolchain/pulumi && go mod download)"
 install -m 0755 "$sdk_dir/nodejs/dist/pulumi-resource-pulumi-nodejs" "$COOP_TOOLCHAIN_BIN/pulumi-resource-pulumi-nodejs"
 
-place "$(build kamal-proxy "$KAMAL_PROXY_VERSION" kamal-proxy github.com/basecamp/kamal-proxy/cmd/kamal-proxy)" \
-  "$COOP_TOOLCHAIN_BIN/kamal-proxy"
+build kamal-proxy "$KAMAL_PROXY_VERSION" kamal-proxy github.com/basecamp/kamal-proxy/cmd/kamal-proxy
 
 got=$("$COOP_TOOLCHAIN_BIN/pulumi" version)
 [[ $got == "v$PULUMI_VERSION" ]] || die "built pulumi reports $got, expected v$PULUMI_VERSION"

@@ -1,0 +1,59 @@
+// Shared by the integration and end-to-end tests: the real local hosts and the real CLI.
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import * as path from "node:path";
+import { SshTarget } from "../components/remote/ssh";
+
+/** The repository root (tests run from build/test/...). */
+export const ROOT = path.resolve(__dirname, "..", "..");
+
+export interface RunResult {
+    status: number | null;
+    stdout: string;
+    stderr: string;
+}
+
+/** Runs a program to completion and returns what it printed; never throws on a non-zero exit. */
+export function run(cmd: string, args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): RunResult {
+    const r = spawnSync(cmd, args, {
+        cwd: ROOT,
+        input: opts.input,
+        env: { ...process.env, ...opts.env },
+        encoding: "utf8",
+        timeout: opts.timeoutMs ?? 10 * 60 * 1000,
+        maxBuffer: 64 * 1024 * 1024,
+    });
+    return { status: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+}
+
+/** Like {@link run}, but fails with the output when the exit status is not 0. */
+export function runOk(cmd: string, args: string[], opts: Parameters<typeof run>[2] = {}): RunResult {
+    const r = run(cmd, args, opts);
+    if (r.status !== 0) {
+        throw new Error(`${cmd} ${args.join(" ")} exited ${r.status}\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-4000)}`);
+    }
+    return r;
+}
+
+/** Starts the local hosts (idempotent) so a test file can run on its own. */
+export function localHostsUp(): void {
+    runOk(path.join(ROOT, "scripts", "local-hosts.sh"), ["up"]);
+}
+
+/** The local host as the deploy user reaches it, with the host key that sshd really has. */
+export function localTarget(): SshTarget {
+    const ssh = path.join(ROOT, ".local", "ssh");
+    return {
+        host: "127.0.0.1",
+        port: Number(process.env.COOP_SSH_PORT ?? 2222),
+        user: "deploy",
+        privateKey: readFileSync(path.join(ssh, "deploy_ed25519"), "utf8"),
+        hostKey: readFileSync(path.join(ssh, "host_ed25519.pub"), "utf8").trim(),
+        connectTimeoutMs: 10000,
+    };
+}
+
+/** The project's pinned CLI with the project's environment (scripts/pulumi.sh). */
+export function pulumi(args: string[], opts: Parameters<typeof run>[2] = {}): RunResult {
+    return run(path.join(ROOT, "scripts", "pulumi.sh"), [...args, "--non-interactive"], opts);
+}

@@ -1,0 +1,81 @@
+// HostBootstrap with Pulumi's engine mocked: which resources it registers, with what inputs,
+// and that nothing secret leaks into the parts of state that are stored in plaintext.
+import * as pulumi from "@pulumi/pulumi";
+import assert from "node:assert/strict";
+import { before, describe, it } from "node:test";
+
+interface Registered {
+    type: string;
+    name: string;
+    inputs: Record<string, unknown>;
+}
+
+const registered: Registered[] = [];
+const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nsentinel-private-key-7c1e\n-----END OPENSSH PRIVATE KEY-----\n";
+const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHVGOpX7ih5+O7tL+Gvkn0JmyjHewtl2gl30Y5SrMMyi";
+const IMAGE = `127.0.0.1:5001/kamal-proxy@sha256:${"c".repeat(64)}`;
+
+before(async () => {
+    await pulumi.runtime.setMocks(
+        {
+            newResource(args) {
+                registered.push({ type: args.type, name: args.name, inputs: args.inputs });
+                const stdout = args.name.endsWith("-up")
+                    ? JSON.stringify({ network: "coop", networkCreated: true, proxy: { container: "coop-proxy", image: IMAGE, changed: true } })
+                    : "";
+                return { id: `${args.name}-id`, state: { ...args.inputs, stdout } };
+            },
+            call: () => ({}),
+        },
+        "coop",
+        "local",
+        false,
+    );
+});
+
+async function settle<T>(o: pulumi.Output<T>): Promise<T> {
+    return new Promise((resolve) => o.apply(resolve));
+}
+
+describe("HostBootstrap", () => {
+    it("registers the tool, the directories and host-up as children named after the host", async () => {
+        const { HostBootstrap } = await import("../../components/host");
+        const host = new HostBootstrap("h1", {
+            connection: { host: "127.0.0.1", port: 2222, user: "deploy", privateKey: pulumi.secret(KEY), hostKey: HOST_KEY },
+            root: "/opt/coop",
+            network: "coop",
+            proxy: { image: IMAGE, bindAddress: "127.0.0.1", httpPort: 8080, httpsPort: 8443, tls: false },
+            toolSource: "#!/usr/bin/env bash\necho tool\n",
+        });
+        const status = await settle(host.status);
+        const tool = await settle(host.tool);
+
+        assert.deepEqual(
+            registered.map((r) => `${r.type} ${r.name}`),
+            [
+                "coop:app:HostBootstrap h1",
+                "pulumi-nodejs:dynamic/coop:RemoteCommand h1-dirs",
+                "pulumi-nodejs:dynamic/coop:RemoteFile h1-tool",
+                "pulumi-nodejs:dynamic/coop:RemoteCommand h1-up",
+            ],
+        );
+        const up = registered.find((r) => r.name === "h1-up")!;
+        assert.equal(
+            up.inputs.create,
+            `${tool} host-up --network coop --proxy-image ${IMAGE} --bind 127.0.0.1 --http-port 8080 --https-port 8443`,
+        );
+        assert.equal(up.inputs.delete, `${tool} host-down --network coop`);
+        const file = registered.find((r) => r.name === "h1-tool")!;
+        assert.equal(file.inputs.mode, 0o755);
+        assert.equal(file.inputs.path, tool);
+        assert.equal(status.proxy.container, "coop-proxy");
+    });
+
+    it("keeps the private key out of the serialized provider code", () => {
+        for (const r of registered.filter((x) => x.type.startsWith("pulumi-nodejs:dynamic"))) {
+            const code = String(r.inputs.__provider);
+            assert.ok(code.length > 100, `${r.name} has a serialized provider`);
+            assert.ok(!code.includes("sentinel-private-key"), `${r.name}: provider code contains the private key`);
+        }
+    });
+});
