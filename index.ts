@@ -3,10 +3,19 @@ import * as pulumi from "@pulumi/pulumi";
 import { readFileSync } from "fs";
 import * as path from "path";
 import { decodeRawConfig, parseStackConfig } from "./components/config";
+import { Coop } from "./components/coop";
 import { HostBootstrap } from "./components/host";
 
-const cfg = parseStackConfig(decodeRawConfig(pulumi.runtime.allConfig()));
-const privateKey = new pulumi.Config("coop").requireSecret("sshPrivateKey");
+// Which config keys hold secrets; the runtime knows, its typings do not say so.
+const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as { isConfigSecret(key: string): boolean };
+const all = pulumi.runtime.allConfig();
+const secretKeys = Object.keys(all)
+    .filter((k) => k.startsWith("coop:") && isConfigSecret(k))
+    .map((k) => k.slice("coop:".length));
+const cfg = parseStackConfig(decodeRawConfig(all, secretKeys), secretKeys);
+
+const coopConfig = new pulumi.Config("coop");
+const privateKey = coopConfig.requireSecret("sshPrivateKey");
 const toolSource = readFileSync(path.join(__dirname, "host", "coopctl"), "utf8");
 
 const hosts = cfg.hosts.map(
@@ -20,6 +29,25 @@ const hosts = cfg.hosts.map(
         }),
 );
 
+const coops = cfg.coops.map(
+    (c) =>
+        new Coop(c.id, {
+            coop: c,
+            hosts,
+            secrets: Object.fromEntries(Object.entries(c.secretEnv).map(([name, key]) => [name, coopConfig.requireSecret(key)])),
+            root: cfg.hostRoot,
+            tls: cfg.proxy.tls,
+        }),
+);
+
+const scheme = cfg.proxy.tls ? "https" : "http";
+const port = cfg.proxy.tls ? cfg.proxy.httpsPort : cfg.proxy.httpPort;
+const portSuffix = port === (cfg.proxy.tls ? 443 : 80) ? "" : `:${port}`;
+
 export const environment = cfg.environment;
 export const hostTools = Object.fromEntries(cfg.hosts.map((h, i) => [h.name, hosts[i].tool]));
 export const proxyUrls = cfg.hosts.map((h) => `http://${cfg.proxy.bindAddress === "0.0.0.0" ? h.address : cfg.proxy.bindAddress}:${cfg.proxy.httpPort}/`);
+export const coopUrls = Object.fromEntries(cfg.coops.map((c) => [c.id, c.domains.map((d) => `${scheme}://${d}${portSuffix}/`)]));
+export const releases = Object.fromEntries(
+    coops.map((c, i) => [cfg.coops[i].id, Object.fromEntries(Object.entries(c.instances).map(([h, inst]) => [h, { slot: inst.slot, image: inst.image }]))]),
+);

@@ -34,7 +34,39 @@ export interface ProxySpec {
     tls: boolean;
 }
 
-/** The validated stack configuration. Secrets are kept out of it: see {@link SECRET_KEYS}. */
+/** One co-op: its own container instance, domains, config files, data volume and secrets. */
+export interface CoopSpec {
+    /** DNS-safe id, unique in the stack; names its containers, volume and proxy service. */
+    id: string;
+    /** Domains the proxy routes to this co-op; no two co-ops share one. */
+    domains: string[];
+    /** Image to run, pinned by digest (`repo@sha256:...`); `repo:tag` only on local and dev. */
+    image: string;
+    /** Port the app listens on inside the container. Default 8080. */
+    port: number;
+    /** Path that answers 2xx when the app is healthy. Default `/health`. */
+    healthPath: string;
+    /** Arguments a one-off container of the new image runs before the cutover (migrations); none by default. */
+    migrate: string[];
+    /** Plain environment variables. */
+    env: Record<string, string>;
+    /** Secret environment: variable name → name of a `coop:` config key set with `--secret`. */
+    secretEnv: Record<string, string>;
+    /** Variables whose values are random, generated once and kept (SECRET_KEY, JWT secrets). */
+    generatedSecrets: string[];
+    /** Files mounted read-only under /config: file name → content. */
+    configFiles: Record<string, string>;
+    /** Memory limit (`512m`, `1g`); none by default. */
+    memory?: string;
+    /** CPU limit (`0.5`, `2`); none by default. */
+    cpus?: string;
+    /** Previous releases whose images stay on the host for rollback. Default 2. */
+    retain: number;
+    /** Delete the data volume when the co-op is removed. Default false: data outlives the co-op. */
+    deleteDataOnRemove: boolean;
+}
+
+/** The validated stack configuration. Secret values are kept out of it: see {@link SECRET_KEYS}. */
 export interface StackConfig {
     environment: Environment;
     /** SSH user the deploy logs in as; must be allowed to use Docker. Default `deploy`. */
@@ -46,13 +78,17 @@ export interface StackConfig {
     /** Name of the Docker network the proxy and co-ops share. Default `coop`. */
     network: string;
     proxy: ProxySpec;
+    coops: CoopSpec[];
 }
 
 /** Keys that must be set as Pulumi secrets; they are read with `requireSecret`, never parsed here. */
 export const SECRET_KEYS = ["sshPrivateKey"] as const;
 
+/** Stands in for a secret value in the decoded config: the key is set, its value is not read here. */
+export const SECRET_PRESENT = Symbol("secret");
+
 /** Every key this program reads under the `coop:` namespace. */
-export const KNOWN_KEYS = ["environment", "sshUser", "hosts", "hostRoot", "network", "proxy", ...SECRET_KEYS] as const;
+export const KNOWN_KEYS = ["environment", "sshUser", "hosts", "hostRoot", "network", "proxy", "coops", ...SECRET_KEYS] as const;
 
 export class ConfigError extends Error {
     constructor(public readonly errors: string[]) {
@@ -65,6 +101,14 @@ const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const DIGEST_REF = /^[a-z0-9]+([._\-/:][a-z0-9]+)*@sha256:[a-f0-9]{64}$/;
 const OPENSSH_PUBLIC_KEY = /^(ssh-ed25519|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521|ssh-rsa) [A-Za-z0-9+/]+={0,3}( .*)?$/;
 const ABSOLUTE_PATH = /^\/[A-Za-z0-9._\-/]*$/;
+const TAG_REF = /^[a-z0-9]+([._\-/:][a-z0-9]+)*:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const CONFIG_KEY = /^[A-Za-z][A-Za-z0-9_-]*$/;
+const FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+/** Values that were never filled in. Refused in uat and prod. */
+const PLACEHOLDER = /CHANGE_?ME|REPLACE_?ME|<[A-Z_ ]+>|\bTODO\b/i;
+const COOP_KEYS = ["id", "domains", "image", "port", "healthPath", "migrate", "env", "secretEnv", "generatedSecrets", "configFiles", "memory", "cpus", "retain", "deleteDataOnRemove"];
 
 /** Collects errors by path while reading an untyped value. */
 class Reader {
@@ -120,17 +164,55 @@ class Reader {
     array(path: string, value: unknown): unknown[] | undefined {
         return Array.isArray(value) ? value : this.fail(path, "must be a list");
     }
+
+    /** A list of strings, each checked by `pattern`; undefined means `[]`. */
+    strings(path: string, value: unknown, pattern: RegExp, hint: string): string[] {
+        if (value === undefined) {
+            return [];
+        }
+        const list = this.array(path, value) ?? [];
+        return list.flatMap((v, i) => this.string(`${path}[${i}]`, v, { pattern, hint }) ?? []);
+    }
+
+    /** A map of string values whose keys match `keyPattern`; undefined means `{}`. */
+    record(path: string, value: unknown, keyPattern: RegExp, keyHint: string, valuePattern?: RegExp, valueHint?: string): Record<string, string> {
+        if (value === undefined) {
+            return {};
+        }
+        if (typeof value !== "object" || value === null || Array.isArray(value)) {
+            this.fail(path, "must be a map of names to strings");
+            return {};
+        }
+        const out: Record<string, string> = {};
+        for (const [k, v] of Object.entries(value)) {
+            if (!keyPattern.test(k)) {
+                this.fail(`${path}.${k}`, keyHint);
+                continue;
+            }
+            if (typeof v !== "string") {
+                this.fail(`${path}.${k}`, "must be a string");
+                continue;
+            }
+            if (valuePattern && !valuePattern.test(v)) {
+                this.fail(`${path}.${k}`, valueHint ?? `must match ${valuePattern}`);
+                continue;
+            }
+            out[k] = v;
+        }
+        return out;
+    }
 }
 
 /**
  * Reads the raw `coop:*` values (keys without the namespace, values already JSON-decoded)
  * into a {@link StackConfig}. Throws a {@link ConfigError} listing every problem found.
  */
-export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
+export function parseStackConfig(raw: Record<string, unknown>, secretKeys: readonly string[] = []): StackConfig {
     const r = new Reader();
+    const referenced = secretReferences(raw.coops);
     for (const key of Object.keys(raw)) {
-        if (!(KNOWN_KEYS as readonly string[]).includes(key)) {
-            r.fail(`coop:${key}`, `unknown key (known: ${KNOWN_KEYS.join(", ")})`);
+        if (!(KNOWN_KEYS as readonly string[]).includes(key) && !referenced.has(key)) {
+            r.fail(`coop:${key}`, `unknown key (known: ${KNOWN_KEYS.join(", ")}, and the keys coops[].secretEnv names)`);
         }
     }
 
@@ -191,10 +273,105 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
         }
     }
 
+    const coops = environment ? parseCoops(r, raw.coops, environment, new Set(secretKeys)) : [];
+
     if (r.errors.length > 0 || !environment || !sshUser || !hostRoot || !network || !proxy) {
         throw new ConfigError(r.errors);
     }
-    return { environment, sshUser, hosts, hostRoot, network, proxy };
+    return { environment, sshUser, hosts, hostRoot, network, proxy, coops };
+}
+
+/** The config keys that co-ops' secretEnv entries name (they are allowed beside KNOWN_KEYS). */
+function secretReferences(coops: unknown): Set<string> {
+    const out = new Set<string>();
+    if (Array.isArray(coops)) {
+        for (const c of coops) {
+            const se = (c as { secretEnv?: unknown } | null)?.secretEnv;
+            if (se && typeof se === "object") {
+                Object.values(se).forEach((v) => typeof v === "string" && out.add(v));
+            }
+        }
+    }
+    return out;
+}
+
+function parseCoops(r: Reader, value: unknown, environment: Environment, secretKeys: Set<string>): CoopSpec[] {
+    if (value === undefined) {
+        return [];
+    }
+    const list = r.array("coop:coops", value) ?? [];
+    const strict = environment === "uat" || environment === "prod";
+    const ids = new Map<string, number>();
+    const domains = new Map<string, string>();
+    const out: CoopSpec[] = [];
+    list.forEach((c, i) => {
+        const path = `coop:coops[${i}]`;
+        const o = r.object(path, c, COOP_KEYS);
+        if (!o) {
+            return;
+        }
+        const id = r.string(`${path}.id`, o.id, { pattern: /^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$/, hint: "must be DNS-safe: lower-case letters, digits and '-', at most 32 characters" });
+        if (id !== undefined) {
+            if (ids.has(id)) {
+                r.fail(`${path}.id`, `duplicates coop:coops[${ids.get(id)}].id ("${id}")`);
+            } else {
+                ids.set(id, i);
+            }
+        }
+        const doms = r.strings(`${path}.domains`, o.domains, DOMAIN, "must be a lower-case domain name such as coop.example.org");
+        if (o.domains === undefined || (Array.isArray(o.domains) && o.domains.length === 0)) {
+            r.fail(`${path}.domains`, "must list at least one domain");
+        }
+        doms.forEach((d, j) => {
+            const owner = domains.get(d);
+            if (owner !== undefined) {
+                r.fail(`${path}.domains[${j}]`, `"${d}" is already served by ${owner}`);
+            } else {
+                domains.set(d, id ? `coop "${id}"` : path);
+            }
+        });
+        const image = r.string(`${path}.image`, o.image, {
+            pattern: strict ? DIGEST_REF : new RegExp(`${DIGEST_REF.source}|${TAG_REF.source}`),
+            hint: strict
+                ? "must be pinned by digest (REPOSITORY@sha256:<64 hex digits>); a tag alone is refused in uat and prod"
+                : "must be REPOSITORY@sha256:<64 hex digits> (or REPOSITORY:TAG on local and dev)",
+        });
+        const port = r.integer(`${path}.port`, o.port, { default: 8080, min: 1, max: 65535 });
+        const healthPath = r.string(`${path}.healthPath`, o.healthPath, { default: "/health", pattern: /^\/[A-Za-z0-9._~\-/?=&%]*$/, hint: "must be an absolute URL path such as /health" });
+        const migrate = r.strings(`${path}.migrate`, o.migrate, /^[^\n]+$/, "must be a single-line argument");
+        const env = r.record(`${path}.env`, o.env, ENV_NAME, "is not a valid environment variable name", /^[^\n]*$/, "must be a single line (env files hold one variable a line)");
+        const secretEnv = r.record(`${path}.secretEnv`, o.secretEnv, ENV_NAME, "is not a valid environment variable name", CONFIG_KEY, "must name a coop: config key (letters, digits, '_', '-')");
+        for (const [name, key] of Object.entries(secretEnv)) {
+            if (!secretKeys.has(key)) {
+                r.fail(`${path}.secretEnv.${name}`, `coop:${key} must be set as a secret (pulumi config set --secret coop:${key} ...)`);
+            }
+        }
+        const generatedSecrets = r.strings(`${path}.generatedSecrets`, o.generatedSecrets, ENV_NAME, "is not a valid environment variable name");
+        const configFiles = r.record(`${path}.configFiles`, o.configFiles, FILE_NAME, "must be a plain file name (letters, digits, '.', '_', '-')");
+        const memory = o.memory === undefined ? undefined : r.string(`${path}.memory`, o.memory, { pattern: /^[0-9]+[bkmg]$/, hint: "must be a size such as 512m or 1g" });
+        const cpus = o.cpus === undefined ? undefined : r.string(`${path}.cpus`, String(o.cpus), { pattern: /^[0-9]+(\.[0-9]+)?$/, hint: "must be a number of CPUs such as 0.5 or 2" });
+        const retain = r.integer(`${path}.retain`, o.retain, { default: 2, min: 1, max: 20 });
+        const deleteDataOnRemove = r.boolean(`${path}.deleteDataOnRemove`, o.deleteDataOnRemove, false);
+
+        const names = [...Object.keys(env), ...Object.keys(secretEnv), ...generatedSecrets];
+        names.forEach((n, k) => {
+            if (names.indexOf(n) !== k) {
+                r.fail(`${path}`, `environment variable ${n} is set more than once (env, secretEnv, generatedSecrets)`);
+            }
+        });
+        if (strict) {
+            for (const [k, v] of Object.entries(env)) {
+                if (PLACEHOLDER.test(v)) r.fail(`${path}.env.${k}`, `holds a placeholder value; set the real value before deploying to ${environment}`);
+            }
+            for (const [k, v] of Object.entries(configFiles)) {
+                if (PLACEHOLDER.test(v)) r.fail(`${path}.configFiles.${k}`, `holds a placeholder value; set the real value before deploying to ${environment}`);
+            }
+        }
+        if (id && image && port !== undefined && healthPath && retain !== undefined && deleteDataOnRemove !== undefined) {
+            out.push({ id, domains: doms, image, port, healthPath, migrate, env, secretEnv, generatedSecrets, configFiles, memory, cpus, retain, deleteDataOnRemove });
+        }
+    });
+    return out;
 }
 
 /**
@@ -202,11 +379,16 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
  * into the namespace-free form {@link parseStackConfig} takes. Secret keys are dropped so that
  * their values never reach a parser or an error message.
  */
-export function decodeRawConfig(all: Record<string, string>, namespace = "coop"): Record<string, unknown> {
+export function decodeRawConfig(all: Record<string, string>, secretKeys: readonly string[] = [], namespace = "coop"): Record<string, unknown> {
     const out: Record<string, unknown> = {};
     for (const [fullKey, value] of Object.entries(all)) {
         const [ns, key] = fullKey.split(":", 2);
-        if (ns !== namespace || key === undefined || (SECRET_KEYS as readonly string[]).includes(key)) {
+        if (ns !== namespace || key === undefined) {
+            continue;
+        }
+        // A secret's value never reaches the parser: its presence is all validation needs.
+        if ((SECRET_KEYS as readonly string[]).includes(key) || secretKeys.includes(key)) {
+            out[key] = SECRET_PRESENT;
             continue;
         }
         try {

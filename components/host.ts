@@ -36,6 +36,8 @@ export class HostBootstrap extends pulumi.ComponentResource {
     public readonly tool: pulumi.Output<string>;
     /** Name of the Docker network. */
     public readonly network: string;
+    /** The host's name (children of co-op instances on it are named after it). */
+    public readonly hostName: string;
     /** The host-up report. */
     public readonly status: pulumi.Output<HostStatus>;
 
@@ -70,6 +72,7 @@ export class HostBootstrap extends pulumi.ComponentResource {
         this.connection = connection;
         this.tool = toolFile.path;
         this.network = args.network;
+        this.hostName = name;
         this.status = up.stdout.apply((s) => JSON.parse(s) as HostStatus);
         this.registerOutputs({ tool: this.tool, status: this.status });
     }

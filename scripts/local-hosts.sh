@@ -137,6 +137,33 @@ stack_config() {
   "${p[@]}" config set --stack local --path 'coop:hosts[0].hostKey' "$host_key"
   "${p[@]}" config set --stack local --path 'coop:proxy.image' "$proxy_image"
   "${p[@]}" config set --stack local --secret coop:sshPrivateKey <"$STATE/ssh/deploy_ed25519"
+
+  # Co-ops whose image is unset, or not in this machine's registry, start on demo v1.
+  local coops count i image v1
+  v1=$(jq -r '.images["demo:v1"]' "$STATE/images.json")
+  coops=$("${p[@]}" config get --stack local coop:coops --json | jq -c '.objectValue // []')
+  count=$(jq length <<<"$coops")
+  for ((i = 0; i < count; i++)); do
+    image=$(jq -r ".[$i].image // empty" <<<"$coops")
+    if [[ -z $image ]] || ! in_registry "$image"; then
+      "${p[@]}" config set --stack local --path "coop:coops[$i].image" "$v1"
+    fi
+  done
+  # The demo co-op beta reads a secret from config; make one up on a new machine.
+  if ! "${p[@]}" config get --stack local coop:betaApiToken >/dev/null 2>&1; then
+    head -c 24 /dev/urandom | base64 | "${p[@]}" config set --stack local --secret coop:betaApiToken
+  fi
+}
+
+# in_registry REF: true when REGISTRY/REPO@sha256:... is in the local registry.
+in_registry() {
+  local ref=$1 repo digest
+  [[ $ref == "$REGISTRY/"*@sha256:* ]] || return 1
+  repo=${ref#"$REGISTRY/"}
+  repo=${repo%@*}
+  digest=${ref#*@}
+  curl -fsS -o /dev/null -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+    "http://$REGISTRY/v2/$repo/manifests/$digest"
 }
 
 cmd_up() {

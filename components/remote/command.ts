@@ -167,6 +167,7 @@ const fileProvider: pulumi.dynamic.ResourceProvider = {
 /** A file placed on a host over SFTP and removed when the resource is deleted. */
 export class RemoteFile extends pulumi.dynamic.Resource {
     declare public readonly path: pulumi.Output<string>;
+    declare public readonly content: pulumi.Output<string>;
 
     constructor(name: string, args: RemoteFileArgs, opts?: pulumi.CustomResourceOptions) {
         super(fileProvider, name, { ...args, path: args.path }, pulumi.mergeOptions(opts, { additionalSecretOutputs: ["connection"] }), "coop", "RemoteFile");

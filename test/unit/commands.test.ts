@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { coopDir, deployCommand, prepareCoopCommand, removeCommand, renderEnvFile } from "../../components/coopCommands";
 import { hostDownCommand, hostUpCommand, prepareCommand, toolPath, unprepareCommand } from "../../components/hostCommands";
 import { AND, PIPE, chain, options, quote, render } from "../../components/remote/shell";
 
@@ -42,5 +43,56 @@ describe("host commands", () => {
             `/opt/coop/bin/coopctl-abc host-up --network coop --proxy-image r/kp@sha256:${"b".repeat(64)} --bind 127.0.0.1 --http-port 8080 --https-port 8443`,
         );
         assert.equal(render(hostDownCommand("/opt/coop/bin/coopctl-abc", "coop")), "/opt/coop/bin/coopctl-abc host-down --network coop");
+    });
+});
+
+describe("co-op commands", () => {
+    const coop = {
+        id: "alpha",
+        domains: ["alpha.example.org", "www.alpha.example.org"],
+        image: `ghcr.io/org/app@sha256:${"e".repeat(64)}`,
+        port: 3000,
+        healthPath: "/up",
+        migrate: ["bin/migrate", "--to", "latest"],
+        env: {},
+        secretEnv: {},
+        generatedSecrets: [],
+        configFiles: {},
+        memory: "512m",
+        cpus: "0.5",
+        retain: 2,
+        deleteDataOnRemove: false,
+    };
+
+    it("renders the exact deploy command", () => {
+        assert.equal(
+            render(deployCommand("/opt/coop/bin/coopctl-abc", coop, { network: "coop", tls: true, healthTimeoutSeconds: 60, drainTimeoutSeconds: 30 })),
+            "/opt/coop/bin/coopctl-abc deploy alpha --image ghcr.io/org/app@sha256:" +
+                "e".repeat(64) +
+                " --port 3000 --health-path /up --network coop --memory 512m --cpus 0.5 --retain 2 --health-timeout 60 --drain-timeout 30 --tls" +
+                " --domain alpha.example.org --domain www.alpha.example.org --migrate bin/migrate --migrate --to --migrate latest",
+        );
+    });
+
+    it("leaves out what is not set and quotes what needs it", () => {
+        const plain = { ...coop, memory: undefined, cpus: undefined, migrate: ["rake db:migrate VERSION='1'"] };
+        assert.equal(
+            render(deployCommand("/t", plain, { network: "coop", tls: false })),
+            `/t deploy alpha --image ghcr.io/org/app@sha256:${"e".repeat(64)} --port 3000 --health-path /up --network coop --retain 2` +
+                ` --domain alpha.example.org --domain www.alpha.example.org --migrate 'rake db:migrate VERSION='\\''1'\\'''`,
+        );
+    });
+
+    it("deletes data on removal only when the co-op says so", () => {
+        assert.equal(render(removeCommand("/t", coop)), "/t remove alpha");
+        assert.equal(render(removeCommand("/t", { ...coop, deleteDataOnRemove: true })), "/t remove alpha --delete-data");
+        assert.equal(render(prepareCoopCommand("/t", "alpha")), "/t prepare alpha");
+        assert.equal(coopDir("/opt/coop", "alpha"), "/opt/coop/coops/alpha");
+    });
+
+    it("writes env files sorted, one literal line a variable, and refuses what cannot be one", () => {
+        assert.equal(renderEnvFile({ B: "x y", A: "it's=1" }), "A=it's=1\nB=x y\n");
+        assert.throws(() => renderEnvFile({ A: "1\n2" }), /environment variable A: the value spans lines/);
+        assert.throws(() => renderEnvFile({ "A-B": "1" }), /environment variable name "A-B" is not valid/);
     });
 });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ConfigError, decodeRawConfig, parseStackConfig } from "../../components/config";
+import { ConfigError, SECRET_PRESENT, decodeRawConfig, parseStackConfig } from "../../components/config";
 
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHVGOpX7ih5+O7tL+Gvkn0JmyjHewtl2gl30Y5SrMMyi";
 const IMAGE = `127.0.0.1:5001/kamal-proxy@sha256:${"a".repeat(64)}`;
@@ -14,9 +14,9 @@ function local(overrides: Record<string, unknown> = {}): Record<string, unknown>
     };
 }
 
-function errorsOf(raw: Record<string, unknown>): string[] {
+function errorsOf(raw: Record<string, unknown>, secretKeys: string[] = []): string[] {
     try {
-        parseStackConfig(raw);
+        parseStackConfig(raw, secretKeys);
     } catch (e) {
         assert.ok(e instanceof ConfigError, `expected ConfigError, got ${e}`);
         return e.errors;
@@ -34,6 +34,7 @@ describe("parseStackConfig", () => {
             hostRoot: "/opt/coop",
             network: "coop",
             proxy: { image: IMAGE, bindAddress: "127.0.0.1", httpPort: 8080, httpsPort: 8443, tls: false },
+            coops: [],
         });
     });
 
@@ -54,7 +55,7 @@ describe("parseStackConfig", () => {
             }),
         );
         assert.deepEqual(errors, [
-            "coop:colour: unknown key (known: environment, sshUser, hosts, hostRoot, network, proxy, sshPrivateKey)",
+            "coop:colour: unknown key (known: environment, sshUser, hosts, hostRoot, network, proxy, coops, sshPrivateKey, and the keys coops[].secretEnv names)",
             "coop:environment: must be one of local, dev, uat, prod",
             "coop:hosts[0].extra: unknown key (known: name, address, port, hostKey)",
             'coop:hosts[0].hostKey: must be the host\'s OpenSSH public key, such as "ssh-ed25519 AAAA..." (remote commands never trust an unknown host key)',
@@ -79,14 +80,103 @@ describe("parseStackConfig", () => {
     });
 });
 
-describe("decodeRawConfig", () => {
-    it("strips the namespace, decodes JSON values and drops secret keys", () => {
-        const raw = decodeRawConfig({
-            "coop:environment": "local",
-            "coop:hosts": '[{"name":"h"}]',
-            "coop:sshPrivateKey": "-----BEGIN OPENSSH PRIVATE KEY-----",
-            "digitalocean:token": "x",
+describe("co-ops in the config", () => {
+    const DIGEST = `ghcr.io/org/app@sha256:${"d".repeat(64)}`;
+    const coop = (o: Record<string, unknown> = {}) => ({ id: "alpha", domains: ["alpha.example.org"], image: DIGEST, ...o });
+
+    it("fills a co-op's defaults", () => {
+        const [c] = parseStackConfig(local({ coops: [coop()] })).coops;
+        assert.deepEqual(c, {
+            id: "alpha",
+            domains: ["alpha.example.org"],
+            image: DIGEST,
+            port: 8080,
+            healthPath: "/health",
+            migrate: [],
+            env: {},
+            secretEnv: {},
+            generatedSecrets: [],
+            configFiles: {},
+            memory: undefined,
+            cpus: undefined,
+            retain: 2,
+            deleteDataOnRemove: false,
         });
-        assert.deepEqual(raw, { environment: "local", hosts: [{ name: "h" }] });
+    });
+
+    it("refuses duplicate ids and domains, and names both places", () => {
+        const errors = errorsOf(local({ coops: [coop(), coop({ domains: ["b.example.org", "alpha.example.org"] })] }));
+        assert.deepEqual(errors, [
+            'coop:coops[1].id: duplicates coop:coops[0].id ("alpha")',
+            'coop:coops[1].domains[1]: "alpha.example.org" is already served by coop "alpha"',
+        ]);
+    });
+
+    it("takes a tag on local and dev, and only a digest in uat and prod", () => {
+        assert.equal(parseStackConfig(local({ coops: [coop({ image: "ghcr.io/org/app:v1" })] })).coops[0].image, "ghcr.io/org/app:v1");
+        assert.deepEqual(errorsOf(local({ environment: "prod", coops: [coop({ image: "ghcr.io/org/app:v1" })] })), [
+            "coop:coops[0].image: must be pinned by digest (REPOSITORY@sha256:<64 hex digits>); a tag alone is refused in uat and prod",
+        ]);
+        assert.deepEqual(errorsOf(local({ coops: [coop({ image: "ghcr.io/org/app@sha256:abc" })] })), [
+            "coop:coops[0].image: must be REPOSITORY@sha256:<64 hex digits> (or REPOSITORY:TAG on local and dev)",
+        ]);
+    });
+
+    it("requires every secretEnv key to be set, as a secret", () => {
+        const raw = local({ coops: [coop({ secretEnv: { DATABASE_URL: "alphaDb", API_KEY: "alphaApi" } })], alphaApi: "plain text" });
+        assert.deepEqual(errorsOf(raw, []), [
+            "coop:coops[0].secretEnv.DATABASE_URL: coop:alphaDb must be set as a secret (pulumi config set --secret coop:alphaDb ...)",
+            "coop:coops[0].secretEnv.API_KEY: coop:alphaApi must be set as a secret (pulumi config set --secret coop:alphaApi ...)",
+        ]);
+        const ok = parseStackConfig({ ...raw, alphaApi: SECRET_PRESENT, alphaDb: SECRET_PRESENT }, ["alphaApi", "alphaDb"]);
+        assert.deepEqual(ok.coops[0].secretEnv, { DATABASE_URL: "alphaDb", API_KEY: "alphaApi" });
+    });
+
+    it("refuses placeholders in uat and prod, not on local", () => {
+        const raw = local({ coops: [coop({ env: { SITE_NAME: "CHANGE_ME" }, configFiles: { "coop.yaml": "name: <COOP NAME>\n" } })] });
+        assert.equal(parseStackConfig(raw).coops.length, 1);
+        assert.deepEqual(errorsOf({ ...raw, environment: "uat" }), [
+            "coop:coops[0].env.SITE_NAME: holds a placeholder value; set the real value before deploying to uat",
+            "coop:coops[0].configFiles.coop.yaml: holds a placeholder value; set the real value before deploying to uat",
+        ]);
+    });
+
+    it("refuses a variable set twice, a multi-line value, a bad file name and a bad limit", () => {
+        assert.deepEqual(
+            errorsOf(
+                local({
+                    coops: [
+                        coop({
+                            env: { SECRET_KEY: "x", MOTD: "a\nb" },
+                            generatedSecrets: ["SECRET_KEY"],
+                            configFiles: { "../etc/passwd": "x" },
+                            memory: "lots",
+                        }),
+                    ],
+                }),
+            ),
+            [
+                "coop:coops[0].env.MOTD: must be a single line (env files hold one variable a line)",
+                "coop:coops[0].configFiles.../etc/passwd: must be a plain file name (letters, digits, '.', '_', '-')",
+                "coop:coops[0].memory: must be a size such as 512m or 1g",
+                "coop:coops[0]: environment variable SECRET_KEY is set more than once (env, secretEnv, generatedSecrets)",
+            ],
+        );
+    });
+});
+
+describe("decodeRawConfig", () => {
+    it("strips the namespace, decodes JSON values and never reads a secret's value", () => {
+        const raw = decodeRawConfig(
+            {
+                "coop:environment": "local",
+                "coop:hosts": '[{"name":"h"}]',
+                "coop:sshPrivateKey": "-----BEGIN OPENSSH PRIVATE KEY-----",
+                "coop:alphaDb": "postgres://secret",
+                "digitalocean:token": "x",
+            },
+            ["alphaDb"],
+        );
+        assert.deepEqual(raw, { environment: "local", hosts: [{ name: "h" }], sshPrivateKey: SECRET_PRESENT, alphaDb: SECRET_PRESENT });
     });
 });
