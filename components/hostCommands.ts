@@ -12,14 +12,14 @@ export function toolPath(root: string, toolSource: string): string {
     return `${root}/bin/coopctl-${hash}`;
 }
 
-/** Creates the directory the deploy tool versions live in. */
+/** Creates the directories for the deploy tool's versions and for co-op files. */
 export function prepareCommand(root: string): Command {
-    return ["mkdir", "-p", `${root}/bin`];
+    return ["mkdir", "-p", `${root}/bin`, `${root}/coops`];
 }
 
-/** Removes that directory once no tool version is left in it (never anything else). */
+/** Removes those directories once they are empty (never anything in them). */
 export function unprepareCommand(root: string): Command {
-    return ["rmdir", "--ignore-fail-on-non-empty", `${root}/bin`];
+    return ["rmdir", "--ignore-fail-on-non-empty", `${root}/bin`, `${root}/coops`];
 }
 
 /** Brings up the engine network and the reverse proxy. Idempotent on the host. */

@@ -98,7 +98,7 @@ describe("local stack through the real CLI", () => {
         assert.equal(await onHost("docker ps -a --filter name=coop-proxy -q | wc -l"), "0");
         assert.equal(await onHost("docker network ls --filter name=^coop$ -q | wc -l"), "0");
         assert.equal(await onHost("docker volume ls --filter name=coop-proxy-state -q | wc -l"), "0");
-        assert.equal(await onHost("test -e /opt/coop/bin && echo present || echo gone"), "gone");
+        assert.equal(await onHost("test -e /opt/coop/bin -o -e /opt/coop/coops && echo present || echo gone"), "gone");
         const state = JSON.parse(pulumi(["stack", "export", "--stack", "local"]).stdout);
         assert.deepEqual(state.deployment.resources ?? [], []);
     });

@@ -36,8 +36,8 @@ describe("host commands", () => {
     });
 
     it("renders the exact bootstrap commands", () => {
-        assert.equal(render(prepareCommand("/opt/coop")), "mkdir -p /opt/coop/bin");
-        assert.equal(render(unprepareCommand("/opt/coop")), "rmdir --ignore-fail-on-non-empty /opt/coop/bin");
+        assert.equal(render(prepareCommand("/opt/coop")), "mkdir -p /opt/coop/bin /opt/coop/coops");
+        assert.equal(render(unprepareCommand("/opt/coop")), "rmdir --ignore-fail-on-non-empty /opt/coop/bin /opt/coop/coops");
         assert.equal(
             render(hostUpCommand("/opt/coop/bin/coopctl-abc", "coop", proxy)),
             `/opt/coop/bin/coopctl-abc host-up --network coop --proxy-image r/kp@sha256:${"b".repeat(64)} --bind 127.0.0.1 --http-port 8080 --https-port 8443`,

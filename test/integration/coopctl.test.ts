@@ -1,0 +1,209 @@
+// coopctl's co-op release against the real parts on this machine: the Docker engine, the
+// registry (images pulled by digest), sshd (every command runs over SSH as the deploy user) and
+// the kamal-proxy container. Co-op ids start with "it-" so they never meet the local stack's.
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { request } from "node:http";
+import * as path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { ExecResult, exec, writeFile } from "../../components/remote/ssh";
+import { ROOT, localHostsUp, localTarget, run, runOk } from "../support";
+
+const TOOL = "/opt/coop/bin/coopctl-it";
+const SENTINEL = "sentinel-secret-3e8a71";
+
+function images(): Record<string, string> {
+    return JSON.parse(readFileSync(path.join(ROOT, ".local", "images.json"), "utf8")).images;
+}
+
+async function sh(command: string): Promise<ExecResult> {
+    return exec(localTarget(), command);
+}
+
+async function ok(command: string): Promise<string> {
+    const r = await sh(command);
+    assert.equal(r.code, 0, `${command}\n${r.stderr}`);
+    return r.stdout.trim();
+}
+
+function get(pathname: string, host: string): Promise<{ status: number; body: string }> {
+    return new Promise((resolve, reject) => {
+        const req = request({ host: "127.0.0.1", port: 8080, path: pathname, headers: { host }, timeout: 10000 }, (res) => {
+            let body = "";
+            res.on("data", (c) => (body += c));
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on("error", reject);
+        req.end();
+    });
+}
+
+async function version(id: string): Promise<string> {
+    return (await get("/version", `${id}.localhost`)).body.trim();
+}
+
+async function prepare(id: string, env: string): Promise<void> {
+    await ok(`${TOOL} prepare ${id}`);
+    await writeFile(localTarget(), `/opt/coop/coops/${id}/env`, env, 0o600);
+}
+
+function deployCmd(id: string, image: string, extra = ""): string {
+    return `${TOOL} deploy ${id} --image ${image} --port 8080 --health-path /health --domain ${id}.localhost --migrate migrate --health-timeout 10 --drain-timeout 5 ${extra}`;
+}
+
+async function deploy(id: string, image: string, extra = ""): Promise<ExecResult> {
+    return sh(deployCmd(id, image, extra));
+}
+
+describe("coopctl co-op release (real engine, registry, sshd, proxy)", () => {
+    let img: Record<string, string>;
+
+    before(async () => {
+        localHostsUp();
+        img = images();
+        await ok("mkdir -p /opt/coop/bin /opt/coop/coops");
+        await writeFile(localTarget(), TOOL, readFileSync(path.join(ROOT, "host", "coopctl"), "utf8"), 0o755);
+        await ok(`${TOOL} host-up --network coop --proxy-image ${img["kamal-proxy"]} --bind 127.0.0.1 --http-port 8080 --https-port 8443`);
+        // Start from nothing: no co-op of an earlier run, no image of the demo app on the host.
+        await sh(`for id in it-a it-b it-c; do ${TOOL} remove $id --delete-data; done >/dev/null 2>&1; docker image rm $(docker image ls -q 127.0.0.1:5001/coop-demo) >/dev/null 2>&1; true`);
+    });
+
+    after(async () => {
+        await sh(`for id in it-a it-b it-c; do ${TOOL} remove $id --delete-data; done >/dev/null 2>&1; rm -f ${TOOL}`);
+    });
+
+    it("deploys: pulls by digest, migrates, starts a slot, routes the domain to it", async () => {
+        await prepare("it-a", `COOP_ID=it-a\nSECRET_KEY=${SENTINEL}\n`);
+        const r = await deploy("it-a", img["demo:v1"]);
+        assert.equal(r.code, 0, r.stderr);
+        const report = JSON.parse(r.stdout);
+        assert.equal(report.changed, true);
+        assert.equal(report.slot, "blue");
+        assert.equal(report.image, img["demo:v1"]);
+        assert.ok(report.timings.pullMs > 0 && report.timings.totalMs >= report.timings.switchMs);
+        assert.equal(await version("it-a"), "v1");
+        const state = JSON.parse((await get("/state", "it-a.localhost")).body);
+        assert.equal(state.schema, 1);
+        assert.equal(state.coop, "it-a");
+        assert.equal(await ok("docker inspect coop-it-a-blue --format '{{.Config.Image}} {{.HostConfig.RestartPolicy.Name}}'"), `${img["demo:v1"]} unless-stopped`);
+    });
+
+    it("a re-run with nothing changed does nothing", async () => {
+        const before = await ok("docker inspect coop-it-a-blue --format '{{.Id}} {{.State.StartedAt}}'");
+        const r = await deploy("it-a", img["demo:v1"]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(JSON.parse(r.stdout).changed, false);
+        assert.equal(await ok("docker inspect coop-it-a-blue --format '{{.Id}} {{.State.StartedAt}}'"), before);
+        assert.equal((await ok("cat /opt/coop/coops/it-a/releases.log")).split("\n").length, 1);
+    });
+
+    it("a new digest cuts over to the other slot and keeps the old one stopped", async () => {
+        const r = await deploy("it-a", img["demo:v2"]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.deepEqual([JSON.parse(r.stdout).slot, JSON.parse(r.stdout).previousSlot], ["green", "blue"]);
+        assert.equal(await version("it-a"), "v2");
+        assert.equal(JSON.parse((await get("/state", "it-a.localhost")).body).schema, 2);
+        assert.equal(await ok("docker inspect coop-it-a-blue --format '{{.State.Status}} {{.Config.Image}}'"), `exited ${img["demo:v1"]}`);
+        assert.ok((await ok("docker image ls --digests --format '{{.Digest}}'")).includes(img["demo:v1"].split("@")[1]), "old image kept");
+    });
+
+    it("a changed env file makes a new release even with the same image", async () => {
+        await writeFile(localTarget(), "/opt/coop/coops/it-a/env", `COOP_ID=it-a\nSECRET_KEY=${SENTINEL}\nGREETING=changed\n`, 0o600);
+        const r = await deploy("it-a", img["demo:v2"]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.deepEqual([JSON.parse(r.stdout).changed, JSON.parse(r.stdout).slot], [true, "blue"]);
+        assert.equal(await version("it-a"), "v2");
+    });
+
+    it("a failing health check leaves the old slot serving and says why, with the container's log", async () => {
+        const r = await deploy("it-a", img["demo:v3-broken"]);
+        assert.equal(r.code, 1);
+        assert.match(r.stderr, /deploy it-a: health check failed: coop-it-a-green did not become healthy on \/health within 10 s/);
+        assert.match(r.stderr, /last lines of coop-it-a-green:\n[\s\S]*GET \/health 503/);
+        assert.equal(await version("it-a"), "v2");
+        assert.equal(await ok("docker inspect coop-it-a-blue --format '{{.State.Running}}'"), "true");
+        assert.equal(await ok("docker inspect coop-it-a-green --format '{{.State.Running}}'"), "false");
+    });
+
+    it("a failing migration leaves the old slot serving, the data untouched, and says why", async () => {
+        const r = await deploy("it-a", img["demo:v4-badmigration"]);
+        assert.equal(r.code, 1);
+        assert.match(r.stderr, /migration output:\n.*migration to schema 3 failed/);
+        assert.match(r.stderr, /deploy it-a: migration failed: exit 3 from migrate/);
+        assert.equal(await version("it-a"), "v2");
+        assert.equal(JSON.parse((await get("/state", "it-a.localhost")).body).schema, 2);
+        assert.equal(await ok("docker ps -a --filter name=coop-it-a-migrate -q | wc -l"), "0");
+    });
+
+    it("a pull that cannot succeed fails the deploy and changes nothing", async () => {
+        const missing = `${img["demo:v1"].split("@")[0]}@sha256:${"0".repeat(64)}`;
+        const r = await deploy("it-a", missing);
+        assert.equal(r.code, 1);
+        assert.match(r.stderr, /deploy it-a: pull failed: .* could not be pulled after 3 attempts/);
+        assert.equal(await version("it-a"), "v2");
+    });
+
+    it("an interrupted deploy (process killed) converges on the next run: no orphan, no lock held", async () => {
+        const pid = await ok(`nohup ${deployCmd("it-a", img["demo:v3-broken"], "--health-timeout 60")} >/tmp/coop-it-interrupted.log 2>&1 & echo $!`);
+        // Wait until it holds the lock and has started the new slot, then kill it outright.
+        await ok(`for i in $(seq 100); do docker inspect coop-it-a-green --format '{{.State.Running}}' 2>/dev/null | grep -q true && break; sleep 0.1; done`);
+        await ok(`kill -9 ${pid}`);
+        assert.equal(await ok("test -d /opt/coop/coops/it-a/lock && echo held"), "held");
+
+        const r = await deploy("it-a", img["demo:v2"]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stderr, /took over a stale lock \(pid=\d+/);
+        assert.match(r.stderr, /stopping coop-it-a-green, left running by an interrupted deploy/);
+        assert.equal(await version("it-a"), "v2");
+        assert.equal(await ok("docker ps --filter name=coop-it-a- --format '{{.Names}}'"), "coop-it-a-blue");
+        assert.equal(await ok("test -d /opt/coop/coops/it-a/lock && echo held || echo free"), "free");
+    });
+
+    it("two deploys of one co-op at once run one after the other", async () => {
+        await prepare("it-b", "COOP_ID=it-b\n");
+        const [a, b] = await Promise.all([deploy("it-b", img["demo:v1"]), deploy("it-b", img["demo:v2"])]);
+        assert.equal(a.code, 0, a.stderr);
+        assert.equal(b.code, 0, b.stderr);
+        const waited = [a, b].filter((r) => /waiting for the lock held by another deploy/.test(r.stderr));
+        assert.equal(waited.length, 1, "exactly one of them waited for the other");
+        const releases = (await ok("cat /opt/coop/coops/it-b/releases.log")).split("\n").map((l) => JSON.parse(l));
+        assert.equal(releases.length, 2);
+        assert.equal(await version("it-b"), releases[1].image === img["demo:v2"] ? "v2" : "v1");
+    });
+
+    it("keeps secrets out of process arguments, the proxy and the release record", async () => {
+        // The pattern is written so that this command's own text does not match it.
+        const pattern = `'${SENTINEL.slice(0, -1)}[${SENTINEL.slice(-1)}]'`;
+        const leaks = await sh(
+            `ps -eo args | grep -c ${pattern}; docker inspect coop-proxy | grep -c ${pattern}; grep -c ${pattern} /opt/coop/coops/it-a/releases.log; true`,
+        );
+        assert.equal(leaks.stdout.trim(), "0\n0\n0");
+        assert.equal(await ok(`docker inspect coop-it-a-blue | grep -c ${SENTINEL}`), "1", "the app container has its env, as it must");
+        assert.equal(await ok("stat -c %a /opt/coop/coops/it-a /opt/coop/coops/it-a/env"), "700\n600");
+    });
+
+    it("removal stops the co-op and its route and keeps its data unless told otherwise", async () => {
+        const r = JSON.parse(await ok(`${TOOL} remove it-b`));
+        assert.deepEqual(r, { coop: "it-b", removed: true, data: "kept" });
+        assert.equal(await ok("docker ps -a --filter name=coop-it-b- -q | wc -l"), "0");
+        assert.equal((await get("/version", "it-b.localhost")).status, 404);
+        assert.equal(await ok("docker volume ls -q --filter name=coop-it-b-data"), "coop-it-b-data");
+        assert.equal(await ok("test -e /opt/coop/coops/it-b && echo present || echo gone"), "gone");
+        assert.deepEqual(JSON.parse(await ok(`${TOOL} remove it-b --delete-data`)).data, "deleted");
+        assert.equal(await ok("docker volume ls -q --filter name=coop-it-b-data | wc -l"), "0");
+    });
+
+    it("after the Docker engine restarts, the proxy and the co-op serve again", async () => {
+        assert.equal(await version("it-a"), "v2");
+        runOk("bash", ["-c", "pkill -x dockerd; for i in $(seq 150); do pgrep -x dockerd >/dev/null || exit 0; sleep 0.2; done; exit 1"]);
+        assert.notEqual(run("docker", ["info"]).status, 0, "the engine is down");
+        localHostsUp();
+        let v = "";
+        for (let i = 0; i < 100 && v !== "v2"; i++) {
+            v = await version("it-a").catch(() => "");
+            if (v !== "v2") await new Promise((r) => setTimeout(r, 200));
+        }
+        assert.equal(v, "v2");
+        assert.equal(await ok("docker inspect coop-it-a-green --format '{{.State.Running}}'"), "false", "the kept slot stays stopped");
+    });
+});
