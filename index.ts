@@ -2,7 +2,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { readFileSync } from "fs";
 import * as path from "path";
-import { decodeRawConfig, parseStackConfig } from "./components/config";
+import { ConfigError, decodeRawConfig, parseStackConfig } from "./components/config";
 import { Coop } from "./components/coop";
 import { HostBootstrap } from "./components/host";
 
@@ -12,7 +12,14 @@ const all = pulumi.runtime.allConfig();
 const secretKeys = Object.keys(all)
     .filter((k) => k.startsWith("coop:") && isConfigSecret(k))
     .map((k) => k.slice("coop:".length));
-const cfg = parseStackConfig(decodeRawConfig(all, secretKeys), secretKeys);
+const cfg = (() => {
+    try {
+        return parseStackConfig(decodeRawConfig(all, secretKeys), secretKeys);
+    } catch (e) {
+        // RunError: Pulumi prints the message (every error by path) without a stack trace.
+        throw e instanceof ConfigError ? new pulumi.RunError(e.message) : e;
+    }
+})();
 
 const coopConfig = new pulumi.Config("coop");
 const privateKey = coopConfig.requireSecret("sshPrivateKey");
