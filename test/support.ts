@@ -14,9 +14,9 @@ export interface RunResult {
 }
 
 /** Runs a program to completion and returns what it printed; never throws on a non-zero exit. */
-export function run(cmd: string, args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): RunResult {
+export function run(cmd: string, args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {}): RunResult {
     const r = spawnSync(cmd, args, {
-        cwd: ROOT,
+        cwd: opts.cwd ?? ROOT,
         input: opts.input,
         env: { ...process.env, ...opts.env },
         encoding: "utf8",
@@ -56,4 +56,19 @@ export function localTarget(): SshTarget {
 /** The project's pinned CLI with the project's environment (scripts/pulumi.sh). */
 export function pulumi(args: string[], opts: Parameters<typeof run>[2] = {}): RunResult {
     return run(path.join(ROOT, "scripts", "pulumi.sh"), [...args, "--non-interactive"], opts);
+}
+
+/** Places the working copy of host/coopctl on the local host under its own name and runs host-up. */
+export async function installTool(name: string): Promise<string> {
+    const { exec, writeFile } = await import("../components/remote/ssh");
+    const tool = `/opt/coop/bin/${name}`;
+    const t = localTarget();
+    await exec(t, "mkdir -p /opt/coop/bin /opt/coop/coops");
+    await writeFile(t, tool, readFileSync(path.join(ROOT, "host", "coopctl"), "utf8"), 0o755);
+    const proxy = JSON.parse(readFileSync(path.join(ROOT, ".local", "images.json"), "utf8")).images["kamal-proxy"];
+    const r = await exec(t, `${tool} host-up --network coop --proxy-image ${proxy} --bind 127.0.0.1 --http-port 8080 --https-port 8443`);
+    if (r.code !== 0) {
+        throw new Error(`host-up failed: ${r.stderr}`);
+    }
+    return tool;
 }

@@ -7,7 +7,7 @@ import { request } from "node:http";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ExecResult, exec, writeFile } from "../../components/remote/ssh";
-import { ROOT, localHostsUp, localTarget, run, runOk } from "../support";
+import { ROOT, installTool, localHostsUp, localTarget, run, runOk } from "../support";
 
 const TOOL = "/opt/coop/bin/coopctl-it";
 const SENTINEL = "sentinel-secret-3e8a71";
@@ -61,9 +61,7 @@ describe("coopctl co-op release (real engine, registry, sshd, proxy)", () => {
     before(async () => {
         localHostsUp();
         img = images();
-        await ok("mkdir -p /opt/coop/bin /opt/coop/coops");
-        await writeFile(localTarget(), TOOL, readFileSync(path.join(ROOT, "host", "coopctl"), "utf8"), 0o755);
-        await ok(`${TOOL} host-up --network coop --proxy-image ${img["kamal-proxy"]} --bind 127.0.0.1 --http-port 8080 --https-port 8443`);
+        assert.equal(await installTool("coopctl-it"), TOOL);
         // Start from nothing: no co-op of an earlier run, no image of the demo app on the host.
         await sh(`for id in it-a it-b it-c; do ${TOOL} remove $id --delete-data; done >/dev/null 2>&1; docker image rm $(docker image ls -q 127.0.0.1:5001/coop-demo) >/dev/null 2>&1; true`);
     });

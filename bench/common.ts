@@ -1,0 +1,102 @@
+// Shared by the benchmarks: the loadgen binary, a bench co-op on the local host, and figures.
+import { ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { request } from "node:http";
+import * as path from "node:path";
+import { exec, writeFile } from "../components/remote/ssh";
+import { ROOT, localTarget, runOk } from "../test/support";
+
+export function images(): Record<string, string> {
+    return JSON.parse(readFileSync(path.join(ROOT, ".local", "images.json"), "utf8")).images;
+}
+
+/** Builds bench/loadgen (static, stdlib only) into .local/bin and returns its path. */
+export function buildLoadgen(): string {
+    const out = path.join(ROOT, ".local", "bin", "loadgen");
+    runOk("go", ["build", "-o", out, "."], { env: { CGO_ENABLED: "0" }, cwd: path.join(ROOT, "bench", "loadgen") });
+    return out;
+}
+
+/** A co-op the benchmark owns on the local host, deployed with the working copy of coopctl. */
+export class BenchCoop {
+    constructor(
+        readonly tool: string,
+        readonly id: string,
+        readonly opts: { migrate?: boolean } = {},
+    ) {}
+
+    get domain(): string {
+        return `${this.id}.localhost`;
+    }
+
+    async reset(): Promise<void> {
+        await exec(localTarget(), `${this.tool} remove ${this.id} --delete-data >/dev/null 2>&1; ${this.tool} prepare ${this.id} >/dev/null`);
+    }
+
+    /** Writes the env file; a new `rev` makes the next deploy a new release even with the same image. */
+    async env(rev: number): Promise<void> {
+        await writeFile(localTarget(), `/opt/coop/coops/${this.id}/env`, `COOP_ID=${this.id}\nREV=${rev}\n`, 0o600);
+    }
+
+    /** One release; resolves with coopctl's report and the wall time seen from here (SSH included). */
+    async deploy(image: string): Promise<{ wallMs: number; report: { slot: string; timings: Record<string, number> } }> {
+        const started = performance.now();
+        const r = await exec(
+            localTarget(),
+            `${this.tool} deploy ${this.id} --image ${image} --port 8080 --health-path /health --domain ${this.domain}` +
+                ` --health-interval 0.1 --health-timeout 30 --drain-timeout 30${this.opts.migrate ? " --migrate migrate" : ""}`,
+        );
+        const wallMs = performance.now() - started;
+        if (r.code !== 0) {
+            throw new Error(`deploy ${this.id} failed:\n${r.stderr}`);
+        }
+        return { wallMs, report: JSON.parse(r.stdout) };
+    }
+
+    async remove(): Promise<void> {
+        await exec(localTarget(), `${this.tool} remove ${this.id} --delete-data >/dev/null`);
+    }
+}
+
+/** GET through the proxy on loopback with a Host header. */
+export function get(pathname: string, host: string, timeoutMs = 30000): Promise<number> {
+    return new Promise((resolve) => {
+        const req = request({ host: "127.0.0.1", port: 8080, path: pathname, headers: { host }, timeout: timeoutMs, agent: false }, (res) => {
+            res.resume();
+            res.on("end", () => resolve(res.statusCode ?? 0));
+        });
+        req.on("error", () => resolve(0));
+        req.on("timeout", () => req.destroy());
+        req.end();
+    });
+}
+
+/** Starts loadgen in the background; `stop()` sends SIGTERM and resolves with its JSON summary. */
+export function startLoad(bin: string, args: string[]): { proc: ChildProcess; stop: () => Promise<Record<string, number>> } {
+    const proc = spawn(bin, [...args, "-format", "json", "-self-stats"], { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    proc.stdout!.on("data", (c) => (out += c));
+    const done = new Promise<void>((resolve) => proc.on("exit", () => resolve()));
+    return {
+        proc,
+        stop: async () => {
+            proc.kill("SIGTERM");
+            await done;
+            return JSON.parse(out);
+        },
+    };
+}
+
+export function median(xs: number[]): number {
+    const s = [...xs].sort((a, b) => a - b);
+    return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Prints figures last, one `name=value` a line. */
+export function printFigures(figures: Record<string, string | number>): void {
+    for (const [k, v] of Object.entries(figures)) {
+        console.log(`${k}=${typeof v === "number" && !Number.isInteger(v) ? v.toFixed(2) : v}`);
+    }
+}

@@ -1,0 +1,3 @@
+module coop-loadgen
+
+go 1.22
