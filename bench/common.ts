@@ -53,8 +53,9 @@ export class BenchCoop {
         return { wallMs, report: JSON.parse(r.stdout) };
     }
 
+    /** Removes the co-op, its data and the benchmark's copy of the tool. */
     async remove(): Promise<void> {
-        await exec(localTarget(), `${this.tool} remove ${this.id} --delete-data >/dev/null`);
+        await exec(localTarget(), `${this.tool} remove ${this.id} --delete-data >/dev/null && rm -f ${this.tool}`);
     }
 }
 
