@@ -120,7 +120,18 @@ describe("coopctl co-op release (real engine, registry, sshd, proxy)", () => {
         assert.match(r.stderr, /last lines of coop-it-a-green:\n[\s\S]*GET \/health 503/);
         assert.equal(await version("it-a"), "v2");
         assert.equal(await ok("docker inspect coop-it-a-blue --format '{{.State.Running}}'"), "true");
-        assert.equal(await ok("docker inspect coop-it-a-green --format '{{.State.Running}}'"), "false");
+        // The release the idle slot held was set aside during the attempt and put back after it.
+        assert.equal(await ok("docker inspect coop-it-a-green --format '{{.State.Running}} {{.Config.Image}}'"), `false ${img["demo:v2"]}`);
+        assert.equal(await ok("docker ps -a --filter name=coop-it-a- --format '{{.Names}}' | sort | tr '\\n' ' '"), "coop-it-a-blue coop-it-a-green");
+    });
+
+    it("going back to the release the idle slot holds is a switch: no pull, no migration", async () => {
+        await writeFile(localTarget(), "/opt/coop/coops/it-a/env", `COOP_ID=it-a\nSECRET_KEY=${SENTINEL}\n`, 0o600);
+        const r = await deploy("it-a", img["demo:v2"]);
+        assert.equal(r.code, 0, r.stderr);
+        const report = JSON.parse(r.stdout);
+        assert.deepEqual([report.reused, report.slot, report.timings.pullMs < 100, report.timings.migrateMs < 50], [true, "green", true, true]);
+        assert.equal(await version("it-a"), "v2");
     });
 
     it("a failing migration leaves the old slot serving, the data untouched, and says why", async () => {
@@ -144,16 +155,18 @@ describe("coopctl co-op release (real engine, registry, sshd, proxy)", () => {
     it("an interrupted deploy (process killed) converges on the next run: no orphan, no lock held", async () => {
         const pid = await ok(`nohup ${deployCmd("it-a", img["demo:v3-broken"], "--health-timeout 60")} >/tmp/coop-it-interrupted.log 2>&1 & echo $!`);
         // Wait until it holds the lock and has started the new slot, then kill it outright.
-        await ok(`for i in $(seq 100); do docker inspect coop-it-a-green --format '{{.State.Running}}' 2>/dev/null | grep -q true && break; sleep 0.1; done`);
+        await ok(`for i in $(seq 100); do docker inspect coop-it-a-blue --format '{{.State.Running}} {{.Config.Image}}' 2>/dev/null | grep -q 'true .*${img["demo:v3-broken"].slice(-12)}' && break; sleep 0.1; done`);
         await ok(`kill -9 ${pid}`);
         assert.equal(await ok("test -d /opt/coop/coops/it-a/lock && echo held"), "held");
 
         const r = await deploy("it-a", img["demo:v2"]);
         assert.equal(r.code, 0, r.stderr);
+        assert.equal(JSON.parse(r.stdout).changed, false, "the live release is the one asked for");
         assert.match(r.stderr, /took over a stale lock \(pid=\d+/);
-        assert.match(r.stderr, /stopping coop-it-a-green, left running by an interrupted deploy/);
+        assert.match(r.stderr, /putting back coop-it-a-blue's previous release, set aside by an interrupted deploy/);
         assert.equal(await version("it-a"), "v2");
-        assert.equal(await ok("docker ps --filter name=coop-it-a- --format '{{.Names}}'"), "coop-it-a-blue");
+        assert.equal(await ok("docker ps --filter name=coop-it-a- --format '{{.Names}}'"), "coop-it-a-green");
+        assert.equal(await ok("docker ps -a --filter name=coop-it-a- --format '{{.Names}}' | sort | tr '\\n' ' '"), "coop-it-a-blue coop-it-a-green");
         assert.equal(await ok("test -d /opt/coop/coops/it-a/lock && echo held || echo free"), "free");
     });
 
@@ -202,6 +215,6 @@ describe("coopctl co-op release (real engine, registry, sshd, proxy)", () => {
             if (v !== "v2") await new Promise((r) => setTimeout(r, 200));
         }
         assert.equal(v, "v2");
-        assert.equal(await ok("docker inspect coop-it-a-green --format '{{.State.Running}}'"), "false", "the kept slot stays stopped");
+        assert.equal(await ok("docker inspect coop-it-a-blue --format '{{.State.Running}}'"), "false", "the kept slot stays stopped");
     });
 });

@@ -1,0 +1,167 @@
+/**
+ * Releases and rollback, read from the stack's update history. Pure: the CLIs in scripts/ feed it
+ * the history the Automation API returns and apply what it decides.
+ *
+ * A release is an update; the digests it applied are the co-ops' `image` fields in the config that
+ * update ran with. Only digests are ever taken from an old update: never secrets, never anything else.
+ */
+
+/** The part of an Automation API `UpdateSummary` this module reads. */
+export interface HistoryEntry {
+    kind: string;
+    startTime: Date | string;
+    message: string;
+    result: string;
+    environment?: Record<string, string>;
+    config?: Record<string, { value?: string; secret?: boolean }>;
+}
+
+export interface Release {
+    /**
+     * Position in the history, oldest first, from 1. The file backend records version 0 for every
+     * update, so the position is the only stable number; it is what `--to N` takes.
+     */
+    number: number;
+    kind: string;
+    time: string;
+    result: string;
+    message: string;
+    who: string;
+    /** Image per co-op id in the config this update ran with (empty for destroy, or no co-ops). */
+    images: Record<string, string>;
+    /** Co-ops whose image differs from the update before. */
+    changed: string[];
+    /** Co-ops that run migrations, as configured in this update. */
+    migrating: string[];
+}
+
+export class RollbackError extends Error {}
+
+function coopsOf(entry: HistoryEntry): Array<{ id?: unknown; image?: unknown; migrate?: unknown }> {
+    const raw = entry.config?.["coop:coops"]?.value;
+    if (!raw) {
+        return [];
+    }
+    try {
+        const parsed = JSON.parse(raw);
+        return Array.isArray(parsed) ? parsed : [];
+    } catch {
+        return [];
+    }
+}
+
+/** Numbers the history oldest first and reads each update's co-op images. */
+export function releasesFromHistory(history: HistoryEntry[]): Release[] {
+    const oldestFirst = [...history].sort((a, b) => new Date(a.startTime).getTime() - new Date(b.startTime).getTime());
+    let previous: Record<string, string> = {};
+    return oldestFirst.map((entry, i) => {
+        const coops = coopsOf(entry);
+        const images: Record<string, string> = {};
+        for (const c of coops) {
+            if (typeof c.id === "string" && typeof c.image === "string") {
+                images[c.id] = c.image;
+            }
+        }
+        const ids = new Set([...Object.keys(images), ...Object.keys(previous)]);
+        const changed = [...ids].filter((id) => images[id] !== previous[id]).sort();
+        if (entry.kind === "update") {
+            previous = images;
+        }
+        const env = entry.environment ?? {};
+        return {
+            number: i + 1,
+            kind: entry.kind,
+            time: new Date(entry.startTime).toISOString(),
+            result: entry.result,
+            message: (entry.message ?? "").split("\n")[0],
+            who: env["git.author"] ?? env["pulumi.user"] ?? env["exec.kind"] ?? "",
+            images,
+            changed: entry.kind === "update" ? changed : [],
+            migrating: coops.filter((c) => Array.isArray(c.migrate) && c.migrate.length > 0 && typeof c.id === "string").map((c) => c.id as string),
+        };
+    });
+}
+
+export interface RollbackPlan {
+    /** The update whose digests come back. */
+    target: Release;
+    /** The update whose digests are live now (the last successful update). */
+    current: Release;
+    /** The digest changes, per co-op. */
+    changes: Array<{ coop: string; from: string; to: string }>;
+    /** Co-ops whose migrations ran after the target; they are not undone. */
+    warnings: string[];
+}
+
+/**
+ * Decides a rollback: to `to` (a release number) or, by default, to the last successful update
+ * before the live one; for every co-op in both, or only `coop`. Throws a {@link RollbackError}
+ * with the reason when there is nothing sound to do.
+ */
+export function planRollback(releases: Release[], current: Record<string, string>, opts: { to?: number; coop?: string } = {}): RollbackPlan {
+    const updates = releases.filter((r) => r.kind === "update");
+    const live = [...updates].reverse().find((r) => r.result === "succeeded");
+    if (!live) {
+        throw new RollbackError("no successful update in this stack's history: nothing to roll back to");
+    }
+    let target: Release | undefined;
+    if (opts.to !== undefined) {
+        target = releases.find((r) => r.number === opts.to);
+        if (!target) {
+            throw new RollbackError(`--to ${opts.to}: no such update (this stack has updates 1 to ${releases.length}; see npm run releases)`);
+        }
+        if (target.kind !== "update") {
+            throw new RollbackError(`--to ${opts.to}: update ${opts.to} was a ${target.kind}, not an update that deployed co-ops`);
+        }
+        if (target.result !== "succeeded") {
+            throw new RollbackError(`--to ${opts.to}: update ${opts.to} ${target.result}; only a successful update can be rolled back to`);
+        }
+    } else {
+        target = [...updates].reverse().find((r) => r.result === "succeeded" && r.number < live.number);
+        if (!target) {
+            throw new RollbackError(`no successful update before update ${live.number} (the live one): nothing to roll back to`);
+        }
+    }
+    if (opts.coop !== undefined && !(opts.coop in current)) {
+        throw new RollbackError(`--coop ${opts.coop}: no such co-op in the stack's config (co-ops: ${Object.keys(current).sort().join(", ")})`);
+    }
+    if (opts.coop !== undefined && !(opts.coop in target.images)) {
+        throw new RollbackError(`--coop ${opts.coop}: update ${target.number} did not deploy it`);
+    }
+    const ids = (opts.coop !== undefined ? [opts.coop] : Object.keys(current)).filter((id) => id in target!.images).sort();
+    const changes = ids.filter((id) => current[id] !== target!.images[id]).map((id) => ({ coop: id, from: current[id], to: target!.images[id] }));
+    if (changes.length === 0) {
+        throw new RollbackError(`update ${target.number}'s digests are already the stack's${opts.coop ? ` for ${opts.coop}` : ""}: nothing to roll back`);
+    }
+    const warnings = changes.flatMap(({ coop }) => {
+        const later = releases.find((r) => r.number > target!.number && r.kind === "update" && r.changed.includes(coop) && r.migrating.includes(coop));
+        return later
+            ? [`${coop}: migrations ran with update ${later.number} (after update ${target!.number}); they are not rolled back — check that the old release works with the newer schema`]
+            : [];
+    });
+    return { target, current: live, changes, warnings };
+}
+
+function short(image: string | undefined): string {
+    if (!image) {
+        return "-";
+    }
+    const at = image.indexOf("@sha256:");
+    return at >= 0 ? `${image.slice(0, at).split("/").pop()}@${image.slice(at + 8, at + 20)}` : image;
+}
+
+/** The history as a table, oldest first: number, time, result, who/message, then per co-op its image (* = changed). */
+export function formatReleases(releases: Release[]): string {
+    const coops = [...new Set(releases.flatMap((r) => Object.keys(r.images)))].sort();
+    const header = ["#", "time", "kind", "result", "who: message", ...coops];
+    const rows = releases.map((r) => [
+        String(r.number),
+        r.time.replace("T", " ").slice(0, 19),
+        r.kind,
+        r.result,
+        `${r.who}: ${r.message}`.slice(0, 50),
+        ...coops.map((c) => (r.kind === "update" ? `${short(r.images[c])}${r.changed.includes(c) ? " *" : ""}` : "")),
+    ]);
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
+    return [header, ...rows].map((row) => row.map((cell, i) => cell.padEnd(widths[i])).join("  ").trimEnd()).join("\n");
+}

@@ -1,0 +1,49 @@
+// Shared by the releases and rollback commands: arguments, the stack through the Automation API.
+import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+import * as path from "path";
+
+/** The repository root (this file runs from build/scripts/). */
+export const ROOT = path.resolve(__dirname, "..", "..");
+
+/** `--name value` and `--flag` arguments; anything else is an error that names it. */
+export function parseArgs(argv: string[], spec: Record<string, "string" | "boolean">, usage: string): Record<string, string | boolean> {
+    const out: Record<string, string | boolean> = {};
+    for (let i = 0; i < argv.length; i++) {
+        const name = argv[i].replace(/^--/, "");
+        if (!argv[i].startsWith("--") || !(name in spec)) {
+            fail(`unknown argument ${argv[i]}\n${usage}`);
+        }
+        if (spec[name] === "boolean") {
+            out[name] = true;
+        } else {
+            if (i + 1 >= argv.length) fail(`--${name} needs a value\n${usage}`);
+            out[name] = argv[++i];
+        }
+    }
+    return out;
+}
+
+export function fail(message: string): never {
+    console.error(`${path.basename(process.argv[1], ".js")}: ${message}`);
+    process.exit(1);
+}
+
+/** Selects the stack in this project; the local stack gets its documented passphrase. */
+export async function openStack(name: string): Promise<Stack> {
+    if (name === "local" && !process.env.PULUMI_CONFIG_PASSPHRASE && !process.env.PULUMI_CONFIG_PASSPHRASE_FILE) {
+        process.env.PULUMI_CONFIG_PASSPHRASE = process.env.COOP_LOCAL_PASSPHRASE;
+    }
+    try {
+        return await LocalWorkspace.selectStack({ stackName: name, workDir: ROOT });
+    } catch (e) {
+        fail(`--stack ${name}: ${(e as Error).message.split("\n").find((l) => /error/i.test(l)) ?? "cannot be selected"}`);
+    }
+}
+
+/** The co-ops in the stack's current config: id → {index in coop:coops, image}. */
+export async function currentCoops(stack: Stack): Promise<Record<string, { index: number; image: string }>> {
+    const all = await stack.getAllConfig();
+    const raw = all["coop:coops"]?.value;
+    const list: Array<{ id: string; image: string }> = raw ? JSON.parse(raw) : [];
+    return Object.fromEntries(list.map((c, index) => [c.id, { index, image: c.image }]));
+}
