@@ -46,6 +46,8 @@ export interface CoopSpec {
     port: number;
     /** Path that answers 2xx when the app is healthy. Default `/health`. */
     healthPath: string;
+    /** Seconds a new release gets to answer its health path before the deploy fails. Default 60. */
+    healthTimeout: number;
     /** Arguments a one-off container of the new image runs before the cutover (migrations); none by default. */
     migrate: string[];
     /** Plain environment variables. */
@@ -108,7 +110,7 @@ const CONFIG_KEY = /^[A-Za-z][A-Za-z0-9_-]*$/;
 const FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 /** Values that were never filled in. Refused in uat and prod. */
 const PLACEHOLDER = /CHANGE_?ME|REPLACE_?ME|<[A-Z_ ]+>|\bTODO\b/i;
-const COOP_KEYS = ["id", "domains", "image", "port", "healthPath", "migrate", "env", "secretEnv", "generatedSecrets", "configFiles", "memory", "cpus", "retain", "deleteDataOnRemove"];
+const COOP_KEYS = ["id", "domains", "image", "port", "healthPath", "healthTimeout", "migrate", "env", "secretEnv", "generatedSecrets", "configFiles", "memory", "cpus", "retain", "deleteDataOnRemove"];
 
 /** Collects errors by path while reading an untyped value. */
 class Reader {
@@ -338,6 +340,7 @@ function parseCoops(r: Reader, value: unknown, environment: Environment, secretK
         });
         const port = r.integer(`${path}.port`, o.port, { default: 8080, min: 1, max: 65535 });
         const healthPath = r.string(`${path}.healthPath`, o.healthPath, { default: "/health", pattern: /^\/[A-Za-z0-9._~\-/?=&%]*$/, hint: "must be an absolute URL path such as /health" });
+        const healthTimeout = r.integer(`${path}.healthTimeout`, o.healthTimeout, { default: 60, min: 1, max: 3600 });
         const migrate = r.strings(`${path}.migrate`, o.migrate, /^[^\n]+$/, "must be a single-line argument");
         const env = r.record(`${path}.env`, o.env, ENV_NAME, "is not a valid environment variable name", /^[^\n]*$/, "must be a single line (env files hold one variable a line)");
         const secretEnv = r.record(`${path}.secretEnv`, o.secretEnv, ENV_NAME, "is not a valid environment variable name", CONFIG_KEY, "must name a coop: config key (letters, digits, '_', '-')");
@@ -367,8 +370,8 @@ function parseCoops(r: Reader, value: unknown, environment: Environment, secretK
                 if (PLACEHOLDER.test(v)) r.fail(`${path}.configFiles.${k}`, `holds a placeholder value; set the real value before deploying to ${environment}`);
             }
         }
-        if (id && image && port !== undefined && healthPath && retain !== undefined && deleteDataOnRemove !== undefined) {
-            out.push({ id, domains: doms, image, port, healthPath, migrate, env, secretEnv, generatedSecrets, configFiles, memory, cpus, retain, deleteDataOnRemove });
+        if (id && image && port !== undefined && healthPath && healthTimeout !== undefined && retain !== undefined && deleteDataOnRemove !== undefined) {
+            out.push({ id, domains: doms, image, port, healthPath, healthTimeout, migrate, env, secretEnv, generatedSecrets, configFiles, memory, cpus, retain, deleteDataOnRemove });
         }
     });
     return out;

@@ -28,8 +28,6 @@ export interface CoopInstanceArgs {
     root: string;
     /** Obtain certificates for the co-op's domains. */
     tls: boolean;
-    /** Seconds the new slot gets to become healthy. Default 60. */
-    healthTimeoutSeconds?: number;
     /** Seconds in-flight requests get on the old slot. Default 30. */
     drainTimeoutSeconds?: number;
 }
@@ -76,7 +74,6 @@ export class CoopInstance extends pulumi.ComponentResource {
                         deployCommand(t, coop, {
                             network: host.network,
                             tls: args.tls,
-                            healthTimeoutSeconds: args.healthTimeoutSeconds ?? 60,
                             drainTimeoutSeconds: args.drainTimeoutSeconds ?? 30,
                         }),
                     ),

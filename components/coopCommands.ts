@@ -16,8 +16,6 @@ export interface DeployOptions {
     network: string;
     /** Ask the proxy for a certificate for the co-op's domains. */
     tls: boolean;
-    /** Seconds the proxy waits for the new slot to answer its health path. */
-    healthTimeoutSeconds?: number;
     /** Seconds in-flight requests get to finish on the old slot. */
     drainTimeoutSeconds?: number;
 }
@@ -40,7 +38,7 @@ export function deployCommand(tool: string, coop: CoopSpec, o: DeployOptions): C
             memory: coop.memory,
             cpus: coop.cpus,
             retain: coop.retain,
-            "health-timeout": o.healthTimeoutSeconds,
+            "health-timeout": coop.healthTimeout,
             "drain-timeout": o.drainTimeoutSeconds,
             tls: o.tls,
         }),

@@ -134,6 +134,7 @@ export function planRollback(releases: Release[], current: Record<string, string
         throw new RollbackError(`update ${target.number}'s digests are already the stack's${opts.coop ? ` for ${opts.coop}` : ""}: nothing to roll back`);
     }
     const warnings = changes.flatMap(({ coop }) => {
+        // Failed updates count: migrations run before the health gate that may have failed them.
         const later = releases.find((r) => r.number > target!.number && r.kind === "update" && r.changed.includes(coop) && r.migrating.includes(coop));
         return later
             ? [`${coop}: migrations ran with update ${later.number} (after update ${target!.number}); they are not rolled back — check that the old release works with the newer schema`]

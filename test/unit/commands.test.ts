@@ -53,6 +53,7 @@ describe("co-op commands", () => {
         image: `ghcr.io/org/app@sha256:${"e".repeat(64)}`,
         port: 3000,
         healthPath: "/up",
+        healthTimeout: 60,
         migrate: ["bin/migrate", "--to", "latest"],
         env: {},
         secretEnv: {},
@@ -66,7 +67,7 @@ describe("co-op commands", () => {
 
     it("renders the exact deploy command", () => {
         assert.equal(
-            render(deployCommand("/opt/coop/bin/coopctl-abc", coop, { network: "coop", tls: true, healthTimeoutSeconds: 60, drainTimeoutSeconds: 30 })),
+            render(deployCommand("/opt/coop/bin/coopctl-abc", coop, { network: "coop", tls: true, drainTimeoutSeconds: 30 })),
             "/opt/coop/bin/coopctl-abc deploy alpha --image ghcr.io/org/app@sha256:" +
                 "e".repeat(64) +
                 " --port 3000 --health-path /up --network coop --memory 512m --cpus 0.5 --retain 2 --health-timeout 60 --drain-timeout 30 --tls" +
@@ -78,7 +79,7 @@ describe("co-op commands", () => {
         const plain = { ...coop, memory: undefined, cpus: undefined, migrate: ["rake db:migrate VERSION='1'"] };
         assert.equal(
             render(deployCommand("/t", plain, { network: "coop", tls: false })),
-            `/t deploy alpha --image ghcr.io/org/app@sha256:${"e".repeat(64)} --port 3000 --health-path /up --network coop --retain 2` +
+            `/t deploy alpha --image ghcr.io/org/app@sha256:${"e".repeat(64)} --port 3000 --health-path /up --network coop --retain 2 --health-timeout 60` +
                 ` --domain alpha.example.org --domain www.alpha.example.org --migrate 'rake db:migrate VERSION='\\''1'\\'''`,
         );
     });

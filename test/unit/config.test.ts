@@ -92,6 +92,7 @@ describe("co-ops in the config", () => {
             image: DIGEST,
             port: 8080,
             healthPath: "/health",
+            healthTimeout: 60,
             migrate: [],
             env: {},
             secretEnv: {},

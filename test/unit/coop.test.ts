@@ -41,6 +41,7 @@ const coop: CoopSpec = {
     image: IMAGE,
     port: 8080,
     healthPath: "/health",
+    healthTimeout: 15,
     migrate: ["migrate"],
     env: { GREETING: "hi" },
     secretEnv: { DATABASE_URL: "alphaDb" },
@@ -109,7 +110,7 @@ describe("Coop", () => {
         const tool = registered.find((r) => r.name === "h1-tool")!.inputs.path;
         assert.equal(
             deploy.inputs.create,
-            `${tool} deploy alpha --image ${IMAGE} --port 8080 --health-path /health --network coop --memory 128m --retain 2 --health-timeout 60 --drain-timeout 30 --domain alpha.localhost --migrate migrate`,
+            `${tool} deploy alpha --image ${IMAGE} --port 8080 --health-path /health --network coop --memory 128m --retain 2 --health-timeout 15 --drain-timeout 30 --domain alpha.localhost --migrate migrate`,
         );
         assert.equal(deploy.inputs.delete, `${tool} remove alpha`);
     });

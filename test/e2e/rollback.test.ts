@@ -1,0 +1,145 @@
+// Releases and rollback end to end, through the real CLI on the local stack: v1, v2, a v3 whose
+// health check fails, rollback (v1 back, by a proxy switch), the release list, rollback --to the
+// v2 update, and every refusal leaving the stack file and the history as they were.
+import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import { request } from "node:http";
+import * as path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { exec } from "../../components/remote/ssh";
+import { ROOT, RunResult, localHostsUp, localTarget, pulumi, run } from "../support";
+
+const STACK_FILE = path.join(ROOT, "Pulumi.local.yaml");
+
+function images(): Record<string, string> {
+    return JSON.parse(readFileSync(path.join(ROOT, ".local", "images.json"), "utf8")).images;
+}
+
+function version(domain: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+        const req = request({ host: "127.0.0.1", port: 8080, path: "/version", headers: { host: domain }, timeout: 5000 }, (res) => {
+            let body = "";
+            res.on("data", (c) => (body += c));
+            res.on("end", () => resolve(body.trim()));
+        });
+        req.on("error", reject);
+        req.end();
+    });
+}
+
+const script = (name: string, args: string[]): RunResult => run(path.join(ROOT, "scripts", "node-env.sh"), [name, ...args]);
+
+function releases(): Array<{ number: number; kind: string; result: string; images: Record<string, string> }> {
+    const r = script("releases", ["--stack", "local", "--json"]);
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout).releases;
+}
+
+function setAlpha(image: string): void {
+    assert.equal(pulumi(["config", "set", "--stack", "local", "--path", "coop:coops[0].image", image]).status, 0);
+}
+
+describe("releases and rollback (real CLI, local stack)", () => {
+    let stackFile = "";
+    let img: Record<string, string>;
+    const n: Record<string, number> = {};
+
+    before(() => {
+        localHostsUp();
+        img = images();
+        stackFile = readFileSync(STACK_FILE, "utf8");
+        assert.equal(pulumi(["destroy", "--stack", "local", "--yes", "--skip-preview"]).status, 0);
+    });
+
+    after(() => {
+        writeFileSync(STACK_FILE, stackFile);
+        pulumi(["destroy", "--stack", "local", "--yes", "--skip-preview"]);
+        run("bash", ["-c", "docker volume rm coop-beta-data >/dev/null 2>&1; true"]);
+    });
+
+    it("v1, v2, then a v3 whose health check fails: the update fails and v2 keeps serving", async () => {
+        for (const [tag, image] of [["v1", img["demo:v1"]], ["v2", img["demo:v2"]]]) {
+            setAlpha(image);
+            const r = pulumi(["up", "--stack", "local", "--yes", "--skip-preview", "--message", `alpha ${tag}`]);
+            assert.equal(r.status, 0, r.stdout + r.stderr);
+            n[tag] = releases().length;
+            assert.equal(await version("alpha.localhost"), tag);
+        }
+        setAlpha(img["demo:v3-broken"]);
+        const r = pulumi(["up", "--stack", "local", "--yes", "--skip-preview", "--message", "alpha v3"]);
+        assert.notEqual(r.status, 0);
+        assert.match(r.stdout + r.stderr, /deploy alpha: health check failed: coop-alpha-blue did not become healthy/);
+        n.v3 = releases().length;
+        assert.equal(await version("alpha.localhost"), "v2");
+    });
+
+    it("rollback puts v1 back by switching to the slot that still holds it, and says what to commit", async () => {
+        const r = script("rollback", ["--stack", "local"]);
+        assert.equal(r.status, 0, r.stdout + r.stderr);
+        assert.match(r.stdout, new RegExp(`rollback of stack local to update ${n.v1} .*live now: update ${n.v2}`));
+        assert.match(r.stdout, /warning: alpha: migrations ran with update \d+ \(after update \d+\); they are not rolled back/);
+        assert.match(r.stdout, /Commit this so the repository and the stack agree[\s\S]*\+\s+image: 127\.0\.0\.1:5001\/coop-demo@sha256:/);
+        assert.equal(await version("alpha.localhost"), "v1");
+        const host = await exec(localTarget(), "cat /opt/coop/coops/alpha/releases.log | tail -n 1");
+        const last = JSON.parse(host.stdout);
+        assert.deepEqual([last.image, last.reused], [img["demo:v1"], true], "a proxy switch: no pull, no migration");
+        n.rollback = releases().length;
+    });
+
+    it("releases lists the four updates with their results and digests", () => {
+        const list = releases().slice(-4);
+        assert.deepEqual(
+            list.map((r) => [r.number, r.result, r.images.alpha]),
+            [
+                [n.v1, "succeeded", img["demo:v1"]],
+                [n.v2, "succeeded", img["demo:v2"]],
+                [n.v3, "failed", img["demo:v3-broken"]],
+                [n.rollback, "succeeded", img["demo:v1"]],
+            ],
+        );
+        const table = script("releases", ["--stack", "local"]);
+        assert.match(table.stdout, new RegExp(`\\n${n.v3}\\s+\\S+ \\S+\\s+update\\s+failed\\s+\\S+: alpha v3`));
+    });
+
+    it("releases --host finds the hosts' own records in agreement", () => {
+        const r = script("releases", ["--stack", "local", "--host"]);
+        assert.equal(r.status, 0, r.stdout + r.stderr);
+        assert.match(r.stdout, /alpha  local-1  match\nbeta  local-1  match/);
+    });
+
+    it("refuses a failed update, an unknown number, a live target and an unknown co-op, changing nothing", () => {
+        const before = readFileSync(STACK_FILE, "utf8");
+        const count = releases().length;
+        const cases: Array<[string[], RegExp]> = [
+            [["--to", String(n.v3)], new RegExp(`--to ${n.v3}: update ${n.v3} failed; only a successful update can be rolled back to; nothing was changed`)],
+            [["--to", "99999"], /--to 99999: no such update \(this stack has updates 1 to \d+; see npm run releases\); nothing was changed/],
+            [["--to", "two"], /--to two: must be an update number/],
+            [["--to", String(n.v1)], new RegExp(`update ${n.v1}'s digests are already the stack's: nothing to roll back; nothing was changed`)],
+            [["--coop", "gamma"], /--coop gamma: no such co-op in the stack's config \(co-ops: alpha, beta\); nothing was changed/],
+            [["--stack"], /--stack needs a value/],
+        ];
+        for (const [args, message] of cases) {
+            const r = script("rollback", ["--stack", "local", ...args]);
+            assert.equal(r.status, 1, `${args.join(" ")}: ${r.stdout}`);
+            assert.match(r.stderr, message);
+        }
+        assert.equal(readFileSync(STACK_FILE, "utf8"), before, "the stack file is untouched");
+        assert.equal(releases().length, count, "no update ran");
+    });
+
+    it("--preview shows the change without applying it", async () => {
+        const before = readFileSync(STACK_FILE, "utf8");
+        const r = script("rollback", ["--stack", "local", "--to", String(n.v2), "--preview"]);
+        assert.equal(r.status, 0, r.stderr);
+        assert.match(r.stdout, new RegExp(`alpha: ${img["demo:v1"].replace(/[.]/g, "\\.")} -> ${img["demo:v2"].replace(/[.]/g, "\\.")}\\n[\\s\\S]*preview only: nothing was changed`));
+        assert.equal(readFileSync(STACK_FILE, "utf8"), before);
+        assert.equal(await version("alpha.localhost"), "v1");
+    });
+
+    it("rollback --to the v2 update puts v2 back", async () => {
+        const r = script("rollback", ["--stack", "local", "--to", String(n.v2), "--coop", "alpha"]);
+        assert.equal(r.status, 0, r.stdout + r.stderr);
+        assert.equal(await version("alpha.localhost"), "v2");
+        assert.equal(releases().at(-1)!.result, "succeeded");
+    });
+});

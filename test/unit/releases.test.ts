@@ -1,0 +1,103 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { HistoryEntry, RollbackError, formatReleases, planRollback, releasesFromHistory } from "../../components/releases";
+
+const img = (v: string) => `127.0.0.1:5001/coop-demo@sha256:${v.repeat(64).slice(0, 64)}`;
+
+function update(minute: number, result: string, alpha: string, beta: string, migrate = true): HistoryEntry {
+    const coops = [
+        { id: "alpha", image: img(alpha), migrate: migrate ? ["migrate"] : [] },
+        { id: "beta", image: img(beta) },
+    ];
+    return {
+        kind: "update",
+        startTime: new Date(Date.UTC(2026, 10, 23, 12, minute)).toISOString(),
+        message: `deploy ${alpha}/${beta}\nbody`,
+        result,
+        environment: { "git.author": "ana" },
+        config: { "coop:coops": { value: JSON.stringify(coops) }, "coop:sshPrivateKey": { secret: true } },
+    };
+}
+
+// Newest first, as the CLI returns it.
+const history: HistoryEntry[] = [
+    update(4, "failed", "3", "1"),
+    update(3, "succeeded", "2", "1"),
+    { kind: "refresh", startTime: new Date(Date.UTC(2026, 10, 23, 12, 2)).toISOString(), message: "", result: "succeeded" },
+    update(1, "succeeded", "1", "1"),
+];
+
+describe("releasesFromHistory", () => {
+    const releases = releasesFromHistory(history);
+
+    it("numbers updates by position, oldest first, and reads each update's digests", () => {
+        assert.deepEqual(
+            releases.map((r) => [r.number, r.kind, r.result, r.images.alpha?.slice(-3) ?? "", r.changed.join(",")]),
+            [
+                [1, "update", "succeeded", "111", "alpha,beta"],
+                [2, "refresh", "succeeded", "", ""],
+                [3, "update", "succeeded", "222", "alpha"],
+                [4, "update", "failed", "333", "alpha"],
+            ],
+        );
+        assert.equal(releases[0].message, "deploy 1/1");
+        assert.equal(releases[0].who, "ana");
+    });
+
+    it("prints a table with a column per co-op and * where the image changed", () => {
+        const lines = formatReleases(releases).split("\n");
+        assert.match(lines[0], /^#\s+time\s+kind\s+result\s+who: message\s+alpha\s+beta$/);
+        assert.match(lines[3], /^3\s+2026-11-23 12:03:00\s+update\s+succeeded\s+ana: deploy 2\/1\s+coop-demo@222222222222 \*\s+coop-demo@111111111111$/);
+    });
+});
+
+describe("planRollback", () => {
+    const releases = releasesFromHistory(history);
+    const config = { alpha: img("3"), beta: img("1") }; // the failed update's config is what the stack file holds
+
+    it("goes back to the successful update before the live one, digests only", () => {
+        const plan = planRollback(releases, config);
+        assert.equal(plan.current.number, 3);
+        assert.equal(plan.target.number, 1);
+        assert.deepEqual(plan.changes, [{ coop: "alpha", from: img("3"), to: img("1") }]);
+        assert.deepEqual(plan.warnings, [
+            "alpha: migrations ran with update 3 (after update 1); they are not rolled back — check that the old release works with the newer schema",
+        ]);
+    });
+
+    it("takes --to and --coop", () => {
+        const plan = planRollback(releases, config, { to: 3, coop: "alpha" });
+        assert.deepEqual(plan.changes, [{ coop: "alpha", from: img("3"), to: img("2") }]);
+        // A failed update may have migrated before it failed (migrations come before the health gate).
+        assert.deepEqual(planRollback(releases, config, { to: 3 }).warnings, [
+            "alpha: migrations ran with update 4 (after update 3); they are not rolled back — check that the old release works with the newer schema",
+        ]);
+    });
+
+    it("refuses a failed update, an unknown number, a non-update, a live target and an unknown co-op", () => {
+        const refused = (opts: { to?: number; coop?: string }, cfg: Record<string, string> = config) => {
+            try {
+                planRollback(releases, cfg, opts);
+            } catch (e) {
+                assert.ok(e instanceof RollbackError);
+                return e.message;
+            }
+            assert.fail("expected a refusal");
+        };
+        assert.equal(refused({ to: 4 }), "--to 4: update 4 failed; only a successful update can be rolled back to");
+        assert.equal(refused({ to: 9 }), "--to 9: no such update (this stack has updates 1 to 4; see npm run releases)");
+        assert.equal(refused({ to: 2 }), "--to 2: update 2 was a refresh, not an update that deployed co-ops");
+        assert.equal(refused({ to: 1 }, { alpha: img("1"), beta: img("1") }), "update 1's digests are already the stack's: nothing to roll back");
+        assert.equal(refused({ coop: "gamma" }), "--coop gamma: no such co-op in the stack's config (co-ops: alpha, beta)");
+        assert.equal(
+            refused({}, {}),
+            "update 1's digests are already the stack's: nothing to roll back",
+            "no co-op in the config means nothing to change",
+        );
+    });
+
+    it("needs a successful update before the live one", () => {
+        assert.throws(() => planRollback(releasesFromHistory([update(1, "succeeded", "1", "1")]), config), /no successful update before update 1/);
+        assert.throws(() => planRollback(releasesFromHistory([update(1, "failed", "1", "1")]), config), /no successful update in this stack's history/);
+    });
+});
