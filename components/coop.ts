@@ -28,8 +28,6 @@ export interface CoopInstanceArgs {
     root: string;
     /** Obtain certificates for the co-op's domains. */
     tls: boolean;
-    /** Seconds in-flight requests get on the old slot. Default 30. */
-    drainTimeoutSeconds?: number;
 }
 
 /**
@@ -74,7 +72,6 @@ export class CoopInstance extends pulumi.ComponentResource {
                         deployCommand(t, coop, {
                             network: host.network,
                             tls: args.tls,
-                            drainTimeoutSeconds: args.drainTimeoutSeconds ?? 30,
                         }),
                     ),
                 ),

@@ -16,9 +16,14 @@ export interface DeployOptions {
     network: string;
     /** Ask the proxy for a certificate for the co-op's domains. */
     tls: boolean;
-    /** Seconds in-flight requests get to finish on the old slot. */
+    /** Seconds in-flight requests get to finish on the old slot. Default {@link DRAIN_SECONDS}. */
     drainTimeoutSeconds?: number;
+    /** Only switch to the idle slot if it holds this release (rollback's fast path); coopctl exits 3 otherwise. */
+    onlyIfRetained?: boolean;
 }
+
+/** Seconds in-flight requests get to finish on the old slot unless told otherwise. */
+export const DRAIN_SECONDS = 30;
 
 export function prepareCoopCommand(tool: string, id: string): Command {
     return [tool, "prepare", id];
@@ -39,8 +44,9 @@ export function deployCommand(tool: string, coop: CoopSpec, o: DeployOptions): C
             cpus: coop.cpus,
             retain: coop.retain,
             "health-timeout": coop.healthTimeout,
-            "drain-timeout": o.drainTimeoutSeconds,
+            "drain-timeout": o.drainTimeoutSeconds ?? DRAIN_SECONDS,
             tls: o.tls,
+            "only-if-retained": o.onlyIfRetained,
         }),
         ...coop.domains.flatMap((d) => ["--domain", d]),
         ...coop.migrate.flatMap((a) => ["--migrate", a]),

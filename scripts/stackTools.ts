@@ -1,5 +1,5 @@
 // Shared by the releases and rollback commands: arguments, the stack through the Automation API.
-import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+import { ConfigMap, LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
 import * as path from "path";
 
 /** The repository root (this file runs from build/scripts/). */
@@ -41,8 +41,7 @@ export async function openStack(name: string): Promise<Stack> {
 }
 
 /** The co-ops in the stack's current config: id → {index in coop:coops, image}. */
-export async function currentCoops(stack: Stack): Promise<Record<string, { index: number; image: string }>> {
-    const all = await stack.getAllConfig();
+export function currentCoops(all: ConfigMap): Record<string, { index: number; image: string }> {
     const raw = all["coop:coops"]?.value;
     const list: Array<{ id: string; image: string }> = raw ? JSON.parse(raw) : [];
     return Object.fromEntries(list.map((c, index) => [c.id, { index, image: c.image }]));

@@ -210,11 +210,12 @@ describe("coopctl co-op release (real engine, registry, sshd, proxy)", () => {
         assert.notEqual(run("docker", ["info"]).status, 0, "the engine is down");
         localHostsUp();
         let v = "";
-        for (let i = 0; i < 100 && v !== "v2"; i++) {
+        for (let i = 0; i < 300 && v !== "v2"; i++) {
             v = await version("it-a").catch(() => "");
             if (v !== "v2") await new Promise((r) => setTimeout(r, 200));
         }
-        assert.equal(v, "v2");
+        const why = v === "v2" ? "" : (await sh("docker ps -a --format '{{.Names}} {{.Status}}'; docker logs --tail 15 coop-proxy 2>&1")).stdout;
+        assert.equal(v, "v2", `not serving 60 s after the restart:\n${why}`);
         assert.equal(await ok("docker inspect coop-it-a-blue --format '{{.State.Running}}'"), "false", "the kept slot stays stopped");
     });
 });

@@ -79,9 +79,13 @@ describe("co-op commands", () => {
         const plain = { ...coop, memory: undefined, cpus: undefined, migrate: ["rake db:migrate VERSION='1'"] };
         assert.equal(
             render(deployCommand("/t", plain, { network: "coop", tls: false })),
-            `/t deploy alpha --image ghcr.io/org/app@sha256:${"e".repeat(64)} --port 3000 --health-path /up --network coop --retain 2 --health-timeout 60` +
+            `/t deploy alpha --image ghcr.io/org/app@sha256:${"e".repeat(64)} --port 3000 --health-path /up --network coop --retain 2 --health-timeout 60 --drain-timeout 30` +
                 ` --domain alpha.example.org --domain www.alpha.example.org --migrate 'rake db:migrate VERSION='\\''1'\\'''`,
         );
+    });
+
+    it("asks for the switch alone on a rollback's fast path", () => {
+        assert.match(render(deployCommand("/t", coop, { network: "coop", tls: false, onlyIfRetained: true })), / --drain-timeout 30 --only-if-retained --domain /);
     });
 
     it("deletes data on removal only when the co-op says so", () => {
