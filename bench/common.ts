@@ -1,10 +1,9 @@
 // Shared by the benchmarks: the loadgen binary, a bench co-op on the local host, and figures.
 import { ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { request } from "node:http";
 import * as path from "node:path";
 import { exec, writeFile } from "../components/remote/ssh";
-import { ROOT, localTarget, runOk } from "../test/support";
+import { ROOT, localTarget, proxyGet, runOk } from "../test/support";
 
 export function images(): Record<string, string> {
     return JSON.parse(readFileSync(path.join(ROOT, ".local", "images.json"), "utf8")).images;
@@ -59,17 +58,9 @@ export class BenchCoop {
     }
 }
 
-/** GET through the proxy on loopback with a Host header. */
-export function get(pathname: string, host: string, timeoutMs = 30000): Promise<number> {
-    return new Promise((resolve) => {
-        const req = request({ host: "127.0.0.1", port: 8080, path: pathname, headers: { host }, timeout: timeoutMs, agent: false }, (res) => {
-            res.resume();
-            res.on("end", () => resolve(res.statusCode ?? 0));
-        });
-        req.on("error", () => resolve(0));
-        req.on("timeout", () => req.destroy());
-        req.end();
-    });
+/** Status of a GET through the proxy on loopback (0 when the connection failed). */
+export async function get(pathname: string, host: string, timeoutMs = 30000): Promise<number> {
+    return (await proxyGet(pathname, host, timeoutMs)).status;
 }
 
 /** Starts loadgen in the background; `stop()` sends SIGTERM and resolves with its JSON summary. */

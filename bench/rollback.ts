@@ -5,10 +5,9 @@
 // It takes the local stack over and leaves it destroyed, with Pulumi.local.yaml as it found it.
 import { spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
-import { request } from "node:http";
 import * as path from "node:path";
 import { exec } from "../components/remote/ssh";
-import { ROOT, localHostsUp, localTarget, pulumi, run } from "../test/support";
+import { ROOT, localHostsUp, localTarget, proxyGet, pulumi, run } from "../test/support";
 import { buildLoadgen, get, images, printFigures, sleep, startLoad } from "./common";
 
 const STACK_FILE = path.join(ROOT, "Pulumi.local.yaml");
@@ -19,15 +18,7 @@ function must(ok: boolean, what: string): void {
 }
 
 async function version(): Promise<string> {
-    return new Promise((resolve) => {
-        const req = request({ host: "127.0.0.1", port: 8080, path: "/version", headers: { host: "alpha.localhost" }, timeout: 2000, agent: false }, (res) => {
-            let body = "";
-            res.on("data", (c) => (body += c));
-            res.on("end", () => resolve(body.trim()));
-        });
-        req.on("error", () => resolve(""));
-        req.end();
-    });
+    return (await proxyGet("/version", "alpha.localhost", 2000)).body.trim();
 }
 
 /** Runs a command and measures until alpha answers `want` and until the command exits. */

@@ -1,6 +1,7 @@
 // Shared by the integration and end-to-end tests: the real local hosts and the real CLI.
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { request } from "node:http";
 import * as path from "node:path";
 import { SshTarget } from "../components/remote/ssh";
 
@@ -71,4 +72,22 @@ export async function installTool(name: string): Promise<string> {
         throw new Error(`host-up failed: ${r.stderr}`);
     }
     return tool;
+}
+
+/**
+ * GET through the local host's proxy (127.0.0.1:8080) for the site `host`. A connection that
+ * fails resolves with status 0, so callers assert on the status either way.
+ */
+export function proxyGet(pathname: string, host: string, timeoutMs = 10000): Promise<{ status: number; body: string }> {
+    return new Promise((resolve) => {
+        const req = request({ host: "127.0.0.1", port: 8080, path: pathname, headers: { host }, timeout: timeoutMs, agent: false }, (res) => {
+            let body = "";
+            res.on("data", (c) => (body += c));
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+            res.on("error", () => resolve({ status: 0, body }));
+        });
+        req.on("error", () => resolve({ status: 0, body: "" }));
+        req.on("timeout", () => req.destroy());
+        req.end();
+    });
 }

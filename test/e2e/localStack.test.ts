@@ -4,26 +4,13 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
-import { request } from "node:http";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { exec } from "../../components/remote/ssh";
-import { ROOT, RunResult, localHostsUp, localTarget, pulumi } from "../support";
+import { ROOT, RunResult, localHostsUp, localTarget, proxyGet, pulumi } from "../support";
 
 const STACK_FILE = path.join(ROOT, "Pulumi.local.yaml");
 const SENTINEL = "sentinel-api-token-e2e-6d2c";
-
-function httpGet(url: string, host: string): Promise<{ status: number; body: string }> {
-    return new Promise((resolve, reject) => {
-        const req = request(url, { headers: { host }, timeout: 5000 }, (res) => {
-            let body = "";
-            res.on("data", (c) => (body += c));
-            res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-        });
-        req.on("error", reject);
-        req.end();
-    });
-}
 
 async function onHost(command: string): Promise<string> {
     const r = await exec(localTarget(), command);
@@ -32,7 +19,7 @@ async function onHost(command: string): Promise<string> {
 }
 
 async function served(domain: string): Promise<{ version: string; schema: number; config: string | null }> {
-    const res = await httpGet("http://127.0.0.1:8080/state", domain);
+    const res = await proxyGet("/state", domain);
     assert.equal(res.status, 200, `${domain}: ${res.body}`);
     return JSON.parse(res.body);
 }
@@ -90,7 +77,7 @@ describe("local stack through the real CLI", () => {
         assert.equal(alpha.config, "name: Alpha Housing Co-op\nmodules: [members, meetings]\n");
         assert.equal((await served("beta.localhost")).version, "v1");
         assert.equal((await served("www.beta.localhost")).version, "v1");
-        assert.equal((await httpGet("http://127.0.0.1:8080/", "nobody.localhost")).status, 404);
+        assert.equal((await proxyGet("/", "nobody.localhost")).status, 404);
     });
 
     it("left the deploy tool, the network and the proxy on the host (checked over SSH)", async () => {
@@ -161,7 +148,7 @@ describe("local stack through the real CLI", () => {
         assert.equal(pulumi(["config", "rm", "--stack", "local", "coop:betaApiToken"]).status, 0);
         assert.equal((await served("beta.localhost")).version, "v1", "nothing changed while the config was refused");
         up();
-        assert.equal((await httpGet("http://127.0.0.1:8080/", "beta.localhost")).status, 404);
+        assert.equal((await proxyGet("/", "beta.localhost")).status, 404);
         assert.equal(await onHost("docker ps -a --filter name=coop-beta- -q | wc -l"), "0");
         assert.equal(await onHost("docker volume ls -q --filter name=coop-beta-data"), "coop-beta-data");
         assert.equal((await served("alpha.localhost")).version, "v2");

@@ -3,11 +3,10 @@
 // v2 update, and every refusal leaving the stack file and the history as they were.
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
-import { request } from "node:http";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { exec } from "../../components/remote/ssh";
-import { ROOT, RunResult, localHostsUp, localTarget, pulumi, run } from "../support";
+import { ROOT, RunResult, localHostsUp, localTarget, proxyGet, pulumi, run } from "../support";
 
 const STACK_FILE = path.join(ROOT, "Pulumi.local.yaml");
 
@@ -15,16 +14,8 @@ function images(): Record<string, string> {
     return JSON.parse(readFileSync(path.join(ROOT, ".local", "images.json"), "utf8")).images;
 }
 
-function version(domain: string): Promise<string> {
-    return new Promise((resolve, reject) => {
-        const req = request({ host: "127.0.0.1", port: 8080, path: "/version", headers: { host: domain }, timeout: 5000 }, (res) => {
-            let body = "";
-            res.on("data", (c) => (body += c));
-            res.on("end", () => resolve(body.trim()));
-        });
-        req.on("error", reject);
-        req.end();
-    });
+async function version(domain: string): Promise<string> {
+    return (await proxyGet("/version", domain)).body.trim();
 }
 
 const script = (name: string, args: string[]): RunResult => run(path.join(ROOT, "scripts", "node-env.sh"), [name, ...args]);

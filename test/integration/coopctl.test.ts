@@ -3,11 +3,10 @@
 // the kamal-proxy container. Co-op ids start with "it-" so they never meet the local stack's.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { request } from "node:http";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ExecResult, exec, writeFile } from "../../components/remote/ssh";
-import { ROOT, installTool, localHostsUp, localTarget, run, runOk } from "../support";
+import { ROOT, installTool, localHostsUp, localTarget, proxyGet, run, runOk } from "../support";
 
 const TOOL = "/opt/coop/bin/coopctl-it";
 const SENTINEL = "sentinel-secret-3e8a71";
@@ -26,20 +25,8 @@ async function ok(command: string): Promise<string> {
     return r.stdout.trim();
 }
 
-function get(pathname: string, host: string): Promise<{ status: number; body: string }> {
-    return new Promise((resolve, reject) => {
-        const req = request({ host: "127.0.0.1", port: 8080, path: pathname, headers: { host }, timeout: 10000 }, (res) => {
-            let body = "";
-            res.on("data", (c) => (body += c));
-            res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-        });
-        req.on("error", reject);
-        req.end();
-    });
-}
-
 async function version(id: string): Promise<string> {
-    return (await get("/version", `${id}.localhost`)).body.trim();
+    return (await proxyGet("/version", `${id}.localhost`)).body.trim();
 }
 
 async function prepare(id: string, env: string): Promise<void> {
@@ -80,7 +67,7 @@ describe("coopctl co-op release (real engine, registry, sshd, proxy)", () => {
         assert.equal(report.image, img["demo:v1"]);
         assert.ok(report.timings.pullMs > 0 && report.timings.totalMs >= report.timings.switchMs);
         assert.equal(await version("it-a"), "v1");
-        const state = JSON.parse((await get("/state", "it-a.localhost")).body);
+        const state = JSON.parse((await proxyGet("/state", "it-a.localhost")).body);
         assert.equal(state.schema, 1);
         assert.equal(state.coop, "it-a");
         assert.equal(await ok("docker inspect coop-it-a-blue --format '{{.Config.Image}} {{.HostConfig.RestartPolicy.Name}}'"), `${img["demo:v1"]} unless-stopped`);
@@ -100,7 +87,7 @@ describe("coopctl co-op release (real engine, registry, sshd, proxy)", () => {
         assert.equal(r.code, 0, r.stderr);
         assert.deepEqual([JSON.parse(r.stdout).slot, JSON.parse(r.stdout).previousSlot], ["green", "blue"]);
         assert.equal(await version("it-a"), "v2");
-        assert.equal(JSON.parse((await get("/state", "it-a.localhost")).body).schema, 2);
+        assert.equal(JSON.parse((await proxyGet("/state", "it-a.localhost")).body).schema, 2);
         assert.equal(await ok("docker inspect coop-it-a-blue --format '{{.State.Status}} {{.Config.Image}}'"), `exited ${img["demo:v1"]}`);
         assert.ok((await ok("docker image ls --digests --format '{{.Digest}}'")).includes(img["demo:v1"].split("@")[1]), "old image kept");
     });
@@ -140,7 +127,7 @@ describe("coopctl co-op release (real engine, registry, sshd, proxy)", () => {
         assert.match(r.stderr, /migration output:\n.*migration to schema 3 failed/);
         assert.match(r.stderr, /deploy it-a: migration failed: exit 3 from migrate/);
         assert.equal(await version("it-a"), "v2");
-        assert.equal(JSON.parse((await get("/state", "it-a.localhost")).body).schema, 2);
+        assert.equal(JSON.parse((await proxyGet("/state", "it-a.localhost")).body).schema, 2);
         assert.equal(await ok("docker ps -a --filter name=coop-it-a-migrate -q | wc -l"), "0");
     });
 
@@ -153,7 +140,7 @@ describe("coopctl co-op release (real engine, registry, sshd, proxy)", () => {
     });
 
     it("an interrupted deploy (process killed) converges on the next run: no orphan, no lock held", async () => {
-        const pid = await ok(`nohup ${deployCmd("it-a", img["demo:v3-broken"], "--health-timeout 60")} >/tmp/coop-it-interrupted.log 2>&1 & echo $!`);
+        const pid = await ok(`nohup ${deployCmd("it-a", img["demo:v3-broken"], "--health-timeout 15")} >/tmp/coop-it-interrupted.log 2>&1 & echo $!`);
         // Wait until it holds the lock and has started the new slot, then kill it outright.
         await ok(`for i in $(seq 100); do docker inspect coop-it-a-blue --format '{{.State.Running}} {{.Config.Image}}' 2>/dev/null | grep -q 'true .*${img["demo:v3-broken"].slice(-12)}' && break; sleep 0.1; done`);
         await ok(`kill -9 ${pid}`);
@@ -163,6 +150,7 @@ describe("coopctl co-op release (real engine, registry, sshd, proxy)", () => {
         assert.equal(r.code, 0, r.stderr);
         assert.equal(JSON.parse(r.stdout).changed, false, "the live release is the one asked for");
         assert.match(r.stderr, /took over a stale lock \(pid=\d+/);
+        assert.match(r.stderr, /waiting for the proxy switch of an interrupted deploy to finish/);
         assert.match(r.stderr, /putting back coop-it-a-blue's previous release, set aside by an interrupted deploy/);
         assert.equal(await version("it-a"), "v2");
         assert.equal(await ok("docker ps --filter name=coop-it-a- --format '{{.Names}}'"), "coop-it-a-green");
@@ -197,7 +185,7 @@ describe("coopctl co-op release (real engine, registry, sshd, proxy)", () => {
         const r = JSON.parse(await ok(`${TOOL} remove it-b`));
         assert.deepEqual(r, { coop: "it-b", removed: true, data: "kept" });
         assert.equal(await ok("docker ps -a --filter name=coop-it-b- -q | wc -l"), "0");
-        assert.equal((await get("/version", "it-b.localhost")).status, 404);
+        assert.equal((await proxyGet("/version", "it-b.localhost")).status, 404);
         assert.equal(await ok("docker volume ls -q --filter name=coop-it-b-data"), "coop-it-b-data");
         assert.equal(await ok("test -e /opt/coop/coops/it-b && echo present || echo gone"), "gone");
         assert.deepEqual(JSON.parse(await ok(`${TOOL} remove it-b --delete-data`)).data, "deleted");
@@ -205,7 +193,9 @@ describe("coopctl co-op release (real engine, registry, sshd, proxy)", () => {
     });
 
     it("after the Docker engine restarts, the proxy and the co-op serve again", async () => {
-        assert.equal(await version("it-a"), "v2");
+        const before = await version("it-a");
+        const diag = before === "v2" ? "" : (await sh("docker ps -a --format '{{.Names}} {{.Status}}'; docker exec coop-proxy /kamal-proxy list; docker logs --tail 30 coop-proxy 2>&1")).stdout;
+        assert.equal(before, "v2", diag);
         runOk("bash", ["-c", "pkill -x dockerd; for i in $(seq 150); do pgrep -x dockerd >/dev/null || exit 0; sleep 0.2; done; exit 1"]);
         assert.notEqual(run("docker", ["info"]).status, 0, "the engine is down");
         localHostsUp();
