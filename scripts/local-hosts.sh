@@ -23,6 +23,8 @@ REGISTRY=127.0.0.1:$REGISTRY_PORT
 
 pid_alive() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
+docker_settled() { docker info >/dev/null 2>&1 || ! pgrep -x dockerd >/dev/null; }
+
 docker_up() {
   need docker "install Debian's docker.io (apt-get install docker.io) and re-run"
   if docker info >/dev/null 2>&1; then
@@ -34,9 +36,10 @@ docker_up() {
     rm -f /var/run/docker.pid
   fi
   if pgrep -x dockerd >/dev/null; then
-    wait_for 30 "docker" docker info ||
+    # Starting up, or shutting down: wait until it answers or is gone.
+    wait_for 30 "docker" docker_settled ||
       die "dockerd is running but does not answer on /var/run/docker.sock; see its log, or stop it (pkill dockerd) and re-run"
-    return
+    docker info >/dev/null 2>&1 && return
   fi
   say "starting dockerd (log: $STATE/dockerd.log)"
   setsid dockerd >"$STATE/dockerd.log" 2>&1 < /dev/null &
