@@ -82,6 +82,7 @@ sdk_dir=$(cd "$COOP_ROOT/toolchain/pulumi" && go list -m -f '{{.Dir}}' github.co
 install -m 0755 "$sdk_dir/nodejs/dist/pulumi-resource-pulumi-nodejs" "$COOP_TOOLCHAIN_BIN/pulumi-resource-pulumi-nodejs"
 
 build kamal-proxy "$KAMAL_PROXY_VERSION" kamal-proxy github.com/basecamp/kamal-proxy/cmd/kamal-proxy
+build actionlint "$ACTIONLINT_VERSION" actionlint github.com/rhysd/actionlint/cmd/actionlint
 
 got=$("$COOP_TOOLCHAIN_BIN/pulumi" version)
 [[ $got == "v$PULUMI_VERSION" ]] || die "built pulumi reports $got, expected v$PULUMI_VERSION"
