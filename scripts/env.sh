@@ -25,3 +25,22 @@ export PULUMI_BACKEND_URL=${PULUMI_BACKEND_URL:-file://$COOP_ROOT/.pulumi-state}
 # (it is written here) and must never be used for dev, uat or prod: those read
 # PULUMI_CONFIG_PASSPHRASE from the operator's environment or a CI secret.
 export COOP_LOCAL_PASSPHRASE=local-stack-only-not-a-secret
+
+# clear_stale_locks: a `pulumi up` that was killed leaves its lock in the file backend, and every
+# later command (a rollback at night among them) then refuses to run. A lock taken on this host
+# by a process that no longer runs is stale: remove it, and say so.
+clear_stale_locks() {
+  local dir=${PULUMI_BACKEND_URL#file://} lock pid host
+  [[ $PULUMI_BACKEND_URL == file://* && -d $dir/.pulumi/locks ]] || return 0
+  while IFS= read -r -d '' lock; do
+    pid=$(jq -r '.pid // empty' "$lock" 2>/dev/null) || continue
+    host=$(jq -r '.hostname // empty' "$lock" 2>/dev/null) || continue
+    # A zombie (killed, not yet reaped by its parent) runs no more than a process that is gone.
+    if [[ -n $pid && $host == "$(hostname)" ]] &&
+      { ! kill -0 "$pid" 2>/dev/null || [[ $(cut -d' ' -f3 "/proc/$pid/stat" 2>/dev/null) == Z ]]; }; then
+      rm -f "$lock"
+      printf '%s: removed a stale lock on stack %s left by pid %s, which no longer runs\n' \
+        "$(basename "$0")" "$(basename "$(dirname "$lock")")" "$pid" >&2
+    fi
+  done < <(find "$dir/.pulumi/locks" -name '*.json' -print0)
+}

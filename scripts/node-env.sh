@@ -11,4 +11,5 @@ out=$COOP_ROOT/build/scripts/$script.js
 if [[ ! -f $out ]] || [[ -n $(find "$COOP_ROOT/components" "$COOP_ROOT/scripts" "$COOP_ROOT/bench" -name '*.ts' -newer "$out" -print -quit) ]]; then
   (cd "$COOP_ROOT" && npx --no-install tsc -p .) >&2
 fi
+clear_stale_locks
 exec node "$out" "$@"

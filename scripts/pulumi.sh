@@ -21,4 +21,5 @@ fi
 
 cd "$COOP_ROOT"
 mkdir -p "${PULUMI_BACKEND_URL#file://}"
+clear_stale_locks
 exec pulumi "$@"

@@ -3,6 +3,7 @@
 // sentinel through config, removing a co-op, destroy, and nothing left behind.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { spawn } from "node:child_process";
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -51,6 +52,9 @@ describe("local stack through the real CLI", () => {
         stackFile = readFileSync(STACK_FILE, "utf8");
         const r = pulumi(["destroy", "--stack", "local", "--yes", "--skip-preview"]);
         assert.equal(r.status, 0, r.stderr);
+        for (const i of [0, 1]) {
+            pulumi(["config", "set", "--stack", "local", "--path", `coop:coops[${i}].image`, images()["demo:v1"]]);
+        }
     });
 
     after(() => {
@@ -108,6 +112,28 @@ describe("local stack through the real CLI", () => {
         assert.equal((await served("beta.localhost")).version, "v1");
         const outputs = JSON.parse(pulumi(["stack", "output", "--stack", "local", "--json"]).stdout);
         assert.deepEqual(outputs.releases.alpha["local-1"], { slot: "green", image: images()["demo:v2"] });
+    });
+
+    it("a pulumi up killed mid-deploy blocks nothing: the next up converges", async () => {
+        pulumi(["config", "set", "--stack", "local", "--path", "coop:coops[0].image", images()["demo:v3-broken"]]);
+        const child = spawn(path.join(ROOT, "scripts", "pulumi.sh"), ["up", "--stack", "local", "--yes", "--skip-preview"], { cwd: ROOT, detached: true, stdio: "ignore" });
+        // Kill it (and its language host and providers) once the new release is starting on the host.
+        await onHost(`for i in $(seq 300); do docker ps --no-trunc --filter name=coop-alpha- --format '{{.Image}}' | grep -q '${images()["demo:v3-broken"].slice(-20)}' && exit 0; sleep 0.1; done; exit 1`);
+        const exited = new Promise((resolve) => child.on("exit", resolve));
+        process.kill(-child.pid!, "SIGKILL");
+        await exited;
+        // The next command of this project, whatever it is, clears the killed run's lock.
+        const set = pulumi(["config", "set", "--stack", "local", "--path", "coop:coops[0].image", images()["demo:v2"]]);
+        assert.match(set.stderr, /removed a stale lock on stack local left by pid \d+, which no longer runs/);
+        up();
+        assert.equal((await served("alpha.localhost")).version, "v2");
+        // The abandoned deploy on the host gives up by itself (its client is gone), puts the
+        // slot back and frees the lock: no orphan, no lock held forever.
+        assert.equal(
+            await onHost("for i in $(seq 300); do n=$(docker ps --filter name=coop-alpha- -q | wc -l); [ $n = 1 ] && [ ! -e /opt/coop/coops/alpha/lock ] && break; sleep 0.1; done; docker ps -a --filter name=coop-alpha- --format '{{.Names}}' | sort | tr '\\n' ' '; docker ps --filter name=coop-alpha- -q | wc -l"),
+            "coop-alpha-blue coop-alpha-green 1",
+        );
+        assert.equal(await onHost("test -e /opt/coop/coops/alpha/lock && echo held || echo free"), "free");
     });
 
     it("a secret set in config reaches the app and no log or state in plaintext", async () => {

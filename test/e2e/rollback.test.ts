@@ -40,6 +40,7 @@ describe("releases and rollback (real CLI, local stack)", () => {
         img = images();
         stackFile = readFileSync(STACK_FILE, "utf8");
         assert.equal(pulumi(["destroy", "--stack", "local", "--yes", "--skip-preview"]).status, 0);
+        assert.equal(pulumi(["config", "set", "--stack", "local", "--path", "coop:coops[1].image", img["demo:v1"]]).status, 0);
     });
 
     after(() => {
