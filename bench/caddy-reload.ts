@@ -188,7 +188,7 @@ async function cleanup(): Promise<void> {
         }
     }
     caddy = undefined;
-    run("docker", ["rm", "-f", CONTAINERS.a, CONTAINERS.b]);
+    run("docker", ["rm", "-f", "-v", CONTAINERS.a, CONTAINERS.b]);
     if (tmp) {
         rmSync(tmp, { recursive: true, force: true });
         tmp = undefined;
@@ -213,7 +213,7 @@ async function measure(): Promise<Record<string, string | number>> {
     const img = images();
 
     // Leftovers of an interrupted run of this benchmark (these names are its own).
-    run("docker", ["rm", "-f", CONTAINERS.a, CONTAINERS.b]);
+    run("docker", ["rm", "-f", "-v", CONTAINERS.a, CONTAINERS.b]);
     runOk("docker", ["run", "-d", "--name", CONTAINERS.a, img["demo:v1"]]);
     runOk("docker", ["run", "-d", "--name", CONTAINERS.b, img["demo:v2"]]);
     const upstream: Record<Side, string> = { a: `${containerIp(CONTAINERS.a)}:8080`, b: `${containerIp(CONTAINERS.b)}:8080` };

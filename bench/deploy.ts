@@ -27,7 +27,7 @@ async function floorMs(image: string, i: number): Promise<number> {
         await sleep(5);
     }
     const ms = performance.now() - started;
-    runOk("docker", ["rm", "-f", name]);
+    runOk("docker", ["rm", "-f", "-v", name]);
     return ms;
 }
 
