@@ -82,6 +82,11 @@ export function releasesFromHistory(history: HistoryEntry[]): Release[] {
     });
 }
 
+/** The release that is live: the last successful update (a failed update after it deployed nothing). */
+export function liveRelease(releases: Release[]): Release | undefined {
+    return [...releases].reverse().find((r) => r.kind === "update" && r.result === "succeeded");
+}
+
 export interface RollbackPlan {
     /** The update whose digests come back. */
     target: Release;
@@ -100,7 +105,7 @@ export interface RollbackPlan {
  */
 export function planRollback(releases: Release[], current: Record<string, string>, opts: { to?: number; coop?: string } = {}): RollbackPlan {
     const updates = releases.filter((r) => r.kind === "update");
-    const live = [...updates].reverse().find((r) => r.result === "succeeded");
+    const live = liveRelease(releases);
     if (!live) {
         throw new RollbackError("no successful update in this stack's history: nothing to roll back to");
     }

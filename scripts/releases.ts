@@ -2,26 +2,18 @@
 // The stack's update history as releases: per update, the digest each co-op ran and whether it
 // changed. --host adds what each host's own release record says, and flags a mismatch.
 import { exec } from "../components/remote/ssh";
-import { formatReleases, releasesFromHistory } from "../components/releases";
-import { fail, openStack, parseArgs } from "./stackTools";
+import { formatReleases, liveRelease, releasesFromHistory } from "../components/releases";
+import { fail, openStack, parseArgs, sshTarget, stackConfig } from "./stackTools";
 
 const USAGE = "usage: npm run releases -- --stack S [--json] [--host]";
 
 async function hostRecords(stack: Awaited<ReturnType<typeof openStack>>, live: Record<string, string>) {
-    const cfg = await stack.getAllConfig();
-    const hosts: Array<{ name: string; address: string; port?: number; hostKey: string }> = JSON.parse(cfg["coop:hosts"]?.value ?? "[]");
-    const outputs = await stack.outputs();
+    const [all, outputs] = await Promise.all([stack.getAllConfig(), stack.outputs()]);
+    const cfg = stackConfig(all);
     const tools = (outputs.hostTools?.value ?? {}) as Record<string, string>;
     const rows: Array<{ coop: string; host: string; stack: string; host_record: string; match: boolean }> = [];
-    for (const h of hosts) {
-        const target = {
-            host: h.address,
-            port: h.port ?? 22,
-            user: cfg["coop:sshUser"]?.value ?? "deploy",
-            privateKey: cfg["coop:sshPrivateKey"]?.value ?? fail("coop:sshPrivateKey is not set"),
-            hostKey: h.hostKey,
-            connectTimeoutMs: 15000,
-        };
+    for (const h of cfg.hosts) {
+        const target = sshTarget(cfg, all, h);
         for (const [coop, image] of Object.entries(live)) {
             const r = await exec(target, `${tools[h.name] ?? "coopctl"} releases ${coop}`);
             const last = r.stdout.trim().split("\n").filter(Boolean).pop();
@@ -38,7 +30,7 @@ async function main(): Promise<void> {
     const stack = await openStack(args.stack);
     // The CLI returns 10 entries unless asked for more; positions only mean something over all of them.
     const releases = releasesFromHistory(await stack.history(1_000_000, 1));
-    const live = [...releases].reverse().find((r) => r.kind === "update" && r.result === "succeeded");
+    const live = liveRelease(releases);
     const host = args.host ? await hostRecords(stack, live?.images ?? {}) : undefined;
     if (args.json) {
         console.log(JSON.stringify({ stack: args.stack, releases, ...(host ? { host } : {}) }, null, 2));

@@ -4,12 +4,11 @@
 import { execFileSync } from "child_process";
 import * as path from "path";
 import { ConfigMap } from "@pulumi/pulumi/automation";
-import { decodeRawConfig, parseStackConfig } from "../components/config";
 import { DRAIN_SECONDS, deployCommand } from "../components/coopCommands";
 import { RollbackPlan, RollbackError, planRollback, releasesFromHistory } from "../components/releases";
 import { exec } from "../components/remote/ssh";
 import { render } from "../components/remote/shell";
-import { ROOT, currentCoops, fail, openStack, parseArgs } from "./stackTools";
+import { ROOT, currentCoops, fail, openStack, parseArgs, sshTarget, stackConfig } from "./stackTools";
 
 const USAGE = "usage: npm run rollback -- --stack S [--to N] [--coop ID] [--preview]";
 
@@ -21,13 +20,8 @@ const USAGE = "usage: npm run rollback -- --stack S [--to N] [--coop ID] [--prev
  * CoopInstance component uses, from the same config, so both agree on the release.
  */
 async function switchRetained(all: ConfigMap, outputs: Record<string, { value: unknown }>, plan: RollbackPlan): Promise<void> {
-    const values = Object.fromEntries(Object.entries(all).map(([k, v]) => [k, v.value]));
-    const secretKeys = Object.entries(all)
-        .filter(([k, v]) => k.startsWith("coop:") && v.secret)
-        .map(([k]) => k.slice("coop:".length));
-    const cfg = parseStackConfig(decodeRawConfig(values, secretKeys), secretKeys);
+    const cfg = stackConfig(all);
     const tools = (outputs.hostTools?.value ?? {}) as Record<string, string>;
-    const privateKey = all["coop:sshPrivateKey"]?.value ?? "";
     await Promise.all(
         plan.changes.flatMap((change) => {
             const coop = cfg.coops.find((c) => c.id === change.coop);
@@ -37,7 +31,7 @@ async function switchRetained(all: ConfigMap, outputs: Record<string, { value: u
                 const command = render(
                     deployCommand(tools[h.name], { ...coop, image: change.to }, { network: cfg.network, tls: cfg.proxy.tls, drainTimeoutSeconds: DRAIN_SECONDS, onlyIfRetained: true }),
                 );
-                const r = await exec({ host: h.address, port: h.port, user: cfg.sshUser, privateKey, hostKey: h.hostKey, connectTimeoutMs: 15000 }, command);
+                const r = await exec(sshTarget(cfg, all, h), command);
                 if (r.code === 0) {
                     console.log(`fast path: ${coop.id} on ${h.name} switched to the retained release in ${Date.now() - started} ms`);
                 } else if (r.code === 3) {

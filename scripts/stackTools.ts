@@ -1,6 +1,8 @@
 // Shared by the releases and rollback commands: arguments, the stack through the Automation API.
 import { ConfigMap, LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
 import * as path from "path";
+import { HostSpec, StackConfig, decodeRawConfig, parseStackConfig } from "../components/config";
+import { SshTarget } from "../components/remote/ssh";
 
 /** The repository root (this file runs from build/scripts/). */
 export const ROOT = path.resolve(__dirname, "..", "..");
@@ -45,4 +47,19 @@ export function currentCoops(all: ConfigMap): Record<string, { index: number; im
     const raw = all["coop:coops"]?.value;
     const list: Array<{ id: string; image: string }> = raw ? JSON.parse(raw) : [];
     return Object.fromEntries(list.map((c, index) => [c.id, { index, image: c.image }]));
+}
+
+/** The stack's config, validated by the same parser the program uses (defaults included). */
+export function stackConfig(all: ConfigMap): StackConfig {
+    const values = Object.fromEntries(Object.entries(all).map(([k, v]) => [k, v.value]));
+    const secretKeys = Object.entries(all)
+        .filter(([k, v]) => k.startsWith("coop:") && v.secret)
+        .map(([k]) => k.slice("coop:".length));
+    return parseStackConfig(decodeRawConfig(values, secretKeys), secretKeys);
+}
+
+/** How to reach one of the stack's hosts as its deploy user, with the pinned host key. */
+export function sshTarget(cfg: StackConfig, all: ConfigMap, host: HostSpec): SshTarget {
+    const privateKey = all["coop:sshPrivateKey"]?.value ?? fail("coop:sshPrivateKey is not set");
+    return { host: host.address, port: host.port, user: cfg.sshUser, privateKey, hostKey: host.hostKey, connectTimeoutMs: 15000 };
 }
