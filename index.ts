@@ -4,6 +4,7 @@ import { readFileSync } from "fs";
 import * as path from "path";
 import { ConfigError, decodeRawConfig, parseStackConfig } from "./components/config";
 import { Coop } from "./components/coop";
+import { infrastructure } from "./components/digitalocean";
 import { HostBootstrap } from "./components/host";
 
 // Which config keys hold secrets; the runtime knows, its typings do not say so.
@@ -25,7 +26,15 @@ const coopConfig = new pulumi.Config("coop");
 const privateKey = coopConfig.requireSecret("sshPrivateKey");
 const toolSource = readFileSync(path.join(__dirname, "host", "coopctl"), "utf8");
 
-const hosts = cfg.hosts.map(
+// Cloud stacks get their hosts (and each co-op's database and cache URLs) from DigitalOcean;
+// the local stack lists its hosts in config.
+const infra =
+    cfg.digitalocean && cfg.environment !== "local"
+        ? infrastructure({ environment: cfg.environment, spec: cfg.digitalocean, coops: cfg.coops, deployUser: cfg.sshUser, hostRoot: cfg.hostRoot })
+        : undefined;
+const endpoints = infra?.hosts ?? cfg.hosts;
+
+const hosts = endpoints.map(
     (h) =>
         new HostBootstrap(h.name, {
             connection: { host: h.address, port: h.port, user: cfg.sshUser, privateKey, hostKey: h.hostKey },
@@ -33,6 +42,7 @@ const hosts = cfg.hosts.map(
             network: cfg.network,
             proxy: cfg.proxy,
             toolSource,
+            waitForBoot: infra !== undefined,
         }),
 );
 
@@ -41,19 +51,24 @@ const coops = cfg.coops.map(
         new Coop(c.id, {
             coop: c,
             hosts,
-            secrets: Object.fromEntries(Object.entries(c.secretEnv).map(([name, key]) => [name, coopConfig.requireSecret(key)])),
+            secrets: {
+                ...Object.fromEntries(Object.entries(c.secretEnv).map(([name, key]) => [name, coopConfig.requireSecret(key)])),
+                ...infra?.coopSecrets[c.id],
+            },
             root: cfg.hostRoot,
             tls: cfg.proxy.tls,
         }),
 );
 
-const scheme = cfg.proxy.tls ? "https" : "http";
-const port = cfg.proxy.tls ? cfg.proxy.httpsPort : cfg.proxy.httpPort;
-const portSuffix = port === (cfg.proxy.tls ? 443 : 80) ? "" : `:${port}`;
+const behindLoadBalancer = (cfg.digitalocean?.droplets.count ?? 1) > 1;
+const scheme = cfg.proxy.tls || behindLoadBalancer ? "https" : "http";
+const port = behindLoadBalancer ? 443 : cfg.proxy.tls ? cfg.proxy.httpsPort : cfg.proxy.httpPort;
+const portSuffix = port === (scheme === "https" ? 443 : 80) ? "" : `:${port}`;
 
 export const environment = cfg.environment;
-export const hostTools = Object.fromEntries(cfg.hosts.map((h, i) => [h.name, hosts[i].tool]));
-export const proxyUrls = cfg.hosts.map((h) => `http://${cfg.proxy.bindAddress === "0.0.0.0" ? h.address : cfg.proxy.bindAddress}:${cfg.proxy.httpPort}/`);
+export const publicIp = infra?.publicIp;
+export const proxyUrls = endpoints.map((h) => pulumi.interpolate`http://${cfg.proxy.bindAddress === "0.0.0.0" ? h.address : cfg.proxy.bindAddress}:${cfg.proxy.httpPort}/`);
+export const hostTools = Object.fromEntries(endpoints.map((h, i) => [h.name, hosts[i].tool]));
 export const coopUrls = Object.fromEntries(cfg.coops.map((c) => [c.id, c.domains.map((d) => `${scheme}://${d}${portSuffix}/`)]));
 export const releases = Object.fromEntries(
     coops.map((c, i) => [cfg.coops[i].id, Object.fromEntries(Object.entries(c.instances).map(([h, inst]) => [h, { slot: inst.slot, image: inst.image }]))]),

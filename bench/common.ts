@@ -1,9 +1,9 @@
 // Shared by the benchmarks: the loadgen binary, a bench co-op on the local host, and figures.
 import { ChildProcess, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { exec, writeFile } from "../components/remote/ssh";
-import { ROOT, localTarget, proxyGet, runOk } from "../test/support";
+import { ROOT, RunResult, localTarget, proxyGet, pulumi, runOk } from "../test/support";
 
 export function images(): Record<string, string> {
     return JSON.parse(readFileSync(path.join(ROOT, ".local", "images.json"), "utf8")).images;
@@ -91,4 +91,38 @@ export function printFigures(figures: Record<string, string | number>): void {
     for (const [k, v] of Object.entries(figures)) {
         console.log(`${k}=${typeof v === "number" && !Number.isInteger(v) ? v.toFixed(2) : v}`);
     }
+}
+
+/** Fails with the command's output unless it exited 0. */
+export function must(r: RunResult, what: string): RunResult {
+    if (r.status !== 0) {
+        throw new Error(`${what} failed:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
+    }
+    return r;
+}
+
+/**
+ * Creates stack `stack` (Pulumi.STACK.yaml, git-ignored as Pulumi.bench-*.yaml) shaped like the
+ * local stack, with the given co-op list, in whatever backend `env` selects.
+ */
+export function initLocalStack(stack: string, coops: unknown[], env: NodeJS.ProcessEnv): void {
+    const file = path.join(ROOT, `Pulumi.${stack}.yaml`);
+    const cf = ["--stack", stack];
+    const img = images();
+    const hostKey = readFileSync(path.join(ROOT, ".local", "ssh", "host_ed25519.pub"), "utf8").split(" ").slice(0, 2).join(" ");
+    pulumi(["stack", "rm", "--stack", stack, "--yes", "--force"], { env });
+    must(pulumi(["stack", "init", stack, "--secrets-provider", "passphrase"], { env }), "stack init");
+    must(pulumi(["config", "set", ...cf, "--secret", "coop:sshPrivateKey"], { env, input: readFileSync(path.join(ROOT, ".local", "ssh", "deploy_ed25519"), "utf8") }), "set key");
+    const yaml = readFileSync(file, "utf8");
+    const salt = /^encryptionsalt: (.+)$/m.exec(yaml)![1];
+    const secure = /secure: (.+)$/m.exec(yaml)![1];
+    const config = {
+        "coop:environment": "local",
+        "coop:hosts": [{ name: "local-1", address: "127.0.0.1", port: Number(process.env.COOP_SSH_PORT ?? 2222), hostKey }],
+        "coop:proxy": { image: img["kamal-proxy"], bindAddress: "127.0.0.1", httpPort: 8080, httpsPort: 8443 },
+        "coop:sshPrivateKey": { secure },
+        "coop:coops": coops,
+    };
+    // JSON is YAML: the whole stack file in one write.
+    writeFileSync(file, JSON.stringify({ encryptionsalt: salt, config }, null, 2));
 }

@@ -1,103 +1,86 @@
-// npm run bench:scale — the real CLI with 1 and with 20 co-ops on one host: after changing one
-// co-op's digest, how many remote operations `pulumi up` runs and how long it takes.
-// It uses its own stacks (Pulumi.bench-scale-N.yaml, git-ignored, removed afterwards) and takes
-// the local stack down first: both would share the host's proxy.
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+// npm run bench:scale — how program evaluation grows with the number of co-ops.
+//  1. The whole program on prod's stack file with the engine mocked (test/mockProgram.ts), with
+//     1, 50 and 200 co-ops: wall time and peak memory of the process, median of 3 fresh processes.
+//  2. A real `pulumi preview` through the pinned CLI, with 1, 50 and 200 co-ops. The DigitalOcean
+//     provider plugin cannot be built on this machine (README, "The toolchain"), so the previewed
+//     stack is the application layer on the local hosts' shape (hosts, co-op instances, their
+//     remote commands and files); peak memory is the largest process's (CLI, language host or
+//     provider), from GNU time. It uses a throwaway file backend: nothing of the local stack is touched.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { ROOT, RunResult, localHostsUp, pulumi } from "../test/support";
-import { images, printFigures } from "./common";
+import type { MockRun } from "../test/mockProgram";
+import { ROOT, localHostsUp, pulumi } from "../test/support";
+import { images, initLocalStack, median, must, printFigures } from "./common";
 
-function must(r: RunResult, what: string): RunResult {
-    if (r.status !== 0) {
-        throw new Error(`${what} failed:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
-    }
-    return r;
-}
+const SIZES = [1, 50, 200];
+const RUNS = 3;
 
-/** Resources whose remote operation ran in an update (created, updated, replaced or deleted). */
-function remoteOps(out: string): string[] {
-    return out
-        .split("\n")
-        .filter((l) => /coop:Remote(Command|File)/.test(l) && /\b(created|updated|deleted|replaced)\b/.test(l))
-        .map((l) => l.trim().split(/\s+/)[2]);
-}
-
-async function measure(coops: number): Promise<{ initialS: number; updateS: number; ops: string[] }> {
-    const stack = `bench-scale-${coops}`;
-    const file = path.join(ROOT, `Pulumi.${stack}.yaml`);
-    const cf = ["--stack", stack];
-    const img = images();
-    const hostKey = readFileSync(path.join(ROOT, ".local", "ssh", "host_ed25519.pub"), "utf8").split(" ").slice(0, 2).join(" ");
-    try {
-        pulumi(["stack", "rm", "--stack", stack, "--yes", "--force"]);
-        must(pulumi(["stack", "init", stack, "--secrets-provider", "passphrase"], { env: { PULUMI_CONFIG_PASSPHRASE: "bench-only" } }), "stack init");
-        const env = { PULUMI_CONFIG_PASSPHRASE: "bench-only" };
-        const set = (...args: string[]) => must(pulumi(["config", "set", ...cf, ...args], { env }), `config set ${args[0]}`);
-        set("coop:environment", "local");
-        set("--path", "coop:hosts[0].name", "local-1");
-        set("--path", "coop:hosts[0].address", "127.0.0.1");
-        set("--path", "coop:hosts[0].port", process.env.COOP_SSH_PORT ?? "2222");
-        set("--path", "coop:hosts[0].hostKey", hostKey);
-        set("--path", "coop:proxy.image", img["kamal-proxy"]);
-        set("--path", "coop:proxy.bindAddress", "127.0.0.1");
-        set("--path", "coop:proxy.httpPort", "8080");
-        set("--path", "coop:proxy.httpsPort", "8443");
-        must(pulumi(["config", "set", ...cf, "--secret", "coop:sshPrivateKey"], { env, input: readFileSync(path.join(ROOT, ".local", "ssh", "deploy_ed25519"), "utf8") }), "set key");
-        const list = Array.from({ length: coops }, (_, i) => ({
-            id: `scale-${String(i).padStart(2, "0")}`,
-            domains: [`scale-${String(i).padStart(2, "0")}.localhost`],
-            image: img["demo:v1"],
-            migrate: ["migrate"],
-            memory: "64m",
-            deleteDataOnRemove: true,
-        }));
-        // JSON is YAML: add the co-op list to the stack file in one write.
-        const yaml = readFileSync(file, "utf8");
-        const salt = /^encryptionsalt: (.+)$/m.exec(yaml)![1];
-        const secure = /secure: (.+)$/m.exec(yaml)![1];
-        const config = JSON.parse(pulumi(["config", "--stack", stack, "--json"], { env }).stdout) as Record<string, { value?: string; objectValue?: unknown }>;
-        const plain = Object.fromEntries(
-            Object.entries(config)
-                .filter(([k]) => k !== "coop:sshPrivateKey")
-                .map(([k, v]) => [k, v.objectValue ?? v.value]),
-        );
-        writeFileSync(file, JSON.stringify({ encryptionsalt: salt, config: { ...plain, "coop:sshPrivateKey": { secure }, "coop:coops": list } }, null, 2));
-
-        let t = performance.now();
-        must(pulumi(["up", ...cf, "--yes", "--skip-preview"], { env }), `initial up (${coops} co-ops)`);
-        const initialS = (performance.now() - t) / 1000;
-
-        set("--path", "coop:coops[0].image", img["demo:v2"]);
-        t = performance.now();
-        const r = must(pulumi(["up", ...cf, "--yes", "--skip-preview"], { env }), `update (${coops} co-ops)`);
-        const updateS = (performance.now() - t) / 1000;
-        return { initialS, updateS, ops: remoteOps(r.stdout) };
-    } finally {
-        pulumi(["destroy", ...cf, "--yes", "--skip-preview"], { env: { PULUMI_CONFIG_PASSPHRASE: "bench-only" } });
-        pulumi(["stack", "rm", "--stack", stack, "--yes", "--force"]);
-        rmSync(file, { force: true });
-    }
-}
-
-async function main(): Promise<void> {
-    localHostsUp();
-    must(pulumi(["destroy", "--stack", "local", "--yes", "--skip-preview"]), "destroy local stack");
-    const one = await measure(1);
-    const twenty = await measure(20);
-    console.error(`remote operations in the 20-co-op update: ${twenty.ops.join(", ")}`);
-    printFigures({
-        initial_up_s_1_coop: one.initialS,
-        initial_up_s_20_coops: twenty.initialS,
-        update_one_digest_s_1_coop: one.updateS,
-        update_one_digest_s_20_coops: twenty.updateS,
-        update_wall_ratio_20_over_1: twenty.updateS / one.updateS,
-        remote_commands_run_1_coop: one.ops.filter((o) => !o.includes("-env") && !o.includes("-config-")).length,
-        remote_commands_run_20_coops: twenty.ops.filter((o) => !o.includes("-env") && !o.includes("-config-")).length,
-        remote_operations_run_20_coops: twenty.ops.length,
+function mocked(coops: number): { ms: number; rssMb: number; resources: number } {
+    const r = spawnSync(process.execPath, [path.join(ROOT, "build", "test", "mockProgram.js"), path.join(ROOT, "Pulumi.prod.yaml"), "--coops", String(coops)], {
+        encoding: "utf8",
+        maxBuffer: 256 * 1024 * 1024,
     });
+    const run = JSON.parse(r.stdout) as MockRun;
+    if (run.error) {
+        throw new Error(`mocked run with ${coops} co-ops: ${run.error}`);
+    }
+    return { ms: run.ms, rssMb: run.maxRssKb / 1024, resources: run.resources.length };
 }
 
-main().catch((e) => {
-    console.error(e);
-    process.exit(1);
-});
+function preview(coops: number, env: NodeJS.ProcessEnv): { ms: number; rssMb: number; creates: number } {
+    const stack = `bench-scale-${coops}`;
+    const img = images();
+    initLocalStack(
+        stack,
+        Array.from({ length: coops }, (_, i) => ({ id: `c${i}`, domains: [`c${i}.localhost`], image: img["demo:v1"], migrate: ["migrate"], generatedSecrets: ["SECRET_KEY"] })),
+        env,
+    );
+    const started = performance.now();
+    const r = must(pulumi(["preview", "--stack", stack, "--json"], { env }), `preview (${coops} co-ops)`);
+    const ms = performance.now() - started;
+    const creates = (JSON.parse(r.stdout) as { changeSummary: { create?: number } }).changeSummary.create ?? 0;
+    // Peak memory: the same preview again under GNU time (maximum resident set of any process it waited for).
+    const timed = spawnSync("/usr/bin/time", ["-f", "%M", path.join(ROOT, "scripts", "pulumi.sh"), "preview", "--stack", stack, "--non-interactive"], {
+        cwd: ROOT,
+        env: { ...process.env, ...env },
+        encoding: "utf8",
+        maxBuffer: 256 * 1024 * 1024,
+    });
+    const rssKb = Number(timed.stderr.trim().split("\n").at(-1));
+    pulumi(["stack", "rm", "--stack", stack, "--yes", "--force"], { env });
+    rmSync(path.join(ROOT, `Pulumi.${stack}.yaml`), { force: true });
+    return { ms, rssMb: rssKb / 1024, creates };
+}
+
+function main(): void {
+    const figures: Record<string, number> = {};
+    for (const n of SIZES) {
+        const runs = Array.from({ length: RUNS }, () => mocked(n));
+        figures[`mocked_${n}_ms`] = median(runs.map((x) => x.ms));
+        figures[`mocked_${n}_peak_rss_mb`] = Math.max(...runs.map((x) => x.rssMb));
+        figures[`mocked_${n}_resources`] = runs[0].resources;
+        console.error(`mocked prod, ${n} co-ops: ${runs.map((x) => x.ms.toFixed(0)).join(", ")} ms`);
+    }
+
+    localHostsUp();
+    const backend = mkdtempSync(path.join(tmpdir(), "coop-bench-scale-"));
+    const env = { PULUMI_BACKEND_URL: `file://${backend}`, PULUMI_CONFIG_PASSPHRASE: "bench-only" };
+    try {
+        for (const n of SIZES) {
+            const runs = Array.from({ length: RUNS }, () => preview(n, env));
+            figures[`preview_${n}_ms`] = median(runs.map((x) => x.ms));
+            figures[`preview_${n}_peak_rss_mb`] = Math.max(...runs.map((x) => x.rssMb));
+            figures[`preview_${n}_creates`] = runs[0].creates;
+            console.error(`preview (application layer), ${n} co-ops: ${runs.map((x) => x.ms.toFixed(0)).join(", ")} ms`);
+        }
+    } finally {
+        rmSync(backend, { recursive: true, force: true });
+    }
+    figures.mocked_200_over_1_ratio = figures.mocked_200_ms / figures.mocked_1_ms;
+    figures.preview_200_over_1_ratio = figures.preview_200_ms / figures.preview_1_ms;
+    printFigures(figures);
+}
+
+main();

@@ -4,6 +4,8 @@
  * (`coop:hosts[0].hostKey: ...`). Nothing is registered with Pulumi until this passes.
  */
 
+import { DigitalOceanSpec, MAX_CERTIFICATE_NAMES, certificateNames, parseDigitalOcean, zoneOf } from "./digitalocean/spec";
+
 /** The environments a stack can be. `local` deploys to hosts on this machine. */
 export const ENVIRONMENTS = ["local", "dev", "uat", "prod"] as const;
 export type Environment = (typeof ENVIRONMENTS)[number];
@@ -81,6 +83,8 @@ export interface StackConfig {
     network: string;
     proxy: ProxySpec;
     coops: CoopSpec[];
+    /** The DigitalOcean infrastructure (dev, uat, prod); absent on the local stack. */
+    digitalocean?: DigitalOceanSpec;
 }
 
 /** Keys that must be set as Pulumi secrets; they are read with `requireSecret`, never parsed here. */
@@ -90,7 +94,7 @@ export const SECRET_KEYS = ["sshPrivateKey"] as const;
 export const SECRET_PRESENT = Symbol("secret");
 
 /** Every key this program reads under the `coop:` namespace. */
-export const KNOWN_KEYS = ["environment", "sshUser", "hosts", "hostRoot", "network", "proxy", "coops", ...SECRET_KEYS] as const;
+export const KNOWN_KEYS = ["environment", "sshUser", "hosts", "hostRoot", "network", "proxy", "coops", "digitalocean", ...SECRET_KEYS] as const;
 
 export class ConfigError extends Error {
     constructor(public readonly errors: string[]) {
@@ -113,7 +117,7 @@ const PLACEHOLDER = /CHANGE_?ME|REPLACE_?ME|<[A-Z_ ]+>|\bTODO\b/i;
 const COOP_KEYS = ["id", "domains", "image", "port", "healthPath", "healthTimeout", "migrate", "env", "secretEnv", "generatedSecrets", "configFiles", "memory", "cpus", "retain", "deleteDataOnRemove"];
 
 /** Collects errors by path while reading an untyped value. */
-class Reader {
+export class Reader {
     readonly errors: string[] = [];
 
     fail(path: string, message: string): undefined {
@@ -258,6 +262,17 @@ export function parseStackConfig(raw: Record<string, unknown>, secretKeys: reado
     if (environment === "local" && raw.hosts === undefined) {
         r.fail("coop:hosts", "is required on the local stack (scripts/local-hosts.sh up writes it)");
     }
+    const cloud = environment !== undefined && environment !== "local";
+    if (cloud && raw.hosts !== undefined) {
+        r.fail("coop:hosts", `must not be set on ${environment}: its hosts are the droplets coop:digitalocean declares`);
+    }
+    let digitalocean: DigitalOceanSpec | undefined;
+    if (cloud) {
+        digitalocean = raw.digitalocean === undefined ? r.fail("coop:digitalocean", `is required on ${environment} (region, VPC, droplets, database, cache, DNS zones)`) : parseDigitalOcean(r, raw.digitalocean, environment);
+    } else if (raw.digitalocean !== undefined) {
+        r.fail("coop:digitalocean", "is only read on dev, uat and prod; the local stack deploys to coop:hosts");
+    }
+    const behindLoadBalancer = (digitalocean?.droplets.count ?? 1) > 1;
 
     let proxy: ProxySpec | undefined;
     const p = raw.proxy === undefined ? r.fail("coop:proxy", "is required") : r.object("coop:proxy", raw.proxy, ["image", "bindAddress", "httpPort", "httpsPort", "tls"]);
@@ -266,7 +281,10 @@ export function parseStackConfig(raw: Record<string, unknown>, secretKeys: reado
         const bindAddress = r.string("coop:proxy.bindAddress", p.bindAddress, { default: "0.0.0.0", pattern: /^[0-9.]+$|^[0-9a-f:]+$/, hint: "must be an IP address" });
         const httpPort = r.integer("coop:proxy.httpPort", p.httpPort, { default: 80, min: 1, max: 65535 });
         const httpsPort = r.integer("coop:proxy.httpsPort", p.httpsPort, { default: 443, min: 1, max: 65535 });
-        const tls = r.boolean("coop:proxy.tls", p.tls, environment !== "local");
+        const tls = r.boolean("coop:proxy.tls", p.tls, environment !== "local" && !behindLoadBalancer);
+        if (tls && behindLoadBalancer) {
+            r.fail("coop:proxy.tls", "must be false when droplets.count > 1: the load balancer terminates TLS and forwards plain HTTP");
+        }
         if (httpPort !== undefined && httpPort === httpsPort) {
             r.fail("coop:proxy.httpsPort", "must differ from coop:proxy.httpPort");
         }
@@ -276,11 +294,55 @@ export function parseStackConfig(raw: Record<string, unknown>, secretKeys: reado
     }
 
     const coops = environment ? parseCoops(r, raw.coops, environment, new Set(secretKeys)) : [];
+    if (cloud && raw.digitalocean !== undefined) {
+        checkCoopsAgainstInfrastructure(r, raw.coops, coops, infraFacts(digitalocean, raw.digitalocean));
+    }
 
     if (r.errors.length > 0 || !environment || !sshUser || !hostRoot || !network || !proxy) {
         throw new ConfigError(r.errors);
     }
-    return { environment, sshUser, hosts, hostRoot, network, proxy, coops };
+    return { environment, sshUser, hosts, hostRoot, network, proxy, coops, ...(digitalocean ? { digitalocean } : {}) };
+}
+
+/** What the co-ops are checked against; read from a partly valid block too, so every error shows at once. */
+interface InfraFacts {
+    zones: string[];
+    envNames: string[];
+    count: number;
+}
+
+function infraFacts(parsed: DigitalOceanSpec | undefined, raw: unknown): InfraFacts {
+    if (parsed) {
+        return { zones: parsed.dnsZones, envNames: [parsed.database.envName, parsed.cache.envName], count: parsed.droplets.count };
+    }
+    const o = (typeof raw === "object" && raw !== null ? raw : {}) as { dnsZones?: unknown; droplets?: { count?: unknown } };
+    const zones = Array.isArray(o.dnsZones) ? o.dnsZones.filter((z): z is string => typeof z === "string") : [];
+    const count = typeof o.droplets?.count === "number" ? o.droplets.count : 1;
+    return { zones, envNames: ["DATABASE_URL", "REDIS_URL"], count };
+}
+
+/** Each co-op domain needs a managed zone, and the variables the infrastructure sets are its own. */
+function checkCoopsAgainstInfrastructure(r: Reader, rawCoops: unknown, coops: CoopSpec[], d: InfraFacts): void {
+    const index = (id: string): number => (Array.isArray(rawCoops) ? rawCoops.findIndex((c) => (c as { id?: unknown } | null)?.id === id) : -1);
+    for (const c of coops) {
+        const path = `coop:coops[${index(c.id)}]`;
+        c.domains.forEach((domain, j) => {
+            if (d.zones.length > 0 && !zoneOf(domain, d.zones)) {
+                r.fail(`${path}.domains[${j}]`, `"${domain}" is in none of coop:digitalocean.dnsZones (${d.zones.join(", ")})`);
+            }
+        });
+        const own = [...Object.keys(c.env), ...Object.keys(c.secretEnv), ...c.generatedSecrets];
+        for (const name of d.envNames) {
+            if (own.includes(name)) {
+                r.fail(path, `sets ${name}, which the stack sets from its managed database or cache`);
+            }
+        }
+    }
+    const domains = coops.flatMap((c) => c.domains).filter((x) => zoneOf(x, d.zones));
+    const names = d.count > 1 ? certificateNames(domains, d.zones).length : 0;
+    if (names > MAX_CERTIFICATE_NAMES) {
+        r.fail("coop:coops", `the co-op domains need ${names} names on the load balancer's certificate; Let's Encrypt allows ${MAX_CERTIFICATE_NAMES} (put co-ops one label below a zone: one wildcard covers them all)`);
+    }
 }
 
 /** The config keys that co-ops' secretEnv entries name (they are allowed beside KNOWN_KEYS). */

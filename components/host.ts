@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ProxySpec } from "./config";
-import { hostDownCommand, hostUpCommand, prepareCommand, toolPath, unprepareCommand } from "./hostCommands";
+import { bootWaitCommand, hostDownCommand, hostUpCommand, prepareCommand, toolPath, unprepareCommand } from "./hostCommands";
 import { ConnectionArgs, RemoteCommand, RemoteFile } from "./remote/command";
 import { render } from "./remote/shell";
 
@@ -15,6 +15,8 @@ export interface HostBootstrapArgs {
     proxy: ProxySpec;
     /** Content of the host-side deploy tool (host/coopctl). */
     toolSource: string;
+    /** Wait for the host's first boot (`cloud-init status --wait`) before anything else. Default false. */
+    waitForBoot?: boolean;
 }
 
 /** What the host-up run reported (coopctl's JSON). */
@@ -47,10 +49,13 @@ export class HostBootstrap extends pulumi.ComponentResource {
         const tool = toolPath(args.root, args.toolSource);
         const connection = pulumi.output(args.connection);
 
+        const boot = args.waitForBoot
+            ? [new RemoteCommand(`${name}-boot`, { connection, create: render(bootWaitCommand()) }, { parent: this })]
+            : [];
         const dirs = new RemoteCommand(
             `${name}-dirs`,
             { connection, create: render(prepareCommand(args.root)), delete: render(unprepareCommand(args.root)) },
-            { parent: this },
+            { parent: this, dependsOn: boot },
         );
 
         const toolFile = new RemoteFile(

@@ -12,6 +12,11 @@ export function toolPath(root: string, toolSource: string): string {
     return `${root}/bin/coopctl-${hash}`;
 }
 
+/** Waits until cloud-init has finished the host's first boot; fails when it reported errors. */
+export function bootWaitCommand(): Command {
+    return ["cloud-init", "status", "--wait"];
+}
+
 /** Creates the directories for the deploy tool's versions and for co-op files. */
 export function prepareCommand(root: string): Command {
     return ["mkdir", "-p", `${root}/bin`, `${root}/coops`];

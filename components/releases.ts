@@ -52,7 +52,12 @@ function coopsOf(entry: HistoryEntry): Array<{ id?: unknown; image?: unknown; mi
 
 /** Numbers the history oldest first and reads each update's co-op images. */
 export function releasesFromHistory(history: HistoryEntry[]): Release[] {
-    const oldestFirst = [...history].sort((a, b) => new Date(a.startTime).getTime() - new Date(b.startTime).getTime());
+    // The CLI lists the newest first, and start times have one-second resolution: two updates in
+    // the same second (a quick destroy, then an up) keep the CLI's order, reversed.
+    const oldestFirst = history
+        .map((entry, i) => ({ entry, i }))
+        .sort((a, b) => new Date(a.entry.startTime).getTime() - new Date(b.entry.startTime).getTime() || b.i - a.i)
+        .map((x) => x.entry);
     let previous: Record<string, string> = {};
     return oldestFirst.map((entry, i) => {
         const coops = coopsOf(entry);

@@ -13,6 +13,7 @@ REQUIRED=(
   /usr/bin/docker-registry:docker-registry
   /usr/bin/jq:jq /usr/bin/curl:curl /usr/bin/shellcheck:shellcheck
   /etc/ssl/certs/ca-certificates.crt:ca-certificates
+  /usr/bin/cloud-init:cloud-init
 )
 
 missing=()

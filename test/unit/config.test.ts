@@ -14,6 +14,24 @@ function local(overrides: Record<string, unknown> = {}): Record<string, unknown>
     };
 }
 
+/** A cloud stack's shape (no hosts list; the droplets are its hosts) with one droplet. */
+function cloud(environment: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+    const { hosts: _, ...rest } = local({ environment, ...overrides });
+    return {
+        ...rest,
+        digitalocean: {
+            region: "ams3",
+            vpcIpRange: "10.110.0.0/20",
+            sshAllowlist: ["203.0.113.10/32"],
+            deployPublicKey: KEY,
+            droplets: { count: 1, size: "s-1vcpu-2gb" },
+            database: { size: "db-s-1vcpu-1gb" },
+            cache: { size: "db-s-1vcpu-1gb" },
+            dnsZones: ["example.org"],
+        },
+    };
+}
+
 function errorsOf(raw: Record<string, unknown>, secretKeys: string[] = []): string[] {
     try {
         parseStackConfig(raw, secretKeys);
@@ -39,7 +57,7 @@ describe("parseStackConfig", () => {
     });
 
     it("turns TLS on by default outside the local stack", () => {
-        assert.equal(parseStackConfig(local({ environment: "prod" })).proxy.tls, true);
+        assert.equal(parseStackConfig(cloud("prod")).proxy.tls, true);
     });
 
     it("names every bad field by its path, all at once", () => {
@@ -55,7 +73,7 @@ describe("parseStackConfig", () => {
             }),
         );
         assert.deepEqual(errors, [
-            "coop:colour: unknown key (known: environment, sshUser, hosts, hostRoot, network, proxy, coops, sshPrivateKey, and the keys coops[].secretEnv names)",
+            "coop:colour: unknown key (known: environment, sshUser, hosts, hostRoot, network, proxy, coops, digitalocean, sshPrivateKey, and the keys coops[].secretEnv names)",
             "coop:environment: must be one of local, dev, uat, prod",
             "coop:hosts[0].extra: unknown key (known: name, address, port, hostKey)",
             'coop:hosts[0].hostKey: must be the host\'s OpenSSH public key, such as "ssh-ed25519 AAAA..." (remote commands never trust an unknown host key)',
@@ -115,7 +133,7 @@ describe("co-ops in the config", () => {
 
     it("takes a tag on local and dev, and only a digest in uat and prod", () => {
         assert.equal(parseStackConfig(local({ coops: [coop({ image: "ghcr.io/org/app:v1" })] })).coops[0].image, "ghcr.io/org/app:v1");
-        assert.deepEqual(errorsOf(local({ environment: "prod", coops: [coop({ image: "ghcr.io/org/app:v1" })] })), [
+        assert.deepEqual(errorsOf(cloud("prod", { coops: [coop({ image: "ghcr.io/org/app:v1" })] })), [
             "coop:coops[0].image: must be pinned by digest (REPOSITORY@sha256:<64 hex digits>); a tag alone is refused in uat and prod",
         ]);
         assert.deepEqual(errorsOf(local({ coops: [coop({ image: "ghcr.io/org/app@sha256:abc" })] })), [
@@ -134,9 +152,9 @@ describe("co-ops in the config", () => {
     });
 
     it("refuses placeholders in uat and prod, not on local", () => {
-        const raw = local({ coops: [coop({ env: { SITE_NAME: "CHANGE_ME" }, configFiles: { "coop.yaml": "name: <COOP NAME>\n" } })] });
-        assert.equal(parseStackConfig(raw).coops.length, 1);
-        assert.deepEqual(errorsOf({ ...raw, environment: "uat" }), [
+        const coops = [coop({ env: { SITE_NAME: "CHANGE_ME" }, configFiles: { "coop.yaml": "name: <COOP NAME>\n" } })];
+        assert.equal(parseStackConfig(local({ coops })).coops.length, 1);
+        assert.deepEqual(errorsOf(cloud("uat", { coops })), [
             "coop:coops[0].env.SITE_NAME: holds a placeholder value; set the real value before deploying to uat",
             "coop:coops[0].configFiles.coop.yaml: holds a placeholder value; set the real value before deploying to uat",
         ]);

@@ -44,6 +44,17 @@ describe("releasesFromHistory", () => {
         assert.equal(releases[0].who, "ana");
     });
 
+    it("keeps the CLI's order for updates that started in the same second", () => {
+        const sameSecond = [update(5, "succeeded", "2", "2"), { ...update(5, "succeeded", "", ""), kind: "destroy", config: {} }];
+        assert.deepEqual(
+            releasesFromHistory(sameSecond).map((r) => [r.number, r.kind]),
+            [
+                [1, "destroy"],
+                [2, "update"],
+            ],
+        );
+    });
+
     it("prints a table with a column per co-op and * where the image changed", () => {
         const lines = formatReleases(releases).split("\n");
         assert.match(lines[0], /^#\s+time\s+kind\s+result\s+who: message\s+alpha\s+beta$/);

@@ -1,0 +1,75 @@
+/**
+ * The droplets' cloud-init, generated from typed inputs. It must stay byte-for-byte stable
+ * across releases: a changed `userData` replaces the droplet. So it only makes a host that
+ * the application layer can reach (Docker from Docker's apt repository, the deploy user, a
+ * pinned host key, hardened sshd, unattended security upgrades); everything app-level is
+ * done later over SSH. Pure: tests compare the text.
+ */
+
+export interface CloudInitArgs {
+    /** User the deploy logs in as; member of `docker`. */
+    deployUser: string;
+    /** The deploy user's OpenSSH public key. */
+    deployPublicKey: string;
+    /** Directory the application layer owns (coop:hostRoot); created for the deploy user. */
+    hostRoot: string;
+    /** The host's ed25519 key pair, OpenSSH form; the private half makes the result a secret. */
+    hostKey: { publicKey: string; privateKey: string };
+}
+
+/** Docker's apt repository signing key (fingerprint published by Docker). */
+export const DOCKER_APT_KEY_FINGERPRINT = "9DC858229FC7DD38854AE2D88D81803C0EBFCD88";
+
+const SSHD_HARDENING = ["PasswordAuthentication no", "KbdInteractiveAuthentication no", "PermitRootLogin no", "PubkeyAuthentication yes", ""].join("\n");
+const AUTO_UPGRADES = ['APT::Periodic::Update-Package-Lists "1";', 'APT::Periodic::Unattended-Upgrade "1";', ""].join("\n");
+const DOCKER_DAEMON = `${JSON.stringify({ "log-driver": "json-file", "log-opts": { "max-size": "10m", "max-file": "3" }, "live-restore": true })}\n`;
+
+/** A YAML double-quoted scalar (JSON's string syntax is valid YAML). */
+const q = (s: string): string => JSON.stringify(s);
+
+/** A YAML literal block, indented under its key. */
+function block(text: string, indent: string): string {
+    return `|\n${text.replace(/\n$/, "").split("\n").map((l) => `${indent}${l}`).join("\n")}`;
+}
+
+/** The `#cloud-config` document for one droplet. */
+export function cloudInit(a: CloudInitArgs): string {
+    if (!/^ssh-ed25519 /.test(a.hostKey.publicKey)) {
+        throw new Error("cloudInit: hostKey.publicKey must be an ssh-ed25519 key");
+    }
+    const file = (path: string, content: string, mode: string): string[] => [`  - path: ${q(path)}`, `    permissions: ${q(mode)}`, `    content: ${block(content, "      ")}`];
+    return [
+        "#cloud-config",
+        "disable_root: true",
+        "ssh_pwauth: false",
+        "ssh_deletekeys: true",
+        "ssh_keys:",
+        `  ed25519_private: ${block(a.hostKey.privateKey, "    ")}`,
+        `  ed25519_public: ${q(a.hostKey.publicKey)}`,
+        "groups: [docker]",
+        "users:",
+        `  - name: ${q(a.deployUser)}`,
+        "    groups: [docker]",
+        "    shell: /bin/bash",
+        "    lock_passwd: true",
+        `    ssh_authorized_keys: [${q(a.deployPublicKey)}]`,
+        "apt:",
+        "  sources:",
+        "    docker.list:",
+        `      source: ${q("deb [signed-by=$KEY_FILE] https://download.docker.com/linux/ubuntu $RELEASE stable")}`,
+        `      keyid: ${q(DOCKER_APT_KEY_FINGERPRINT)}`,
+        "package_update: true",
+        "package_upgrade: true",
+        "packages: [docker-ce, docker-ce-cli, containerd.io, docker-buildx-plugin, docker-compose-plugin, unattended-upgrades]",
+        "write_files:",
+        ...file("/etc/ssh/sshd_config.d/10-coop-hardening.conf", SSHD_HARDENING, "0644"),
+        ...file("/etc/apt/apt.conf.d/20auto-upgrades", AUTO_UPGRADES, "0644"),
+        ...file("/etc/docker/daemon.json", DOCKER_DAEMON, "0644"),
+        "runcmd:",
+        `  - [install, -d, -o, ${q(a.deployUser)}, -g, ${q(a.deployUser)}, -m, "0755", ${q(a.hostRoot)}]`,
+        "  - [systemctl, enable, --now, docker]",
+        "  - [systemctl, restart, docker]",
+        "  - [systemctl, restart, ssh]",
+        "",
+    ].join("\n");
+}

@@ -1,0 +1,85 @@
+import * as digitalocean from "@pulumi/digitalocean";
+import * as pulumi from "@pulumi/pulumi";
+import { CacheSpec, DatabaseSpec } from "./spec";
+
+/** Postgres names for a co-op: its id with '-' as '_' (ids are DNS-safe, so the result is a plain identifier). */
+export function databaseName(coopId: string): string {
+    return `coop_${coopId.replace(/-/g, "_")}`;
+}
+
+export interface DatabaseArgs {
+    environment: string;
+    spec: DatabaseSpec;
+    vpcId: pulumi.Input<string>;
+    /** Tag of the app droplets: the only clients the cluster admits. */
+    hostTag: pulumi.Input<string>;
+    /** Co-op ids: each gets a database, a user and a connection pool. */
+    coopIds: string[];
+    protect: boolean;
+}
+
+/**
+ * The managed Postgres cluster in the VPC, behind a database firewall that admits only the app
+ * hosts' tag; per co-op a database, a user and a transaction pool whose private connection
+ * string reaches the co-op as a secret.
+ */
+export class Database extends pulumi.ComponentResource {
+    public readonly cluster: digitalocean.DatabaseCluster;
+    /** Connection string of each co-op's pool over the VPC, by co-op id (secrets). */
+    public readonly urls: Record<string, pulumi.Output<string>>;
+
+    constructor(name: string, args: DatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("coop:do:Database", name, {}, opts);
+        const s = args.spec;
+        this.cluster = new digitalocean.DatabaseCluster(
+            `${name}-cluster`,
+            { name: `coop-${args.environment}-pg`, engine: "pg", version: s.version, size: s.size, nodeCount: s.nodes, region: s.region, privateNetworkUuid: args.vpcId, tags: [`coop-${args.environment}`] },
+            { parent: this, protect: args.protect },
+        );
+        new digitalocean.DatabaseFirewall(`${name}-firewall`, { clusterId: this.cluster.id, rules: [{ type: "tag", value: args.hostTag }] }, { parent: this });
+
+        this.urls = {};
+        for (const id of args.coopIds) {
+            const dbName = databaseName(id);
+            const opt = { parent: this, protect: args.protect };
+            const db = new digitalocean.DatabaseDb(`${name}-${id}-db`, { clusterId: this.cluster.id, name: dbName }, opt);
+            const user = new digitalocean.DatabaseUser(`${name}-${id}-user`, { clusterId: this.cluster.id, name: dbName }, opt);
+            const pool = new digitalocean.DatabaseConnectionPool(
+                `${name}-${id}-pool`,
+                { clusterId: this.cluster.id, name: dbName, dbName: db.name, user: user.name, mode: "transaction", size: s.poolSize },
+                { parent: this },
+            );
+            this.urls[id] = pulumi.secret(pool.privateUri);
+        }
+        this.registerOutputs({ clusterId: this.cluster.id });
+    }
+}
+
+export interface CacheArgs {
+    environment: string;
+    spec: CacheSpec;
+    vpcId: pulumi.Input<string>;
+    hostTag: pulumi.Input<string>;
+    protect: boolean;
+}
+
+/** Managed Valkey (DigitalOcean's successor to its managed Redis) in the VPC, behind its own firewall. */
+export class Cache extends pulumi.ComponentResource {
+    public readonly cluster: digitalocean.DatabaseCluster;
+    /** The cache URL over the VPC (a secret). */
+    public readonly url: pulumi.Output<string>;
+
+    constructor(name: string, args: CacheArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("coop:do:Cache", name, {}, opts);
+        const s = args.spec;
+        this.cluster = new digitalocean.DatabaseCluster(
+            `${name}-cluster`,
+            { name: `coop-${args.environment}-valkey`, engine: "valkey", version: s.version, size: s.size, nodeCount: s.nodes, region: s.region, privateNetworkUuid: args.vpcId, tags: [`coop-${args.environment}`] },
+            { parent: this, protect: args.protect },
+        );
+        new digitalocean.DatabaseValkeyConfig(`${name}-config`, { clusterId: this.cluster.id, valkeyMaxmemoryPolicy: s.evictionPolicy }, { parent: this });
+        new digitalocean.DatabaseFirewall(`${name}-firewall`, { clusterId: this.cluster.id, rules: [{ type: "tag", value: args.hostTag }] }, { parent: this });
+        this.url = pulumi.secret(this.cluster.privateUri);
+        this.registerOutputs({ clusterId: this.cluster.id });
+    }
+}

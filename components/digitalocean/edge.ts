@@ -1,0 +1,83 @@
+import * as digitalocean from "@pulumi/digitalocean";
+import * as pulumi from "@pulumi/pulumi";
+import { certificateNames, dnsRecords } from "./spec";
+
+export interface LoadBalancerArgs {
+    environment: string;
+    region: string;
+    vpcId: pulumi.Input<string>;
+    /** Tag of the droplets it forwards to. */
+    hostTag: pulumi.Input<string>;
+    /** Every co-op domain; the certificate covers them. */
+    domains: string[];
+    dnsZones: string[];
+    sizeUnits: number;
+    /** The zones must exist before Let's Encrypt can validate them. */
+    zonesReady: pulumi.Resource[];
+}
+
+/**
+ * The load balancer in front of two or more hosts: a Let's Encrypt certificate for the co-op
+ * domains, HTTPS forwarded as plain HTTP to each host's proxy, HTTP redirected to HTTPS, and a
+ * health check on the proxy's port.
+ */
+export class LoadBalancer extends pulumi.ComponentResource {
+    public readonly loadBalancer: digitalocean.LoadBalancer;
+
+    constructor(name: string, args: LoadBalancerArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("coop:do:LoadBalancer", name, {}, opts);
+        const cert = new digitalocean.Certificate(
+            `${name}-cert`,
+            { name: `coop-${args.environment}-cert`, type: "lets_encrypt", domains: certificateNames(args.domains, args.dnsZones) },
+            // A certificate in use cannot be deleted: make the new one first.
+            { parent: this, dependsOn: args.zonesReady, deleteBeforeReplace: false },
+        );
+        this.loadBalancer = new digitalocean.LoadBalancer(
+            `${name}-lb`,
+            {
+                name: `coop-${args.environment}-lb`,
+                region: args.region,
+                vpcUuid: args.vpcId,
+                dropletTag: args.hostTag,
+                sizeUnit: args.sizeUnits,
+                forwardingRules: [
+                    { entryPort: 443, entryProtocol: "https", targetPort: 80, targetProtocol: "http", certificateName: cert.name },
+                    { entryPort: 80, entryProtocol: "http", targetPort: 80, targetProtocol: "http" },
+                ],
+                redirectHttpToHttps: true,
+                healthcheck: { port: 80, protocol: "tcp", checkIntervalSeconds: 5, responseTimeoutSeconds: 3, healthyThreshold: 2, unhealthyThreshold: 3 },
+                enableBackendKeepalive: true,
+                httpIdleTimeoutSeconds: 60,
+            },
+            { parent: this },
+        );
+        this.registerOutputs({ ip: this.loadBalancer.ip });
+    }
+}
+
+export interface DnsArgs {
+    dnsZones: string[];
+    protect: boolean;
+}
+
+/** The DNS zones, managed by DigitalOcean (the load balancer's Let's Encrypt certificate needs that). */
+export class DnsZones extends pulumi.ComponentResource {
+    public readonly zones: Record<string, digitalocean.Domain>;
+    private readonly baseName: string;
+
+    constructor(name: string, args: DnsArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("coop:do:DnsZones", name, {}, opts);
+        this.baseName = name;
+        this.zones = Object.fromEntries(
+            args.dnsZones.map((z) => [z, new digitalocean.Domain(`${name}-${z.replace(/\./g, "-")}`, { name: z }, { parent: this, protect: args.protect })]),
+        );
+        this.registerOutputs({});
+    }
+
+    /** A records for the co-op domains, pointing at `ip`; children of this component. */
+    records(domains: string[], ip: pulumi.Input<string>): digitalocean.DnsRecord[] {
+        return dnsRecords(domains, Object.keys(this.zones)).map(
+            (r) => new digitalocean.DnsRecord(`${this.baseName}-${r.domain.replace(/\./g, "-")}`, { domain: this.zones[r.zone].name, type: "A", name: r.name, value: ip, ttl: 300 }, { parent: this }),
+        );
+    }
+}

@@ -1,0 +1,97 @@
+/**
+ * The infrastructure layer of a cloud stack, wired from its validated config: VPC, droplets,
+ * firewall, managed Postgres and Valkey, load balancer (two or more hosts) or reserved IP (one),
+ * DNS, and the project that groups them. It hands the application layer SSH endpoints with
+ * pinned host keys and each co-op's secret environment.
+ */
+import * as digitalocean from "@pulumi/digitalocean";
+import * as pulumi from "@pulumi/pulumi";
+import type { CoopSpec, Environment } from "../config";
+import { AppHosts, HostEndpoint } from "./appHosts";
+import { Cache, Database } from "./database";
+import { DnsZones, LoadBalancer } from "./edge";
+import { HostFirewall, Network } from "./network";
+import { DigitalOceanSpec } from "./spec";
+
+export interface InfrastructureArgs {
+    environment: Exclude<Environment, "local">;
+    spec: DigitalOceanSpec;
+    coops: CoopSpec[];
+    deployUser: string;
+    hostRoot: string;
+}
+
+export interface Infrastructure {
+    /** SSH endpoints of the app hosts, in order. */
+    hosts: HostEndpoint[];
+    /** Secret environment the stack gives each co-op (database and cache URLs), by co-op id. */
+    coopSecrets: Record<string, Record<string, pulumi.Output<string>>>;
+    /** Where the co-op domains' A records point. */
+    publicIp: pulumi.Output<string>;
+}
+
+const PROJECT_ENVIRONMENT = { dev: "Development", uat: "Staging", prod: "Production" } as const;
+
+export function infrastructure(a: InfrastructureArgs): Infrastructure {
+    const { environment: env, spec } = a;
+    const prefix = `${env}`;
+    const behindLoadBalancer = spec.droplets.count > 1;
+    const domains = a.coops.flatMap((c) => c.domains);
+
+    const network = new Network(`${prefix}-network`, { environment: env, region: spec.region, ipRange: spec.vpcIpRange });
+    const vpcId = network.vpc.id;
+    const hosts = new AppHosts(`${prefix}-hosts`, {
+        environment: env,
+        region: spec.region,
+        vpcId,
+        droplets: spec.droplets,
+        sshKeyFingerprints: spec.sshKeyFingerprints,
+        deployUser: a.deployUser,
+        deployPublicKey: spec.deployPublicKey,
+        hostRoot: a.hostRoot,
+        reservedIp: !behindLoadBalancer,
+        protect: spec.protect,
+    });
+    const hostTag = hosts.tag.name;
+    const dns = new DnsZones(`${prefix}-dns`, { dnsZones: spec.dnsZones, protect: spec.protect });
+
+    let publicIp: pulumi.Output<string>;
+    let lb: LoadBalancer | undefined;
+    if (behindLoadBalancer) {
+        lb = new LoadBalancer(`${prefix}-edge`, {
+            environment: env,
+            region: spec.region,
+            vpcId,
+            hostTag,
+            domains,
+            dnsZones: spec.dnsZones,
+            sizeUnits: spec.loadBalancerSizeUnits,
+            zonesReady: Object.values(dns.zones),
+        });
+        publicIp = lb.loadBalancer.ip;
+    } else {
+        publicIp = hosts.reservedIp!.ipAddress;
+    }
+    new HostFirewall(`${prefix}-firewall`, { environment: env, hostTag, sshAllowlist: spec.sshAllowlist, loadBalancerUid: lb?.loadBalancer.id });
+    dns.records(domains, publicIp);
+
+    const database = new Database(`${prefix}-db`, { environment: env, spec: spec.database, vpcId, hostTag, coopIds: a.coops.map((c) => c.id), protect: spec.protect });
+    const cache = new Cache(`${prefix}-cache`, { environment: env, spec: spec.cache, vpcId, hostTag, protect: spec.protect });
+
+    new digitalocean.Project(`${prefix}-project`, {
+        name: `coop-${env}`,
+        environment: PROJECT_ENVIRONMENT[env],
+        purpose: "Web Application",
+        description: `Co-op apps, ${env}`,
+        resources: [
+            ...hosts.projectResources,
+            database.cluster.clusterUrn,
+            cache.cluster.clusterUrn,
+            ...(lb ? [lb.loadBalancer.loadBalancerUrn] : []),
+            ...Object.values(dns.zones).map((z) => z.domainUrn),
+        ],
+    });
+
+    const coopSecrets = Object.fromEntries(a.coops.map((c) => [c.id, { [spec.database.envName]: database.urls[c.id], [spec.cache.envName]: cache.url }]));
+    return { hosts: hosts.hosts, coopSecrets, publicIp };
+}

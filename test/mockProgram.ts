@@ -1,0 +1,144 @@
+// Runs the whole program (index.ts, as the CLI would) against Pulumi's engine mocked, for one
+// stack file, and prints what it registered as JSON: the unit tests' view of each committed
+// stack and the scale benchmark's measure of program evaluation. Usage:
+//   node build/test/mockProgram.js STACK_FILE [--coops N]
+// --coops N replaces the stack's co-ops with N copies of its first one (ids and domains numbered).
+import * as pulumi from "@pulumi/pulumi";
+import { readFileSync } from "node:fs";
+import * as path from "node:path";
+
+const ROOT = path.resolve(__dirname, "..", "..");
+
+export interface Registered {
+    type: string;
+    name: string;
+    inputs: Record<string, unknown>;
+    /** Whether the resource was registered with `protect`. */
+    protect: boolean;
+}
+
+export interface MockRun {
+    stack: string;
+    resources: Registered[];
+    /** The program's error message, when it refused to run. */
+    error?: string;
+    /** Wall time of the program's evaluation, ms. */
+    ms: number;
+    /** Peak resident memory of this process, KiB. */
+    maxRssKb: number;
+}
+
+/** The stack file's config as the CLI hands it to a program: every value a string, objects as JSON. */
+export function flattenConfig(stackFile: string, coops?: number): Record<string, string> {
+    const yaml = require("js-yaml") as { load(text: string): unknown };
+    const doc = yaml.load(readFileSync(stackFile, "utf8")) as { config?: Record<string, unknown> };
+    const config = { ...(doc.config ?? {}) };
+    if (coops !== undefined) {
+        const list = config["coop:coops"] as Array<Record<string, unknown>>;
+        const first = list[0];
+        const domain = (first.domains as string[])[0];
+        const zone = domain.slice(domain.indexOf(".") + 1);
+        config["coop:coops"] = Array.from({ length: coops }, (_, i) => ({ ...first, id: `coop-${i + 1}`, domains: [`coop-${i + 1}.${zone}`] }));
+    }
+    return Object.fromEntries(Object.entries(config).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
+}
+
+let seq = 0;
+/** Outputs a real provider would fill in, shaped so the program's applies can run. */
+function mockState(type: string, name: string, inputs: Record<string, any>): Record<string, unknown> {
+    const n = ++seq;
+    const s: Record<string, unknown> = { ...inputs };
+    const short = type.split(":").at(-1) ?? type;
+    switch (short) {
+        case "RemoteCommand":
+            s.stdout = name.endsWith("-up")
+                ? JSON.stringify({ network: "coop", networkCreated: true, proxy: { container: "coop-proxy", image: "proxy", changed: true } })
+                : name.endsWith("-deploy")
+                  ? JSON.stringify({ coop: name, changed: true, slot: "blue", image: `mock@sha256:${"0".repeat(64)}`, releaseKey: "k" })
+                  : "";
+            break;
+        case "RandomSecret":
+            s.value = `mock-random-${n}`;
+            break;
+        case "SshHostKey":
+            s.publicKey = `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMockHostKey${n} ${inputs.comment}`;
+            s.privateKey = "-----BEGIN OPENSSH PRIVATE KEY-----\nmock\n-----END OPENSSH PRIVATE KEY-----\n";
+            break;
+        case "Droplet":
+            s.ipv4Address = `192.0.2.${n % 250}`;
+            s.dropletUrn = `do:droplet:${n}`;
+            break;
+        case "ReservedIp":
+            s.ipAddress = "192.0.2.250";
+            s.reservedIpUrn = `do:reservedip:${n}`;
+            break;
+        case "LoadBalancer":
+            s.ip = "192.0.2.251";
+            s.loadBalancerUrn = `do:loadbalancer:${n}`;
+            break;
+        case "DatabaseCluster":
+            s.privateUri = `${inputs.engine}://mock-admin:mock-password-${n}@private-${inputs.name}.db.ondigitalocean.com:25060`;
+            s.clusterUrn = `do:dbaas:${n}`;
+            break;
+        case "DatabaseConnectionPool":
+            s.privateUri = `postgresql://${inputs.user}:mock-password-${n}@private-pool.db.ondigitalocean.com:25061/${inputs.name}`;
+            break;
+        case "Domain":
+            s.domainUrn = `do:domain:${inputs.name}`;
+            break;
+    }
+    return s;
+}
+
+/** Runs the program for one stack under mocks. Call once per process (the program is a module). */
+export async function runProgram(stackFile: string, opts: { coops?: number; secrets?: Record<string, string> } = {}): Promise<MockRun> {
+    const stack = path.basename(stackFile).replace(/^Pulumi\.|\.yaml$/g, "");
+    const resources: Registered[] = [];
+    const protectedNames = new Set<string>();
+    const started = process.hrtime.bigint();
+    await pulumi.runtime.setMocks(
+        {
+            newResource(args) {
+                resources.push({ type: args.type, name: args.name, inputs: args.inputs, protect: false });
+                return { id: args.type.startsWith("digitalocean:index/droplet") ? String(100000 + resources.length) : `${args.name}-id`, state: mockState(args.type, args.name, args.inputs) };
+            },
+            call: () => ({}),
+        },
+        "coop",
+        stack,
+        false,
+    );
+    const secrets = { "coop:sshPrivateKey": "-----BEGIN OPENSSH PRIVATE KEY-----\nmock-deploy-key\n-----END OPENSSH PRIVATE KEY-----\n", ...opts.secrets };
+    pulumi.runtime.setAllConfig({ ...flattenConfig(stackFile, opts.coops), ...secrets }, Object.keys(secrets));
+    let error: string | undefined;
+    try {
+        process.chdir(ROOT);
+        require("ts-node").register({ transpileOnly: true, project: path.join(ROOT, "tsconfig.json") });
+        // As the CLI's language host does: the program runs inside the root stack resource.
+        const { runInPulumiStack } = require("@pulumi/pulumi/runtime/stack") as { runInPulumiStack(init: () => Promise<unknown>): Promise<unknown> };
+        await runInPulumiStack(async () => {
+            // The mocks do not see resource options; a stack transformation does.
+            pulumi.runtime.registerStackTransformation((t) => {
+                if (t.opts.protect === true) protectedNames.add(`${t.type}::${t.name}`);
+                return undefined;
+            });
+            return require(path.join(ROOT, "index.ts"));
+        });
+        await pulumi.runtime.disconnect();
+    } catch (e) {
+        error = e instanceof Error ? e.message : String(e);
+    }
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    for (const r of resources) r.protect = protectedNames.has(`${r.type}::${r.name}`);
+    return { stack, resources, error, ms, maxRssKb: process.resourceUsage().maxRSS };
+}
+
+if (require.main === module) {
+    const [stackFile, flag, count] = process.argv.slice(2);
+    if (!stackFile || (flag !== undefined && (flag !== "--coops" || !/^\d+$/.test(count ?? "")))) {
+        console.error("usage: mockProgram.js STACK_FILE [--coops N]");
+        process.exit(2);
+    }
+    // The runtime logs a refused program and sets a failing exit code; the JSON reports it instead.
+    runProgram(path.resolve(stackFile), { coops: flag ? Number(count) : undefined }).then((r) => process.stdout.write(JSON.stringify(r), () => process.exit(0)));
+}

@@ -1,0 +1,198 @@
+// Each committed cloud stack file run through the whole program with Pulumi's engine mocked:
+// resource counts by type, and the security invariants asserted on the registered inputs.
+// Each run is its own process (the program is a module and runs once per process).
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { describe, it } from "node:test";
+import type { MockRun, Registered } from "../mockProgram";
+import { ROOT, run } from "../support";
+
+function mockRun(stackFile: string): MockRun {
+    const r = run(process.execPath, [path.join(ROOT, "build", "test", "mockProgram.js"), stackFile]);
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout) as MockRun;
+}
+
+const short = (type: string): string => type.split(/[:/]/).at(-1)!;
+
+function counts(resources: Registered[]): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const r of resources.filter((x) => x.type.startsWith("digitalocean:"))) {
+        out[short(r.type)] = (out[short(r.type)] ?? 0) + 1;
+    }
+    return out;
+}
+
+const of = (run: MockRun, type: string): Registered[] => run.resources.filter((r) => short(r.type) === type && (r.type.startsWith("digitalocean:") || !type.startsWith("Database")));
+/** The plain value of an input the program made secret (mocks see the secret envelope). */
+const plain = (v: unknown): any => (v && typeof v === "object" && "value" in (v as object) ? (v as { value: unknown }).value : v);
+const isSecret = (v: unknown): boolean => typeof v === "object" && v !== null && "4dabf18193072939515e22adb298388d" in v;
+
+// Shared by every stack: one VPC, tag, firewall and project; a Postgres and a Valkey cluster,
+// each behind its own database firewall; a database, user and pool per co-op (two co-ops).
+const COMMON = { Vpc: 1, Tag: 1, Firewall: 1, Project: 1, DatabaseCluster: 2, DatabaseFirewall: 2, DatabaseValkeyConfig: 1, DatabaseDb: 2, DatabaseUser: 2, DatabaseConnectionPool: 2 };
+const EXPECTED: Record<string, Record<string, number>> = {
+    dev: { ...COMMON, Droplet: 1, ReservedIp: 1, ReservedIpAssignment: 1, Domain: 1, DnsRecord: 2 },
+    uat: { ...COMMON, Droplet: 2, LoadBalancer: 1, Certificate: 1, Domain: 2, DnsRecord: 3 },
+    prod: { ...COMMON, Droplet: 2, LoadBalancer: 1, Certificate: 1, Domain: 2, DnsRecord: 3 },
+};
+const sorted = (o: Record<string, number>) => Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)));
+
+for (const stack of ["dev", "uat", "prod"] as const) {
+    describe(`Pulumi.${stack}.yaml under mocks`, () => {
+        const r = mockRun(path.join(ROOT, `Pulumi.${stack}.yaml`));
+        const strict = stack !== "dev";
+
+        it("runs, and registers the expected resources by type", () => {
+            assert.equal(r.error, undefined);
+            assert.deepEqual(sorted(counts(r.resources)), sorted(EXPECTED[stack]));
+        });
+
+        it("opens SSH only to the allowlist, web ports to the load balancer when there is one, and allows outbound", () => {
+            const [fw] = of(r, "Firewall");
+            const rules = fw.inputs.inboundRules as Array<Record<string, any>>;
+            const ssh = rules.filter((x) => x.portRange === "22");
+            assert.equal(ssh.length, 1);
+            for (const cidr of ssh[0].sourceAddresses) assert.ok(!["0.0.0.0/0", "::/0"].includes(cidr), cidr);
+            for (const port of ["80", "443"]) {
+                const web = rules.find((x) => x.portRange === port)!;
+                if (strict) {
+                    assert.deepEqual(web.sourceLoadBalancerUids, [`${stack}-edge-lb-id`]);
+                    assert.equal(web.sourceAddresses, undefined);
+                } else {
+                    assert.deepEqual(web.sourceAddresses, ["0.0.0.0/0", "::/0"]);
+                }
+            }
+            assert.deepEqual((fw.inputs.outboundRules as Array<{ protocol: string }>).map((x) => x.protocol).sort(), ["icmp", "tcp", "udp"]);
+            assert.deepEqual(fw.inputs.tags, [`coop-${stack}-app`]);
+        });
+
+        it("runs droplets in the VPC with monitoring, a secret hardened cloud-init, and backups in prod", () => {
+            for (const d of of(r, "Droplet")) {
+                assert.equal(d.inputs.vpcUuid, `${stack}-network-vpc-id`);
+                assert.equal(d.inputs.monitoring, true);
+                assert.equal(d.inputs.image, "ubuntu-24-04-x64");
+                assert.ok(isSecret(d.inputs.userData), "userData carries the host's private key: a secret");
+                const ud = plain(d.inputs.userData) as string;
+                assert.match(ud, /PasswordAuthentication no\n\s+KbdInteractiveAuthentication no\n\s+PermitRootLogin no/);
+                assert.doesNotMatch(ud, /sha256:|coop-app/, "no release detail in cloud-init: a change would replace the droplet");
+                assert.equal(d.inputs.backups, stack === "prod");
+                if (stack === "prod") assert.deepEqual(d.inputs.backupPolicy, { plan: "daily", weekday: "SUN", hour: 4 });
+            }
+        });
+
+        it("keeps Postgres and Valkey in the VPC, each behind a firewall that admits only the app hosts' tag", () => {
+            const clusters = of(r, "DatabaseCluster");
+            assert.deepEqual(clusters.map((c) => c.inputs.engine).sort(), ["pg", "valkey"]);
+            for (const c of clusters) {
+                assert.equal(c.inputs.privateNetworkUuid, `${stack}-network-vpc-id`);
+                assert.equal(c.inputs.region, "ams3");
+                const fw = of(r, "DatabaseFirewall").filter((f) => f.inputs.clusterId === `${c.name}-id`);
+                assert.equal(fw.length, 1, `${c.name} has a firewall`);
+                assert.deepEqual(fw[0].inputs.rules, [{ type: "tag", value: `coop-${stack}-app` }]);
+            }
+            assert.equal(clusters.find((c) => c.inputs.engine === "pg")!.inputs.nodeCount, strict ? 2 : 1);
+            assert.equal(of(r, "DatabaseValkeyConfig")[0].inputs.valkeyMaxmemoryPolicy, "allkeys_lru");
+        });
+
+        it("gives each co-op its own database, user and pool, whose URL reaches only that co-op, as a secret", () => {
+            assert.deepEqual(of(r, "DatabaseDb").map((d) => d.inputs.name).sort(), stack === "dev" ? ["coop_alpha", "coop_beta"] : ["coop_alpha", "coop_riverside"]);
+            const envFiles = r.resources.filter((x) => x.name.endsWith("-env"));
+            assert.ok(envFiles.length >= 2);
+            for (const f of envFiles) {
+                assert.ok(isSecret(f.inputs.content), `${f.name} is a secret`);
+                const text = plain(f.inputs.content) as string;
+                const id = /^COOP_ID=(.*)$/m.exec(text)![1];
+                assert.match(text, new RegExp(`^DATABASE_URL=postgresql://coop_${id}:[^@]+@private-pool[^/]+/coop_${id}$`, "m"));
+                assert.match(text, /^REDIS_URL=valkey:\/\//m);
+            }
+        });
+
+        it("points every co-op domain at the load balancer or the host's reserved IP", () => {
+            const records = of(r, "DnsRecord");
+            assert.ok(records.every((x) => x.inputs.type === "A" && x.inputs.value === (strict ? "192.0.2.251" : "192.0.2.250")));
+            if (strict) {
+                const [lb] = of(r, "LoadBalancer").filter((x) => x.type.startsWith("digitalocean:"));
+                assert.equal(lb.inputs.redirectHttpToHttps, true);
+                assert.equal(lb.inputs.vpcUuid, `${stack}-network-vpc-id`);
+                assert.deepEqual((lb.inputs.forwardingRules as unknown[])[0], { entryPort: 443, entryProtocol: "https", targetPort: 80, targetProtocol: "http", certificateName: `coop-${stack}-cert` });
+                assert.deepEqual(lb.inputs.healthcheck, { port: 80, protocol: "tcp", checkIntervalSeconds: 5, responseTimeoutSeconds: 3, healthyThreshold: 2, unhealthyThreshold: 3 });
+                const [cert] = of(r, "Certificate");
+                assert.equal(cert.inputs.type, "lets_encrypt");
+            }
+        });
+
+        it("hands the application layer each droplet with its pinned host key, after cloud-init finishes", () => {
+            const boots = r.resources.filter((x) => x.name.endsWith("-boot"));
+            assert.equal(boots.length, EXPECTED[stack].Droplet);
+            for (const b of boots) {
+                assert.equal(b.inputs.create, "cloud-init status --wait");
+                const conn = plain(b.inputs.connection) as { host: string; hostKey: string; user: string; port: number };
+                assert.match(conn.host, /^192\.0\.2\.\d+$/);
+                assert.match(conn.hostKey, new RegExp(`^ssh-ed25519 \\S+ ${b.name.replace(/-boot$/, "")}$`));
+                assert.deepEqual([conn.user, conn.port], ["deploy", 22]);
+            }
+        });
+
+        it("groups the droplets, clusters, load balancer and zones in the environment's project", () => {
+            const [p] = of(r, "Project");
+            assert.equal(p.inputs.environment, { dev: "Development", uat: "Staging", prod: "Production" }[stack]);
+            const urns = p.inputs.resources as string[];
+            assert.equal(urns.filter((u) => u.startsWith("do:droplet:")).length, EXPECTED[stack].Droplet);
+            assert.equal(urns.filter((u) => u.startsWith("do:dbaas:")).length, 2);
+            assert.equal(urns.filter((u) => u.startsWith("do:loadbalancer:")).length, strict ? 1 : 0);
+        });
+
+        it(`${stack === "prod" ? "protects" : "does not protect"} the stateful resources`, () => {
+            const stateful = r.resources.filter((x) => /DatabaseCluster|DatabaseDb|DatabaseUser|Droplet$|Domain$|SshHostKey/.test(x.type) && !x.type.startsWith("coop:"));
+            assert.ok(stateful.length >= 8);
+            for (const x of stateful) assert.equal(x.protect, stack === "prod", x.name);
+        });
+    });
+}
+
+describe("a bad stack file", () => {
+    it("fails before any resource is registered, with every error by path", () => {
+        const dir = mkdtempSync(path.join(tmpdir(), "coop-badstack-"));
+        try {
+            const file = path.join(dir, "Pulumi.prod.yaml");
+            writeFileSync(
+                file,
+                `config:
+  coop:environment: prod
+  coop:proxy: { image: "ghcr.io/x/proxy@sha256:${"a".repeat(64)}" }
+  coop:digitalocean:
+    region: ams3
+    vpcIpRange: 10.1.0.0/20
+    sshAllowlist: [0.0.0.0/0]
+    deployPublicKey: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKhSIrBDJO3FZ6GraOLKddfv/BRbJpD+ATtojKA5puLX
+    droplets: { count: 0, size: s-1vcpu-2gb }
+    database: { size: db-s-1vcpu-1gb, region: nyc3 }
+    cache: { size: db-s-1vcpu-1gb }
+    dnsZones: [coophost.example]
+  coop:coops:
+    - { id: a, domains: [a.coophost.example], image: "ghcr.io/x/app@sha256:${"b".repeat(64)}" }
+    - { id: b, domains: [a.coophost.example], image: "ghcr.io/x/app:latest", colour: red }
+`,
+            );
+            const res = mockRun(file);
+            assert.deepEqual(
+                res.resources.filter((x) => x.type !== "pulumi:pulumi:Stack"),
+                [],
+            );
+            assert.deepEqual(res.error?.split("\n").map((l) => l.trim()), [
+                "invalid stack configuration:",
+                'coop:digitalocean.sshAllowlist[0]: "0.0.0.0/0" opens SSH to the whole internet, which prod refuses; list the operators\' addresses',
+                "coop:digitalocean.droplets.count: must be an integer from 1 to 20",
+                'coop:digitalocean.database.region: "nyc3" differs from the VPC\'s region "ams3"; a cluster joins a VPC only in its own region',
+                "coop:coops[1].colour: unknown key (known: id, domains, image, port, healthPath, healthTimeout, migrate, env, secretEnv, generatedSecrets, configFiles, memory, cpus, retain, deleteDataOnRemove)",
+                'coop:coops[1].domains[0]: "a.coophost.example" is already served by coop "a"',
+                "coop:coops[1].image: must be pinned by digest (REPOSITORY@sha256:<64 hex digits>); a tag alone is refused in uat and prod",
+            ]);
+        } finally {
+            rmSync(dir, { recursive: true, force: true });
+        }
+    });
+});
