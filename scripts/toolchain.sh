@@ -83,15 +83,9 @@ install -m 0755 "$sdk_dir/nodejs/dist/pulumi-resource-pulumi-nodejs" "$COOP_TOOL
 
 # The policy pack (policy/) boots through an analyzer plugin, not the language host: the 3.68 host
 # answers RunPlugin with "not supported", which the CLI uses for packs whose runtime has a language
-# host. policy/PulumiPolicy.yaml therefore names the runtime coop-nodejs, for which the CLI runs the
-# plugin pulumi-analyzer-policy-coop-nodejs: the script the sdk module shipped as
-# pulumi-analyzer-policy (at 3.68; 3.248 no longer ships it), which runs the pack's
-# @pulumi/pulumi/cmd/run-policy-pack with node.
-langhost_sdk_dir=$(cd "$COOP_ROOT/toolchain/langhost" && go mod download github.com/pulumi/pulumi/sdk/v3 &&
-  go list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)
-[[ -f $langhost_sdk_dir/nodejs/dist/pulumi-analyzer-policy ]] ||
-  die "pulumi-analyzer-policy missing from ${langhost_sdk_dir:-the sdk module of toolchain/langhost}; run: (cd toolchain/langhost && go mod download)"
-install -m 0755 "$langhost_sdk_dir/nodejs/dist/pulumi-analyzer-policy" "$COOP_TOOLCHAIN_BIN/pulumi-analyzer-policy-coop-nodejs"
+# host. policy/PulumiPolicy.yaml therefore names the runtime coop-nodejs, for which the CLI runs
+# the program pulumi-analyzer-policy-coop-nodejs from PATH (policy/bin).
+install -m 0755 "$COOP_ROOT/policy/bin/pulumi-analyzer-policy-coop-nodejs" "$COOP_TOOLCHAIN_BIN/"
 
 build kamal-proxy "$KAMAL_PROXY_VERSION" kamal-proxy github.com/basecamp/kamal-proxy/cmd/kamal-proxy
 build actionlint "$ACTIONLINT_VERSION" actionlint github.com/rhysd/actionlint/cmd/actionlint
