@@ -91,12 +91,15 @@ export class CoopInstance extends pulumi.ComponentResource {
 }
 
 export interface CoopArgs {
+    /** The co-op to run. */
     coop: CoopSpec;
     /** Hosts to run it on (every host of the stack). */
     hosts: HostBootstrap[];
     /** Values of the co-op's secretEnv, by variable name (Pulumi secrets). */
     secrets: Record<string, pulumi.Output<string>>;
+    /** Directory on the hosts that holds co-op files (coop:hostRoot). */
     root: string;
+    /** Obtain certificates for the co-op's domains on the hosts (no load balancer in front). */
     tls: boolean;
 }
 
@@ -117,12 +120,19 @@ export class Coop extends pulumi.ComponentResource {
             .all({ ...args.secrets, ...generated })
             .apply((secretVars) => renderEnvFile({ COOP_ID: args.coop.id, ...args.coop.env, ...secretVars }));
 
-        this.instances = Object.fromEntries(
-            args.hosts.map((host) => [
-                host.hostName,
-                new CoopInstance(`${name}-${host.hostName}`, { coop: args.coop, host, envFile, root: args.root, tls: args.tls }, { parent: this }),
-            ]),
-        );
+        // One host after the other: a release that fails on the first host never reaches the
+        // next, the load balancer always has hosts on a tested release, and the migrations (run by
+        // each host's deploy against the shared database) never run twice at once.
+        this.instances = {};
+        let previous: CoopInstance | undefined;
+        for (const host of args.hosts) {
+            previous = new CoopInstance(
+                `${name}-${host.hostName}`,
+                { coop: args.coop, host, envFile, root: args.root, tls: args.tls },
+                { parent: this, dependsOn: previous ? [previous] : [] },
+            );
+            this.instances[host.hostName] = previous;
+        }
         this.registerOutputs({});
     }
 }

@@ -15,6 +15,8 @@ export interface Registered {
     inputs: Record<string, unknown>;
     /** Whether the resource was registered with `protect`. */
     protect: boolean;
+    /** Names of the resources in its `dependsOn` option. */
+    dependsOn: string[];
 }
 
 export interface MockRun {
@@ -95,11 +97,12 @@ export async function runProgram(stackFile: string, opts: { coops?: number; secr
     const stack = path.basename(stackFile).replace(/^Pulumi\.|\.yaml$/g, "");
     const resources: Registered[] = [];
     const protectedNames = new Set<string>();
+    const dependsOn = new Map<string, string[]>();
     const started = process.hrtime.bigint();
     await pulumi.runtime.setMocks(
         {
             newResource(args) {
-                resources.push({ type: args.type, name: args.name, inputs: args.inputs, protect: false });
+                resources.push({ type: args.type, name: args.name, inputs: args.inputs, protect: false, dependsOn: [] });
                 return { id: args.type.startsWith("digitalocean:index/droplet") ? String(100000 + resources.length) : `${args.name}-id`, state: mockState(args.type, args.name, args.inputs) };
             },
             call: () => ({}),
@@ -120,6 +123,9 @@ export async function runProgram(stackFile: string, opts: { coops?: number; secr
             // The mocks do not see resource options; a stack transformation does.
             pulumi.runtime.registerStackTransformation((t) => {
                 if (t.opts.protect === true) protectedNames.add(`${t.type}::${t.name}`);
+                const deps = t.opts.dependsOn;
+                // A resource's name is not public; the SDK keeps it as __name.
+                if (Array.isArray(deps)) dependsOn.set(`${t.type}::${t.name}`, deps.map((d) => (d as unknown as { __name: string }).__name));
                 return undefined;
             });
             return require(path.join(ROOT, "index.ts"));
@@ -129,7 +135,10 @@ export async function runProgram(stackFile: string, opts: { coops?: number; secr
         error = e instanceof Error ? e.message : String(e);
     }
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
-    for (const r of resources) r.protect = protectedNames.has(`${r.type}::${r.name}`);
+    for (const r of resources) {
+        r.protect = protectedNames.has(`${r.type}::${r.name}`);
+        r.dependsOn = dependsOn.get(`${r.type}::${r.name}`) ?? [];
+    }
     return { stack, resources, error, ms, maxRssKb: process.resourceUsage().maxRSS };
 }
 

@@ -5,15 +5,19 @@ import { cloudInit } from "./cloudInit";
 import { DropletsSpec } from "./spec";
 
 export interface AppHostsArgs {
+    /** Environment name (dev, uat, prod); resource names derive from it. */
     environment: string;
+    /** Region slug, e.g. ams3. */
     region: string;
     /** The VPC the droplets join. */
     vpcId: pulumi.Input<string>;
+    /** How many droplets, their size, image and backups. */
     droplets: DropletsSpec;
     /** Account SSH key fingerprints for root (root cannot log in over SSH; kept for the recovery console). */
     sshKeyFingerprints: string[];
     /** Deploy user and its public key. */
     deployUser: string;
+    /** The deploy user's OpenSSH public key. */
     deployPublicKey: string;
     /** Directory cloud-init creates for the application layer. */
     hostRoot: string;

@@ -8,13 +8,17 @@ export function databaseName(coopId: string): string {
 }
 
 export interface DatabaseArgs {
+    /** Environment name (dev, uat, prod); resource names derive from it. */
     environment: string;
+    /** Version, size, nodes, region and pool size of the cluster. */
     spec: DatabaseSpec;
+    /** The VPC it joins. */
     vpcId: pulumi.Input<string>;
     /** Tag of the app droplets: the only clients the cluster admits. */
     hostTag: pulumi.Input<string>;
     /** Co-op ids: each gets a database, a user and a connection pool. */
     coopIds: string[];
+    /** Protect the stateful resources from deletion (prod). */
     protect: boolean;
 }
 
@@ -56,10 +60,15 @@ export class Database extends pulumi.ComponentResource {
 }
 
 export interface CacheArgs {
+    /** Environment name (dev, uat, prod); resource names derive from it. */
     environment: string;
+    /** Version, size, nodes, region and eviction policy of the cluster. */
     spec: CacheSpec;
+    /** The VPC it joins. */
     vpcId: pulumi.Input<string>;
+    /** Tag of the app droplets: the only clients the cluster admits. */
     hostTag: pulumi.Input<string>;
+    /** Protect the stateful resources from deletion (prod). */
     protect: boolean;
 }
 

@@ -3,14 +3,19 @@ import * as pulumi from "@pulumi/pulumi";
 import { certificateNames, dnsRecords } from "./spec";
 
 export interface LoadBalancerArgs {
+    /** Environment name (dev, uat, prod); resource names derive from it. */
     environment: string;
+    /** Region slug, e.g. ams3. */
     region: string;
+    /** The VPC it joins. */
     vpcId: pulumi.Input<string>;
     /** Tag of the droplets it forwards to. */
     hostTag: pulumi.Input<string>;
     /** Every co-op domain; the certificate covers them. */
     domains: string[];
+    /** DNS zones managed here. */
     dnsZones: string[];
+    /** Load balancer size units. */
     sizeUnits: number;
     /** The zones must exist before Let's Encrypt can validate them. */
     zonesReady: pulumi.Resource[];
@@ -56,7 +61,9 @@ export class LoadBalancer extends pulumi.ComponentResource {
 }
 
 export interface DnsArgs {
+    /** DNS zones managed here. */
     dnsZones: string[];
+    /** Protect the stateful resources from deletion (prod). */
     protect: boolean;
 }
 

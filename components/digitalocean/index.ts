@@ -14,10 +14,15 @@ import { HostFirewall, Network } from "./network";
 import { DigitalOceanSpec } from "./spec";
 
 export interface InfrastructureArgs {
+    /** Which cloud environment this is; resource names derive from it. */
     environment: Exclude<Environment, "local">;
+    /** The validated `coop:digitalocean` block. */
     spec: DigitalOceanSpec;
+    /** The co-ops: each gets a database, a user, a pool and DNS records. */
     coops: CoopSpec[];
+    /** User the deploy logs in as (coop:sshUser). */
     deployUser: string;
+    /** Directory cloud-init creates for the application layer (coop:hostRoot). */
     hostRoot: string;
 }
 

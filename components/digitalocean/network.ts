@@ -54,6 +54,7 @@ export function firewallRules<T>(a: { sshAllowlist: string[]; loadBalancerUid?: 
 }
 
 export interface HostFirewallArgs {
+    /** Environment name (dev, uat, prod); resource names derive from it. */
     environment: string;
     /** Tag the app droplets carry; the firewall applies to every droplet with it. */
     hostTag: pulumi.Input<string>;

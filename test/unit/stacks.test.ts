@@ -136,6 +136,15 @@ for (const stack of ["dev", "uat", "prod"] as const) {
             }
         });
 
+        it("deploys each co-op one host after the other", () => {
+            const instances = r.resources.filter((x) => x.type === "coop:app:CoopInstance" && x.name.startsWith("alpha-"));
+            assert.deepEqual(
+                instances.map((x) => [x.name, x.dependsOn]),
+                instances.map((x, i) => [x.name, i === 0 ? [] : [instances[i - 1].name]]),
+            );
+            assert.equal(instances.length, EXPECTED[stack].Droplet);
+        });
+
         it("groups the droplets, clusters, load balancer and zones in the environment's project", () => {
             const [p] = of(r, "Project");
             assert.equal(p.inputs.environment, { dev: "Development", uat: "Staging", prod: "Production" }[stack]);
