@@ -34,7 +34,7 @@ const infra =
         : undefined;
 const endpoints = infra?.hosts ?? cfg.hosts;
 
-const hosts = endpoints.map(
+const bootstrapped = endpoints.map(
     (h) =>
         new HostBootstrap(h.name, {
             connection: { host: h.address, port: h.port, user: cfg.sshUser, privateKey, hostKey: h.hostKey },
@@ -50,7 +50,7 @@ const coops = cfg.coops.map(
     (c) =>
         new Coop(c.id, {
             coop: c,
-            hosts,
+            hosts: bootstrapped,
             secrets: {
                 ...Object.fromEntries(Object.entries(c.secretEnv).map(([name, key]) => [name, coopConfig.requireSecret(key)])),
                 ...infra?.coopSecrets[c.id],
@@ -68,7 +68,9 @@ const portSuffix = port === (scheme === "https" ? 443 : 80) ? "" : `:${port}`;
 export const environment = cfg.environment;
 export const publicIp = infra?.publicIp;
 export const proxyUrls = endpoints.map((h) => pulumi.interpolate`http://${cfg.proxy.bindAddress === "0.0.0.0" ? h.address : cfg.proxy.bindAddress}:${cfg.proxy.httpPort}/`);
-export const hostTools = Object.fromEntries(endpoints.map((h, i) => [h.name, hosts[i].tool]));
+/** Where rollback's fast path and `releases --host` reach the hosts (cloud stacks have them only here). */
+export const hosts = endpoints.map((h) => ({ name: h.name, address: h.address, port: h.port, hostKey: h.hostKey }));
+export const hostTools = Object.fromEntries(endpoints.map((h, i) => [h.name, bootstrapped[i].tool]));
 export const coopUrls = Object.fromEntries(cfg.coops.map((c) => [c.id, c.domains.map((d) => `${scheme}://${d}${portSuffix}/`)]));
 export const releases = Object.fromEntries(
     coops.map((c, i) => [cfg.coops[i].id, Object.fromEntries(Object.entries(c.instances).map(([h, inst]) => [h, { slot: inst.slot, image: inst.image }]))]),

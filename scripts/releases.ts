@@ -3,7 +3,7 @@
 // changed. --host adds what each host's own release record says, and flags a mismatch.
 import { exec } from "../components/remote/ssh";
 import { formatReleases, liveRelease, releasesFromHistory } from "../components/releases";
-import { fail, openStack, parseArgs, sshTarget, stackConfig } from "./stackTools";
+import { fail, openStack, parseArgs, sshTarget, stackConfig, stackHosts } from "./stackTools";
 
 const USAGE = "usage: npm run releases -- --stack S [--json] [--host]";
 
@@ -12,7 +12,7 @@ async function hostRecords(stack: Awaited<ReturnType<typeof openStack>>, live: R
     const cfg = stackConfig(all);
     const tools = (outputs.hostTools?.value ?? {}) as Record<string, string>;
     const rows: Array<{ coop: string; host: string; stack: string; host_record: string; match: boolean }> = [];
-    for (const h of cfg.hosts) {
+    for (const h of stackHosts(cfg, outputs)) {
         const target = sshTarget(cfg, all, h);
         for (const [coop, image] of Object.entries(live)) {
             const r = await exec(target, `${tools[h.name] ?? "coopctl"} releases ${coop}`);

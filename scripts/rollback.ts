@@ -8,7 +8,7 @@ import { DRAIN_SECONDS, deployCommand } from "../components/coopCommands";
 import { RollbackPlan, RollbackError, planRollback, releasesFromHistory } from "../components/releases";
 import { exec } from "../components/remote/ssh";
 import { render } from "../components/remote/shell";
-import { ROOT, currentCoops, fail, openStack, parseArgs, sshTarget, stackConfig } from "./stackTools";
+import { ROOT, currentCoops, fail, openStack, parseArgs, sshTarget, stackConfig, stackHosts } from "./stackTools";
 
 const USAGE = "usage: npm run rollback -- --stack S [--to N] [--coop ID] [--preview]";
 
@@ -25,7 +25,7 @@ async function switchRetained(all: ConfigMap, outputs: Record<string, { value: u
     await Promise.all(
         plan.changes.flatMap((change) => {
             const coop = cfg.coops.find((c) => c.id === change.coop);
-            return cfg.hosts.map(async (h) => {
+            return stackHosts(cfg, outputs).map(async (h) => {
                 if (!coop || !tools[h.name]) return;
                 const started = Date.now();
                 const command = render(

@@ -58,6 +58,15 @@ export function stackConfig(all: ConfigMap): StackConfig {
     return parseStackConfig(decodeRawConfig(values, secretKeys), secretKeys);
 }
 
+/**
+ * The stack's hosts: from its outputs (a cloud stack's droplets appear only there), else from
+ * the config (the local stack lists them; a stack last deployed before the output existed).
+ */
+export function stackHosts(cfg: StackConfig, outputs: Record<string, { value: unknown }>): HostSpec[] {
+    const fromOutputs = outputs.hosts?.value;
+    return Array.isArray(fromOutputs) && fromOutputs.length > 0 ? (fromOutputs as HostSpec[]) : cfg.hosts;
+}
+
 /** How to reach one of the stack's hosts as its deploy user, with the pinned host key. */
 export function sshTarget(cfg: StackConfig, all: ConfigMap, host: HostSpec): SshTarget {
     const privateKey = all["coop:sshPrivateKey"]?.value ?? fail("coop:sshPrivateKey is not set");

@@ -68,6 +68,7 @@ describe("local stack through the real CLI", () => {
         logs.push(r.stdout, r.stderr);
         const outputs = JSON.parse(pulumi(["stack", "output", "--stack", "local", "--json"]).stdout);
         assert.deepEqual(outputs.proxyUrls, ["http://127.0.0.1:8080/"]);
+        assert.deepEqual(outputs.hosts, [{ name: "local-1", address: "127.0.0.1", port: localTarget().port, hostKey: localTarget().hostKey.split(" ").slice(0, 2).join(" ") }]);
         assert.deepEqual(outputs.coopUrls, {
             alpha: ["http://alpha.localhost:8080/"],
             beta: ["http://beta.localhost:8080/", "http://www.beta.localhost:8080/"],
