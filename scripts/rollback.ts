@@ -8,7 +8,7 @@ import { DRAIN_SECONDS, deployCommand } from "../components/coopCommands";
 import { RollbackPlan, RollbackError, planRollback, releasesFromHistory } from "../components/releases";
 import { exec } from "../components/remote/ssh";
 import { render } from "../components/remote/shell";
-import { ROOT, currentCoops, fail, openStack, parseArgs, sshTarget, stackConfig, stackHosts } from "./stackTools";
+import { ROOT, currentCoops, fail, openStack, parseArgs, readStack, sshTarget, stackConfig, stackHosts } from "./stackTools";
 
 const USAGE = "usage: npm run rollback -- --stack S [--to N] [--coop ID] [--preview]";
 
@@ -52,9 +52,7 @@ async function main(): Promise<void> {
         to = Number(args.to);
         if (!Number.isInteger(to) || to < 1) fail(`--to ${args.to}: must be an update number (see npm run releases -- --stack ${args.stack})`);
     }
-    const stack = await openStack(args.stack);
-    // Three reads of the stack, at once: every second counts when a bad release is serving.
-    const [history, all, outputs] = await Promise.all([stack.history(1_000_000, 1), stack.getAllConfig(), stack.outputs()]);
+    const { history, config: all, outputs } = await readStack(args.stack);
     const releases = releasesFromHistory(history);
     const coops = currentCoops(all);
     const current = Object.fromEntries(Object.entries(coops).map(([id, c]) => [id, c.image]));
@@ -77,6 +75,7 @@ async function main(): Promise<void> {
 
     const started = Date.now();
     await switchRetained(all, outputs, plan);
+    const stack = await openStack(args.stack);
     for (const c of plan.changes) {
         await stack.setConfig(`coop:coops[${coops[c.coop].index}].image`, { value: c.to }, true);
     }

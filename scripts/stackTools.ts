@@ -1,5 +1,6 @@
 // Shared by the releases and rollback commands: arguments, the stack through the Automation API.
-import { ConfigMap, LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+import { execFile } from "child_process";
+import { ConfigMap, LocalWorkspace, Stack, UpdateSummary } from "@pulumi/pulumi/automation";
 import * as path from "path";
 import { HostSpec, StackConfig, decodeRawConfig, parseStackConfig } from "../components/config";
 import { SshTarget } from "../components/remote/ssh";
@@ -39,6 +40,47 @@ export async function openStack(name: string): Promise<Stack> {
         return await LocalWorkspace.selectStack({ stackName: name, workDir: ROOT });
     } catch (e) {
         fail(`--stack ${name}: ${(e as Error).message.split("\n").find((l) => /error/i.test(l)) ?? "cannot be selected"}`);
+    }
+}
+
+/** What rollback reads before it acts: the history, the config (secrets decrypted) and the outputs. */
+export interface StackSnapshot {
+    history: UpdateSummary[];
+    config: ConfigMap;
+    outputs: Record<string, { value: unknown }>;
+}
+
+function cli(args: string[]): Promise<string> {
+    return new Promise((resolve, reject) =>
+        execFile("pulumi", [...args, "--non-interactive"], { cwd: ROOT, maxBuffer: 256 * 1024 * 1024 }, (err, stdout, stderr) =>
+            err ? reject(new Error(stderr.trim().split("\n").find((l) => /error/i.test(l)) ?? stderr.trim())) : resolve(stdout),
+        ),
+    );
+}
+
+/**
+ * The three reads at once, straight from the CLI: the Automation API would first check the CLI's
+ * version and select the stack, one process after the other, and at night every second counts.
+ * The history is read without secrets (rollback needs only the digests from it).
+ */
+export async function readStack(name: string): Promise<StackSnapshot> {
+    if (name === "local" && !process.env.PULUMI_CONFIG_PASSPHRASE && !process.env.PULUMI_CONFIG_PASSPHRASE_FILE) {
+        process.env.PULUMI_CONFIG_PASSPHRASE = process.env.COOP_LOCAL_PASSPHRASE;
+    }
+    try {
+        const [history, config, outputs] = await Promise.all([
+            cli(["stack", "history", "--stack", name, "--json", "--page-size", "1000000"]),
+            cli(["config", "--stack", name, "--json", "--show-secrets"]),
+            cli(["stack", "output", "--stack", name, "--json"]),
+        ]);
+        const out = JSON.parse(outputs) as Record<string, unknown>;
+        return {
+            history: JSON.parse(history) as UpdateSummary[],
+            config: JSON.parse(config) as ConfigMap,
+            outputs: Object.fromEntries(Object.entries(out).map(([k, value]) => [k, { value }])),
+        };
+    } catch (e) {
+        fail(`--stack ${name}: ${(e as Error).message}`);
     }
 }
 
