@@ -1,4 +1,5 @@
 import * as digitalocean from "@pulumi/digitalocean";
+import { createHash } from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { certificateNames, dnsRecords } from "./spec";
 
@@ -31,10 +32,13 @@ export class LoadBalancer extends pulumi.ComponentResource {
 
     constructor(name: string, args: LoadBalancerArgs, opts?: pulumi.ComponentResourceOptions) {
         super("coop:do:LoadBalancer", name, {}, opts);
+        const names = certificateNames(args.domains, args.dnsZones);
+        // A certificate in use cannot be deleted, and names are unique: a new set of names gets a
+        // new certificate under a new name, the load balancer moves to it, then the old one goes.
+        const suffix = createHash("sha256").update(names.join(",")).digest("hex").slice(0, 8);
         const cert = new digitalocean.Certificate(
             `${name}-cert`,
-            { name: `coop-${args.environment}-cert`, type: "lets_encrypt", domains: certificateNames(args.domains, args.dnsZones) },
-            // A certificate in use cannot be deleted: make the new one first.
+            { name: `coop-${args.environment}-${suffix}`, type: "lets_encrypt", domains: names },
             { parent: this, dependsOn: args.zonesReady, deleteBeforeReplace: false },
         );
         this.loadBalancer = new digitalocean.LoadBalancer(

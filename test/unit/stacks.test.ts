@@ -117,9 +117,10 @@ for (const stack of ["dev", "uat", "prod"] as const) {
                 const [lb] = of(r, "LoadBalancer").filter((x) => x.type.startsWith("digitalocean:"));
                 assert.equal(lb.inputs.redirectHttpToHttps, true);
                 assert.equal(lb.inputs.vpcUuid, `${stack}-network-vpc-id`);
-                assert.deepEqual((lb.inputs.forwardingRules as unknown[])[0], { entryPort: 443, entryProtocol: "https", targetPort: 80, targetProtocol: "http", certificateName: `coop-${stack}-cert` });
-                assert.deepEqual(lb.inputs.healthcheck, { port: 80, protocol: "tcp", checkIntervalSeconds: 5, responseTimeoutSeconds: 3, healthyThreshold: 2, unhealthyThreshold: 3 });
                 const [cert] = of(r, "Certificate");
+                assert.match(cert.inputs.name as string, new RegExp(`^coop-${stack}-[0-9a-f]{8}$`), "named after its domains: a new set gets a new name");
+                assert.deepEqual((lb.inputs.forwardingRules as unknown[])[0], { entryPort: 443, entryProtocol: "https", targetPort: 80, targetProtocol: "http", certificateName: cert.inputs.name });
+                assert.deepEqual(lb.inputs.healthcheck, { port: 80, protocol: "tcp", checkIntervalSeconds: 5, responseTimeoutSeconds: 3, healthyThreshold: 2, unhealthyThreshold: 3 });
                 assert.equal(cert.inputs.type, "lets_encrypt");
             }
         });
