@@ -39,13 +39,12 @@ const PROJECT_ENVIRONMENT = { dev: "Development", uat: "Staging", prod: "Product
 
 export function infrastructure(a: InfrastructureArgs): Infrastructure {
     const { environment: env, spec } = a;
-    const prefix = `${env}`;
     const behindLoadBalancer = spec.droplets.count > 1;
     const domains = a.coops.flatMap((c) => c.domains);
 
-    const network = new Network(`${prefix}-network`, { environment: env, region: spec.region, ipRange: spec.vpcIpRange });
+    const network = new Network(`${env}-network`, { environment: env, region: spec.region, ipRange: spec.vpcIpRange });
     const vpcId = network.vpc.id;
-    const hosts = new AppHosts(`${prefix}-hosts`, {
+    const hosts = new AppHosts(`${env}-hosts`, {
         environment: env,
         region: spec.region,
         vpcId,
@@ -58,12 +57,12 @@ export function infrastructure(a: InfrastructureArgs): Infrastructure {
         protect: spec.protect,
     });
     const hostTag = hosts.tag.name;
-    const dns = new DnsZones(`${prefix}-dns`, { dnsZones: spec.dnsZones, protect: spec.protect });
+    const dns = new DnsZones(`${env}-dns`, { dnsZones: spec.dnsZones, protect: spec.protect });
 
     let publicIp: pulumi.Output<string>;
     let lb: LoadBalancer | undefined;
     if (behindLoadBalancer) {
-        lb = new LoadBalancer(`${prefix}-edge`, {
+        lb = new LoadBalancer(`${env}-edge`, {
             environment: env,
             region: spec.region,
             vpcId,
@@ -77,13 +76,13 @@ export function infrastructure(a: InfrastructureArgs): Infrastructure {
     } else {
         publicIp = hosts.reservedIp!.ipAddress;
     }
-    new HostFirewall(`${prefix}-firewall`, { environment: env, hostTag, sshAllowlist: spec.sshAllowlist, loadBalancerUid: lb?.loadBalancer.id });
+    new HostFirewall(`${env}-firewall`, { environment: env, hostTag, sshAllowlist: spec.sshAllowlist, loadBalancerUid: lb?.loadBalancer.id });
     dns.records(domains, publicIp);
 
-    const database = new Database(`${prefix}-db`, { environment: env, spec: spec.database, vpcId, hostTag, coopIds: a.coops.map((c) => c.id), protect: spec.protect });
-    const cache = new Cache(`${prefix}-cache`, { environment: env, spec: spec.cache, vpcId, hostTag, protect: spec.protect });
+    const database = new Database(`${env}-db`, { environment: env, spec: spec.database, vpcId, hostTag, coopIds: a.coops.map((c) => c.id), protect: spec.protect });
+    const cache = new Cache(`${env}-cache`, { environment: env, spec: spec.cache, vpcId, hostTag, protect: spec.protect });
 
-    new digitalocean.Project(`${prefix}-project`, {
+    new digitalocean.Project(`${env}-project`, {
         name: `coop-${env}`,
         environment: PROJECT_ENVIRONMENT[env],
         purpose: "Web Application",
