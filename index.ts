@@ -66,7 +66,7 @@ const port = behindLoadBalancer ? 443 : cfg.proxy.tls ? cfg.proxy.httpsPort : cf
 const portSuffix = port === (scheme === "https" ? 443 : 80) ? "" : `:${port}`;
 
 export const environment = cfg.environment;
-export const publicIp = infra?.publicIp;
+export const publicIp = infra?.publicIp ?? null;
 export const proxyUrls = endpoints.map((h) => pulumi.interpolate`http://${cfg.proxy.bindAddress === "0.0.0.0" ? h.address : cfg.proxy.bindAddress}:${cfg.proxy.httpPort}/`);
 /** Where rollback's fast path and `releases --host` reach the hosts (cloud stacks have them only here). */
 export const hosts = endpoints.map((h) => ({ name: h.name, address: h.address, port: h.port, hostKey: h.hostKey }));

@@ -3,7 +3,7 @@
 // live one), sets them in the stack config and runs `pulumi up`. Only digests are copied.
 import { execFileSync } from "child_process";
 import * as path from "path";
-import { ConfigMap } from "@pulumi/pulumi/automation";
+import type { ConfigMap } from "@pulumi/pulumi/automation";
 import { DRAIN_SECONDS, deployCommand } from "../components/coopCommands";
 import { RollbackPlan, RollbackError, planRollback, releasesFromHistory } from "../components/releases";
 import { exec } from "../components/remote/ssh";

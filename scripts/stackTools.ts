@@ -1,6 +1,8 @@
 // Shared by the releases and rollback commands: arguments, the stack through the Automation API.
 import { execFile } from "child_process";
-import { ConfigMap, LocalWorkspace, Stack, UpdateSummary } from "@pulumi/pulumi/automation";
+// Types only at the top: the Automation API takes a second to load, and rollback's fast path
+// (readStack, then the switch) does not need it.
+import type { ConfigMap, Stack, UpdateSummary } from "@pulumi/pulumi/automation";
 import * as path from "path";
 import { HostSpec, StackConfig, decodeRawConfig, parseStackConfig } from "../components/config";
 import { SshTarget } from "../components/remote/ssh";
@@ -36,6 +38,7 @@ export async function openStack(name: string): Promise<Stack> {
     if (name === "local" && !process.env.PULUMI_CONFIG_PASSPHRASE && !process.env.PULUMI_CONFIG_PASSPHRASE_FILE) {
         process.env.PULUMI_CONFIG_PASSPHRASE = process.env.COOP_LOCAL_PASSPHRASE;
     }
+    const { LocalWorkspace } = await import("@pulumi/pulumi/automation");
     try {
         return await LocalWorkspace.selectStack({ stackName: name, workDir: ROOT });
     } catch (e) {
