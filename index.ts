@@ -5,6 +5,7 @@ import * as path from "path";
 import { ConfigError, decodeRawConfig, parseStackConfig } from "./components/config";
 import { Coop } from "./components/coop";
 import { infrastructure } from "./components/digitalocean";
+import { behindLoadBalancer } from "./components/digitalocean/spec";
 import { HostBootstrap } from "./components/host";
 
 // Which config keys hold secrets; the runtime knows, its typings do not say so.
@@ -60,9 +61,9 @@ const coops = cfg.coops.map(
         }),
 );
 
-const behindLoadBalancer = (cfg.digitalocean?.droplets.count ?? 1) > 1;
-const scheme = cfg.proxy.tls || behindLoadBalancer ? "https" : "http";
-const port = behindLoadBalancer ? 443 : cfg.proxy.tls ? cfg.proxy.httpsPort : cfg.proxy.httpPort;
+const loadBalanced = behindLoadBalancer(cfg.digitalocean);
+const scheme = cfg.proxy.tls || loadBalanced ? "https" : "http";
+const port = loadBalanced ? 443 : cfg.proxy.tls ? cfg.proxy.httpsPort : cfg.proxy.httpPort;
 const portSuffix = port === (scheme === "https" ? 443 : 80) ? "" : `:${port}`;
 
 export const environment = cfg.environment;

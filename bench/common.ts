@@ -109,16 +109,16 @@ export function initLocalStack(stack: string, coops: unknown[], env: NodeJS.Proc
     const file = path.join(ROOT, `Pulumi.${stack}.yaml`);
     const cf = ["--stack", stack];
     const img = images();
-    const hostKey = readFileSync(path.join(ROOT, ".local", "ssh", "host_ed25519.pub"), "utf8").split(" ").slice(0, 2).join(" ");
+    const host = localTarget();
     pulumi(["stack", "rm", "--stack", stack, "--yes", "--force"], { env });
     must(pulumi(["stack", "init", stack, "--secrets-provider", "passphrase"], { env }), "stack init");
-    must(pulumi(["config", "set", ...cf, "--secret", "coop:sshPrivateKey"], { env, input: readFileSync(path.join(ROOT, ".local", "ssh", "deploy_ed25519"), "utf8") }), "set key");
+    must(pulumi(["config", "set", ...cf, "--secret", "coop:sshPrivateKey"], { env, input: host.privateKey }), "set key");
     const yaml = readFileSync(file, "utf8");
     const salt = /^encryptionsalt: (.+)$/m.exec(yaml)![1];
     const secure = /secure: (.+)$/m.exec(yaml)![1];
     const config = {
         "coop:environment": "local",
-        "coop:hosts": [{ name: "local-1", address: "127.0.0.1", port: Number(process.env.COOP_SSH_PORT ?? 2222), hostKey }],
+        "coop:hosts": [{ name: "local-1", address: host.host, port: host.port, hostKey: host.hostKey.split(" ").slice(0, 2).join(" ") }],
         "coop:proxy": { image: img["kamal-proxy"], bindAddress: "127.0.0.1", httpPort: 8080, httpsPort: 8443 },
         "coop:sshPrivateKey": { secure },
         "coop:coops": coops,

@@ -37,17 +37,17 @@ function preview(coops: number, env: NodeJS.ProcessEnv): { ms: number; rssMb: nu
         Array.from({ length: coops }, (_, i) => ({ id: `c${i}`, domains: [`c${i}.localhost`], image: img["demo:v1"], migrate: ["migrate"], generatedSecrets: ["SECRET_KEY"] })),
         env,
     );
+    // One preview, under GNU time for its peak memory (the largest resident set of any process it waited for).
     const started = performance.now();
-    const r = must(pulumi(["preview", "--stack", stack, "--json"], { env }), `preview (${coops} co-ops)`);
-    const ms = performance.now() - started;
-    const creates = (JSON.parse(r.stdout) as { changeSummary: { create?: number } }).changeSummary.create ?? 0;
-    // Peak memory: the same preview again under GNU time (maximum resident set of any process it waited for).
-    const timed = spawnSync("/usr/bin/time", ["-f", "%M", path.join(ROOT, "scripts", "pulumi.sh"), "preview", "--stack", stack, "--non-interactive"], {
+    const timed = spawnSync("/usr/bin/time", ["-f", "%M", path.join(ROOT, "scripts", "pulumi.sh"), "preview", "--stack", stack, "--json", "--non-interactive"], {
         cwd: ROOT,
         env: { ...process.env, ...env },
         encoding: "utf8",
         maxBuffer: 256 * 1024 * 1024,
     });
+    const ms = performance.now() - started;
+    must({ status: timed.status, stdout: timed.stdout, stderr: timed.stderr }, `preview (${coops} co-ops)`);
+    const creates = (JSON.parse(timed.stdout) as { changeSummary: { create?: number } }).changeSummary.create ?? 0;
     const rssKb = Number(timed.stderr.trim().split("\n").at(-1));
     pulumi(["stack", "rm", "--stack", stack, "--yes", "--force"], { env });
     rmSync(path.join(ROOT, `Pulumi.${stack}.yaml`), { force: true });

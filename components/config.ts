@@ -4,7 +4,7 @@
  * (`coop:hosts[0].hostKey: ...`). Nothing is registered with Pulumi until this passes.
  */
 
-import { DigitalOceanSpec, MAX_CERTIFICATE_NAMES, certificateNames, parseDigitalOcean, zoneOf } from "./digitalocean/spec";
+import { DEFAULT_ENV_NAMES, DigitalOceanSpec, MAX_CERTIFICATE_NAMES, behindLoadBalancer, certificateNames, parseDigitalOcean, zoneOf } from "./digitalocean/spec";
 
 /** The environments a stack can be. `local` deploys to hosts on this machine. */
 export const ENVIRONMENTS = ["local", "dev", "uat", "prod"] as const;
@@ -272,7 +272,7 @@ export function parseStackConfig(raw: Record<string, unknown>, secretKeys: reado
     } else if (raw.digitalocean !== undefined) {
         r.fail("coop:digitalocean", "is only read on dev, uat and prod; the local stack deploys to coop:hosts");
     }
-    const behindLoadBalancer = (digitalocean?.droplets.count ?? 1) > 1;
+    const loadBalanced = behindLoadBalancer(digitalocean);
 
     let proxy: ProxySpec | undefined;
     const p = raw.proxy === undefined ? r.fail("coop:proxy", "is required") : r.object("coop:proxy", raw.proxy, ["image", "bindAddress", "httpPort", "httpsPort", "tls"]);
@@ -281,8 +281,8 @@ export function parseStackConfig(raw: Record<string, unknown>, secretKeys: reado
         const bindAddress = r.string("coop:proxy.bindAddress", p.bindAddress, { default: "0.0.0.0", pattern: /^[0-9.]+$|^[0-9a-f:]+$/, hint: "must be an IP address" });
         const httpPort = r.integer("coop:proxy.httpPort", p.httpPort, { default: 80, min: 1, max: 65535 });
         const httpsPort = r.integer("coop:proxy.httpsPort", p.httpsPort, { default: 443, min: 1, max: 65535 });
-        const tls = r.boolean("coop:proxy.tls", p.tls, environment !== "local" && !behindLoadBalancer);
-        if (tls && behindLoadBalancer) {
+        const tls = r.boolean("coop:proxy.tls", p.tls, environment !== "local" && !loadBalanced);
+        if (tls && loadBalanced) {
             r.fail("coop:proxy.tls", "must be false when droplets.count > 1: the load balancer terminates TLS and forwards plain HTTP");
         }
         if (httpPort !== undefined && httpPort === httpsPort) {
@@ -308,17 +308,17 @@ export function parseStackConfig(raw: Record<string, unknown>, secretKeys: reado
 interface InfraFacts {
     zones: string[];
     envNames: string[];
-    count: number;
+    loadBalanced: boolean;
 }
 
 function infraFacts(parsed: DigitalOceanSpec | undefined, raw: unknown): InfraFacts {
     if (parsed) {
-        return { zones: parsed.dnsZones, envNames: [parsed.database.envName, parsed.cache.envName], count: parsed.droplets.count };
+        return { zones: parsed.dnsZones, envNames: [parsed.database.envName, parsed.cache.envName], loadBalanced: behindLoadBalancer(parsed) };
     }
     const o = (typeof raw === "object" && raw !== null ? raw : {}) as { dnsZones?: unknown; droplets?: { count?: unknown } };
     const zones = Array.isArray(o.dnsZones) ? o.dnsZones.filter((z): z is string => typeof z === "string") : [];
     const count = typeof o.droplets?.count === "number" ? o.droplets.count : 1;
-    return { zones, envNames: ["DATABASE_URL", "REDIS_URL"], count };
+    return { zones, envNames: [DEFAULT_ENV_NAMES.database, DEFAULT_ENV_NAMES.cache], loadBalanced: behindLoadBalancer({ droplets: { count } }) };
 }
 
 /** Each co-op domain needs a managed zone, and the variables the infrastructure sets are its own. */
@@ -339,7 +339,7 @@ function checkCoopsAgainstInfrastructure(r: Reader, rawCoops: unknown, coops: Co
         }
     }
     const domains = coops.flatMap((c) => c.domains).filter((x) => zoneOf(x, d.zones));
-    const names = d.count > 1 ? certificateNames(domains, d.zones).length : 0;
+    const names = d.loadBalanced ? certificateNames(domains, d.zones).length : 0;
     if (names > MAX_CERTIFICATE_NAMES) {
         r.fail("coop:coops", `the co-op domains need ${names} names on the load balancer's certificate; Let's Encrypt allows ${MAX_CERTIFICATE_NAMES} (put co-ops one label below a zone: one wildcard covers them all)`);
     }

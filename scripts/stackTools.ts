@@ -33,11 +33,16 @@ export function fail(message: string): never {
     process.exit(1);
 }
 
-/** Selects the stack in this project; the local stack gets its documented passphrase. */
-export async function openStack(name: string): Promise<Stack> {
+/** The local stack's documented passphrase, unless the caller set one (every other stack needs its own). */
+function useLocalPassphrase(name: string): void {
     if (name === "local" && !process.env.PULUMI_CONFIG_PASSPHRASE && !process.env.PULUMI_CONFIG_PASSPHRASE_FILE) {
         process.env.PULUMI_CONFIG_PASSPHRASE = process.env.COOP_LOCAL_PASSPHRASE;
     }
+}
+
+/** Selects the stack in this project; the local stack gets its documented passphrase. */
+export async function openStack(name: string): Promise<Stack> {
+    useLocalPassphrase(name);
     const { LocalWorkspace } = await import("@pulumi/pulumi/automation");
     try {
         return await LocalWorkspace.selectStack({ stackName: name, workDir: ROOT });
@@ -67,9 +72,7 @@ function cli(args: string[]): Promise<string> {
  * The history is read without secrets (rollback needs only the digests from it).
  */
 export async function readStack(name: string): Promise<StackSnapshot> {
-    if (name === "local" && !process.env.PULUMI_CONFIG_PASSPHRASE && !process.env.PULUMI_CONFIG_PASSPHRASE_FILE) {
-        process.env.PULUMI_CONFIG_PASSPHRASE = process.env.COOP_LOCAL_PASSPHRASE;
-    }
+    useLocalPassphrase(name);
     try {
         const [history, config, outputs] = await Promise.all([
             cli(["stack", "history", "--stack", name, "--json", "--page-size", "1000000"]),

@@ -7,6 +7,34 @@ export function databaseName(coopId: string): string {
     return `coop_${coopId.replace(/-/g, "_")}`;
 }
 
+/** What {@link privateCluster} needs beyond the engine's own settings. */
+interface PrivateClusterArgs {
+    /** Cluster name (explicit, so the provider adds no suffix). */
+    clusterName: string;
+    engine: "pg" | "valkey";
+    spec: { version: string; size: string; nodes: number; region: string };
+    environment: string;
+    vpcId: pulumi.Input<string>;
+    hostTag: pulumi.Input<string>;
+    protect: boolean;
+}
+
+/**
+ * A managed cluster inside the VPC and behind a database firewall that admits only the app
+ * hosts' tag: the two always come together, so no cluster can be made without its firewall.
+ * Children are named `<name>-cluster` and `<name>-firewall` under `parent`.
+ */
+function privateCluster(parent: pulumi.ComponentResource, name: string, a: PrivateClusterArgs): digitalocean.DatabaseCluster {
+    const s = a.spec;
+    const cluster = new digitalocean.DatabaseCluster(
+        `${name}-cluster`,
+        { name: a.clusterName, engine: a.engine, version: s.version, size: s.size, nodeCount: s.nodes, region: s.region, privateNetworkUuid: a.vpcId, tags: [`coop-${a.environment}`] },
+        { parent, protect: a.protect },
+    );
+    new digitalocean.DatabaseFirewall(`${name}-firewall`, { clusterId: cluster.id, rules: [{ type: "tag", value: a.hostTag }] }, { parent });
+    return cluster;
+}
+
 export interface DatabaseArgs {
     /** Environment name (dev, uat, prod); resource names derive from it. */
     environment: string;
@@ -35,12 +63,7 @@ export class Database extends pulumi.ComponentResource {
     constructor(name: string, args: DatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
         super("coop:do:Database", name, {}, opts);
         const s = args.spec;
-        this.cluster = new digitalocean.DatabaseCluster(
-            `${name}-cluster`,
-            { name: `coop-${args.environment}-pg`, engine: "pg", version: s.version, size: s.size, nodeCount: s.nodes, region: s.region, privateNetworkUuid: args.vpcId, tags: [`coop-${args.environment}`] },
-            { parent: this, protect: args.protect },
-        );
-        new digitalocean.DatabaseFirewall(`${name}-firewall`, { clusterId: this.cluster.id, rules: [{ type: "tag", value: args.hostTag }] }, { parent: this });
+        this.cluster = privateCluster(this, name, { ...args, clusterName: `coop-${args.environment}-pg`, engine: "pg" });
 
         this.urls = {};
         for (const id of args.coopIds) {
@@ -80,14 +103,8 @@ export class Cache extends pulumi.ComponentResource {
 
     constructor(name: string, args: CacheArgs, opts?: pulumi.ComponentResourceOptions) {
         super("coop:do:Cache", name, {}, opts);
-        const s = args.spec;
-        this.cluster = new digitalocean.DatabaseCluster(
-            `${name}-cluster`,
-            { name: `coop-${args.environment}-valkey`, engine: "valkey", version: s.version, size: s.size, nodeCount: s.nodes, region: s.region, privateNetworkUuid: args.vpcId, tags: [`coop-${args.environment}`] },
-            { parent: this, protect: args.protect },
-        );
-        new digitalocean.DatabaseValkeyConfig(`${name}-config`, { clusterId: this.cluster.id, valkeyMaxmemoryPolicy: s.evictionPolicy }, { parent: this });
-        new digitalocean.DatabaseFirewall(`${name}-firewall`, { clusterId: this.cluster.id, rules: [{ type: "tag", value: args.hostTag }] }, { parent: this });
+        this.cluster = privateCluster(this, name, { ...args, clusterName: `coop-${args.environment}-valkey`, engine: "valkey" });
+        new digitalocean.DatabaseValkeyConfig(`${name}-config`, { clusterId: this.cluster.id, valkeyMaxmemoryPolicy: args.spec.evictionPolicy }, { parent: this });
         this.url = pulumi.secret(this.cluster.privateUri);
         this.registerOutputs({ clusterId: this.cluster.id });
     }

@@ -11,7 +11,7 @@ import { AppHosts, HostEndpoint } from "./appHosts";
 import { Cache, Database } from "./database";
 import { DnsZones, LoadBalancer } from "./edge";
 import { HostFirewall, Network } from "./network";
-import { DigitalOceanSpec } from "./spec";
+import { DigitalOceanSpec, behindLoadBalancer } from "./spec";
 
 export interface InfrastructureArgs {
     /** Which cloud environment this is; resource names derive from it. */
@@ -39,7 +39,7 @@ const PROJECT_ENVIRONMENT = { dev: "Development", uat: "Staging", prod: "Product
 
 export function infrastructure(a: InfrastructureArgs): Infrastructure {
     const { environment: env, spec } = a;
-    const behindLoadBalancer = spec.droplets.count > 1;
+    const loadBalanced = behindLoadBalancer(spec);
     const domains = a.coops.flatMap((c) => c.domains);
 
     const network = new Network(`${env}-network`, { environment: env, region: spec.region, ipRange: spec.vpcIpRange });
@@ -53,7 +53,7 @@ export function infrastructure(a: InfrastructureArgs): Infrastructure {
         deployUser: a.deployUser,
         deployPublicKey: spec.deployPublicKey,
         hostRoot: a.hostRoot,
-        reservedIp: !behindLoadBalancer,
+        reservedIp: !loadBalanced,
         protect: spec.protect,
     });
     const hostTag = hosts.tag.name;
@@ -61,7 +61,7 @@ export function infrastructure(a: InfrastructureArgs): Infrastructure {
 
     let publicIp: pulumi.Output<string>;
     let lb: LoadBalancer | undefined;
-    if (behindLoadBalancer) {
+    if (loadBalanced) {
         lb = new LoadBalancer(`${env}-edge`, {
             environment: env,
             region: spec.region,

@@ -85,6 +85,14 @@ const ZONE = /^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
 const WEEKDAYS = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
 const EVICTION = ["noeviction", "allkeys_lru", "allkeys_random", "volatile_lru", "volatile_random", "volatile_ttl"];
 
+/** Variables the managed database's and cache's URLs reach the co-ops as, unless configured. */
+export const DEFAULT_ENV_NAMES = { database: "DATABASE_URL", cache: "REDIS_URL" } as const;
+
+/** Whether the stack puts a load balancer in front of its hosts: more than one droplet. */
+export function behindLoadBalancer(spec: { droplets: { count: number } } | undefined): boolean {
+    return (spec?.droplets.count ?? 1) > 1;
+}
+
 /** True when the CIDR admits every address (the internet). */
 export function isAnywhere(cidr: string): boolean {
     return cidr === "0.0.0.0/0" || cidr === "::/0" || cidr === "::0/0";
@@ -187,7 +195,7 @@ function parseDatabase(r: Reader, path: string, value: unknown, region: string |
     const nodes = r.integer(`${path}.nodes`, o.nodes, { default: 1, min: 1, max: 3 });
     const cregion = clusterRegion(r, path, o.region, region);
     const poolSize = r.integer(`${path}.poolSize`, o.poolSize, { default: 3, min: 1, max: 100 });
-    const envName = r.string(`${path}.envName`, o.envName, { default: "DATABASE_URL", pattern: /^[A-Za-z_][A-Za-z0-9_]*$/, hint: "must be an environment variable name" });
+    const envName = r.string(`${path}.envName`, o.envName, { default: DEFAULT_ENV_NAMES.database, pattern: /^[A-Za-z_][A-Za-z0-9_]*$/, hint: "must be an environment variable name" });
     return version && size && nodes !== undefined && cregion && poolSize !== undefined && envName ? { version, size, nodes, region: cregion, poolSize, envName } : undefined;
 }
 
@@ -201,7 +209,7 @@ function parseCache(r: Reader, path: string, value: unknown, region: string | un
     const nodes = r.integer(`${path}.nodes`, o.nodes, { default: 1, min: 1, max: 2 });
     const cregion = clusterRegion(r, path, o.region, region);
     const evictionPolicy = r.string(`${path}.evictionPolicy`, o.evictionPolicy, { default: "allkeys_lru", pattern: new RegExp(`^(${EVICTION.join("|")})$`), hint: `must be one of ${EVICTION.join(", ")}` });
-    const envName = r.string(`${path}.envName`, o.envName, { default: "REDIS_URL", pattern: /^[A-Za-z_][A-Za-z0-9_]*$/, hint: "must be an environment variable name" });
+    const envName = r.string(`${path}.envName`, o.envName, { default: DEFAULT_ENV_NAMES.cache, pattern: /^[A-Za-z_][A-Za-z0-9_]*$/, hint: "must be an environment variable name" });
     return version && size && nodes !== undefined && cregion && evictionPolicy && envName ? { version, size, nodes, region: cregion, evictionPolicy, envName } : undefined;
 }
 
