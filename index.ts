@@ -2,21 +2,19 @@
 import * as pulumi from "@pulumi/pulumi";
 import { readFileSync } from "fs";
 import * as path from "path";
-import { ConfigError, decodeRawConfig, parseStackConfig } from "./components/config";
+import { ConfigError, parseStackConfig, readConfig } from "./components/config";
 import { Coop } from "./components/coop";
 import { infrastructure } from "./components/digitalocean";
-import { behindLoadBalancer } from "./components/digitalocean/spec";
+import { behindLoadBalancer } from "./components/digitalocean/dns";
 import { HostBootstrap } from "./components/host";
 
 // Which config keys hold secrets; the runtime knows, its typings do not say so.
 const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as { isConfigSecret(key: string): boolean };
 const all = pulumi.runtime.allConfig();
-const secretKeys = Object.keys(all)
-    .filter((k) => k.startsWith("coop:") && isConfigSecret(k))
-    .map((k) => k.slice("coop:".length));
 const cfg = (() => {
     try {
-        return parseStackConfig(decodeRawConfig(all, secretKeys), secretKeys);
+        const read = readConfig(all, Object.keys(all).filter(isConfigSecret));
+        return parseStackConfig(read.raw, read.secretKeys, { ...read.ctx, stack: pulumi.getStack() });
     } catch (e) {
         // RunError: Pulumi prints the message (every error by path) without a stack trace.
         throw e instanceof ConfigError ? new pulumi.RunError(e.message) : e;

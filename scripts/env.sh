@@ -19,7 +19,7 @@ export PATH
 
 export PULUMI_SKIP_UPDATE_CHECK=true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
-export PULUMI_HOME=${PULUMI_HOME:-$COOP_ROOT/.pulumi-home}
+# PULUMI_HOME is left to Pulumi (~/.pulumi unless set): provider plugins an operator installed are found there.
 export PULUMI_BACKEND_URL=${PULUMI_BACKEND_URL:-file://$COOP_ROOT/.pulumi-state}
 # The local stack's secrets are encrypted with this fixed passphrase. It protects nothing
 # (it is written here) and must never be used for dev, uat or prod: those read

@@ -4,8 +4,10 @@
 //   node build/test/mockProgram.js STACK_FILE [--coops N]
 // --coops N replaces the stack's co-ops with N copies of its first one (ids and domains numbered).
 import * as pulumi from "@pulumi/pulumi";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import * as path from "node:path";
+import { CliConfigError, cliConfig } from "./cliConfig";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 
@@ -30,19 +32,46 @@ export interface MockRun {
     maxRssKb: number;
 }
 
-/** The stack file's config as the CLI hands it to a program: every value a string, objects as JSON. */
-export function flattenConfig(stackFile: string, coops?: number): Record<string, string> {
-    const yaml = require("js-yaml") as { load(text: string): unknown };
-    const doc = yaml.load(readFileSync(stackFile, "utf8")) as { config?: Record<string, unknown> };
+/**
+ * A stack file as an operator has it before the first preview: the committed file, plus the deploy
+ * key (`pulumi config set --secret coop:sshPrivateKey`) and, on a cloud stack, its public half as
+ * `coop:digitalocean.deployPublicKey`. `coops` replaces the co-ops with N copies of the first one
+ * (ids and domains numbered). Returns the file (in a temporary directory) and the secret's plaintext.
+ */
+export function operatorStackFile(stackFile: string, opts: { coops?: number; edit?: (config: Record<string, any>) => void } = {}): { file: string; plaintext: Record<string, string> } {
+    const yaml = require("js-yaml") as { load(text: string): unknown; dump(v: unknown): string };
+    const doc = yaml.load(readFileSync(stackFile, "utf8")) as { config?: Record<string, any> };
     const config = { ...(doc.config ?? {}) };
-    if (coops !== undefined) {
+    const plaintext: Record<string, string> = {};
+    if (!("coop:sshPrivateKey" in config)) {
+        const key = deployKey();
+        config["coop:sshPrivateKey"] = { secure: "v1:operator-key" };
+        plaintext["coop:sshPrivateKey"] = key.private;
+        if (config["coop:digitalocean"]) config["coop:digitalocean"] = { ...config["coop:digitalocean"], deployPublicKey: key.public };
+    }
+    if (opts.coops !== undefined) {
         const list = config["coop:coops"] as Array<Record<string, unknown>>;
         const first = list[0];
         const domain = (first.domains as string[])[0];
         const zone = domain.slice(domain.indexOf(".") + 1);
-        config["coop:coops"] = Array.from({ length: coops }, (_, i) => ({ ...first, id: `coop-${i + 1}`, domains: [`coop-${i + 1}.${zone}`] }));
+        config["coop:coops"] = Array.from({ length: opts.coops }, (_, i) => ({ ...first, id: `coop-${i + 1}`, domains: [`coop-${i + 1}.${zone}`] }));
     }
-    return Object.fromEntries(Object.entries(config).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
+    opts.edit?.(config);
+    const dir = mkdtempSync(path.join(tmpdir(), "coop-stack-"));
+    const file = path.join(dir, path.basename(stackFile));
+    writeFileSync(file, yaml.dump({ ...doc, config }));
+    return { file, plaintext };
+}
+
+let cachedKey: { private: string; public: string } | undefined;
+/** One ed25519 deploy key per process, as `ssh-keygen` would make it (OpenSSH formats). */
+export function deployKey(): { private: string; public: string } {
+    if (!cachedKey) {
+        const { utils } = require("ssh2") as typeof import("ssh2");
+        const pair = utils.generateKeyPairSync("ed25519", { comment: "test-deploy" });
+        cachedKey = { private: pair.private, public: pair.public.trim() };
+    }
+    return cachedKey;
 }
 
 let seq = 0;
@@ -92,8 +121,11 @@ function mockState(type: string, name: string, inputs: Record<string, any>): Rec
     return s;
 }
 
-/** Runs the program for one stack under mocks. Call once per process (the program is a module). */
-export async function runProgram(stackFile: string, opts: { coops?: number; secrets?: Record<string, string> } = {}): Promise<MockRun> {
+/**
+ * Runs the program for one stack under mocks, with the config the CLI would hand it for that
+ * stack file (test/cliConfig.ts). Call once per process (the program is a module).
+ */
+export async function runProgram(stackFile: string, opts: { plaintext?: Record<string, string>; projectDir?: string } = {}): Promise<MockRun> {
     const stack = path.basename(stackFile).replace(/^Pulumi\.|\.yaml$/g, "");
     const resources: Registered[] = [];
     const protectedNames = new Set<string>();
@@ -111,10 +143,10 @@ export async function runProgram(stackFile: string, opts: { coops?: number; secr
         stack,
         false,
     );
-    const secrets = { "coop:sshPrivateKey": "-----BEGIN OPENSSH PRIVATE KEY-----\nmock-deploy-key\n-----END OPENSSH PRIVATE KEY-----\n", ...opts.secrets };
-    pulumi.runtime.setAllConfig({ ...flattenConfig(stackFile, opts.coops), ...secrets }, Object.keys(secrets));
     let error: string | undefined;
     try {
+        const cli = cliConfig(opts.projectDir ?? ROOT, stack, { stackFile, plaintext: (key) => opts.plaintext?.[key] ?? `mock-secret-of-${key}` });
+        pulumi.runtime.setAllConfig(cli.config, cli.secretKeys);
         process.chdir(ROOT);
         require("ts-node").register({ transpileOnly: true, project: path.join(ROOT, "tsconfig.json") });
         // As the CLI's language host does: the program runs inside the root stack resource.
@@ -132,7 +164,7 @@ export async function runProgram(stackFile: string, opts: { coops?: number; secr
         });
         await pulumi.runtime.disconnect();
     } catch (e) {
-        error = e instanceof Error ? e.message : String(e);
+        error = e instanceof CliConfigError ? `the CLI refuses the stack: ${e.message}` : e instanceof Error ? e.message : String(e);
     }
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     for (const r of resources) {
@@ -143,11 +175,23 @@ export async function runProgram(stackFile: string, opts: { coops?: number; secr
 }
 
 if (require.main === module) {
-    const [stackFile, flag, count] = process.argv.slice(2);
-    if (!stackFile || (flag !== undefined && (flag !== "--coops" || !/^\d+$/.test(count ?? "")))) {
-        console.error("usage: mockProgram.js STACK_FILE [--coops N]");
+    // mockProgram.js STACK_FILE [--coops N] [--as-is] [--project DIR] [--plaintext FILE]: the stack file as an operator
+    // has it (operatorStackFile), or with --as-is exactly as given (its secure values made up);
+    // --project takes Pulumi.yaml from DIR instead of the repository's.
+    const args = process.argv.slice(2);
+    const stackFile = args[0];
+    const coopsAt = args.indexOf("--coops");
+    const coops = coopsAt > 0 ? Number(args[coopsAt + 1]) : undefined;
+    if (!stackFile || (coops !== undefined && !Number.isInteger(coops))) {
+        console.error("usage: mockProgram.js STACK_FILE [--coops N] [--as-is]");
         process.exit(2);
     }
+    // --plaintext FILE: a JSON map of secret key to plaintext, for a stack file with real ciphertext.
+    const plaintextAt = args.indexOf("--plaintext");
+    const given = plaintextAt > 0 ? (JSON.parse(readFileSync(args[plaintextAt + 1], "utf8")) as Record<string, string>) : {};
+    const prepared = args.includes("--as-is") ? { file: path.resolve(stackFile), plaintext: given } : operatorStackFile(path.resolve(stackFile), { coops });
     // The runtime logs a refused program and sets a failing exit code; the JSON reports it instead.
-    runProgram(path.resolve(stackFile), { coops: flag ? Number(count) : undefined }).then((r) => process.stdout.write(JSON.stringify(r), () => process.exit(0)));
+    const projectAt = args.indexOf("--project");
+    const projectDir = projectAt > 0 ? path.resolve(args[projectAt + 1]) : undefined;
+    runProgram(prepared.file, { plaintext: prepared.plaintext, projectDir }).then((r) => process.stdout.write(JSON.stringify(r), () => process.exit(0)));
 }

@@ -2,7 +2,7 @@ import * as digitalocean from "@pulumi/digitalocean";
 import * as pulumi from "@pulumi/pulumi";
 import { SshHostKey } from "../remote/hostKey";
 import { cloudInit } from "./cloudInit";
-import { DropletsSpec } from "./spec";
+import type { DropletsSpec } from "../config";
 
 export interface AppHostsArgs {
     /** Environment name (dev, uat, prod); resource names derive from it. */
@@ -33,6 +33,11 @@ export interface HostEndpoint {
     address: pulumi.Output<string>;
     port: number;
     hostKey: pulumi.Output<string>;
+}
+
+/** The droplet's backup window: a weekday only for a weekly plan (a daily plan has none). */
+export function backupPolicy(p: DropletsSpec["backupPolicy"]): { plan: string; hour: number; weekday?: string } {
+    return p.plan === "weekly" ? p : { plan: p.plan, hour: p.hour };
 }
 
 /** Droplet IDs are strings in Pulumi and numbers in some inputs: convert in this one place. */
@@ -86,7 +91,7 @@ export class AppHosts extends pulumi.ComponentResource {
                     monitoring: true,
                     ipv6: true,
                     backups: d.backups,
-                    ...(d.backups ? { backupPolicy: d.backupPolicy } : {}),
+                    ...(d.backups ? { backupPolicy: backupPolicy(d.backupPolicy) } : {}),
                     userData: pulumi.secret(userData),
                     gracefulShutdown: true,
                 },

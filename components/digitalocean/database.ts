@@ -1,6 +1,6 @@
 import * as digitalocean from "@pulumi/digitalocean";
 import * as pulumi from "@pulumi/pulumi";
-import { CacheSpec, DatabaseSpec } from "./spec";
+import type { CacheSpec, DatabaseSpec } from "../config";
 
 /** Postgres names for a co-op: its id with '-' as '_' (ids are DNS-safe, so the result is a plain identifier). */
 export function databaseName(coopId: string): string {

@@ -1,7 +1,7 @@
 import * as digitalocean from "@pulumi/digitalocean";
 import { createHash } from "crypto";
 import * as pulumi from "@pulumi/pulumi";
-import { certificateNames, dnsRecords } from "./spec";
+import { certificateNames, dnsRecords } from "./dns";
 
 export interface LoadBalancerArgs {
     /** Environment name (dev, uat, prod); resource names derive from it. */

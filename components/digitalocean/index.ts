@@ -6,16 +6,16 @@
  */
 import * as digitalocean from "@pulumi/digitalocean";
 import * as pulumi from "@pulumi/pulumi";
-import type { CoopSpec, Environment } from "../config";
+import type { CloudEnvironment, CoopSpec, DigitalOceanSpec } from "../config";
 import { AppHosts, HostEndpoint } from "./appHosts";
 import { Cache, Database } from "./database";
 import { DnsZones, LoadBalancer } from "./edge";
 import { HostFirewall, Network } from "./network";
-import { DigitalOceanSpec, behindLoadBalancer } from "./spec";
+import { behindLoadBalancer } from "./dns";
 
 export interface InfrastructureArgs {
     /** Which cloud environment this is; resource names derive from it. */
-    environment: Exclude<Environment, "local">;
+    environment: CloudEnvironment;
     /** The validated `coop:digitalocean` block. */
     spec: DigitalOceanSpec;
     /** The co-ops: each gets a database, a user, a pool and DNS records. */

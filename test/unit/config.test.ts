@@ -2,6 +2,9 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ConfigError, SECRET_PRESENT, decodeRawConfig, parseStackConfig } from "../../components/config";
 
+/** Parses with the deploy key set as a secret, as every stack has it. */
+const parse = (raw: Record<string, unknown>) => parseStackConfig(raw, ["sshPrivateKey"]);
+
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHVGOpX7ih5+O7tL+Gvkn0JmyjHewtl2gl30Y5SrMMyi";
 const IMAGE = `127.0.0.1:5001/kamal-proxy@sha256:${"a".repeat(64)}`;
 
@@ -10,6 +13,7 @@ function local(overrides: Record<string, unknown> = {}): Record<string, unknown>
         environment: "local",
         hosts: [{ name: "local-1", address: "127.0.0.1", port: 2222, hostKey: KEY }],
         proxy: { image: IMAGE, bindAddress: "127.0.0.1", httpPort: 8080, httpsPort: 8443 },
+        sshPrivateKey: SECRET_PRESENT,
         ...overrides,
     };
 }
@@ -34,7 +38,7 @@ function cloud(environment: string, overrides: Record<string, unknown> = {}): Re
 
 function errorsOf(raw: Record<string, unknown>, secretKeys: string[] = []): string[] {
     try {
-        parseStackConfig(raw, secretKeys);
+        parseStackConfig(raw, ["sshPrivateKey", ...secretKeys]);
     } catch (e) {
         assert.ok(e instanceof ConfigError, `expected ConfigError, got ${e}`);
         return e.errors;
@@ -44,7 +48,7 @@ function errorsOf(raw: Record<string, unknown>, secretKeys: string[] = []): stri
 
 describe("parseStackConfig", () => {
     it("reads a local stack and fills defaults", () => {
-        const cfg = parseStackConfig(local());
+        const cfg = parse(local());
         assert.deepEqual(cfg, {
             environment: "local",
             sshUser: "deploy",
@@ -57,7 +61,7 @@ describe("parseStackConfig", () => {
     });
 
     it("turns TLS on by default outside the local stack", () => {
-        assert.equal(parseStackConfig(cloud("prod")).proxy.tls, true);
+        assert.equal(parse(cloud("prod")).proxy.tls, true);
     });
 
     it("names every bad field by its path, all at once", () => {
@@ -76,7 +80,7 @@ describe("parseStackConfig", () => {
             "coop:colour: unknown key (known: environment, sshUser, hosts, hostRoot, network, proxy, coops, digitalocean, sshPrivateKey, and the keys coops[].secretEnv names)",
             "coop:environment: must be one of local, dev, uat, prod",
             "coop:hosts[0].extra: unknown key (known: name, address, port, hostKey)",
-            'coop:hosts[0].hostKey: must be the host\'s OpenSSH public key, such as "ssh-ed25519 AAAA..." (remote commands never trust an unknown host key)',
+            'coop:hosts[0].hostKey: must be the host\'s OpenSSH public key, such as "ssh-ed25519 AAAA..." (remote commands never trust an unknown host key): type "not" is not one of ssh-ed25519, ecdsa-sha2-nistp256, ecdsa-sha2-nistp384, ecdsa-sha2-nistp521, ssh-rsa',
             'coop:hosts[1].name: duplicates the name of an earlier host ("a")',
             "coop:hosts[1].port: must be an integer from 1 to 65535",
             "coop:proxy.image: must be pinned by digest: REPOSITORY@sha256:<64 hex digits>",
@@ -85,7 +89,7 @@ describe("parseStackConfig", () => {
     });
 
     it("requires hosts on the local stack and a proxy everywhere", () => {
-        assert.deepEqual(errorsOf({ environment: "local" }), [
+        assert.deepEqual(errorsOf({ environment: "local", sshPrivateKey: SECRET_PRESENT }), [
             "coop:hosts: is required on the local stack (scripts/local-hosts.sh up writes it)",
             "coop:proxy: is required",
         ]);
@@ -103,7 +107,7 @@ describe("co-ops in the config", () => {
     const coop = (o: Record<string, unknown> = {}) => ({ id: "alpha", domains: ["alpha.example.org"], image: DIGEST, ...o });
 
     it("fills a co-op's defaults", () => {
-        const [c] = parseStackConfig(local({ coops: [coop()] })).coops;
+        const [c] = parse(local({ coops: [coop()] })).coops;
         assert.deepEqual(c, {
             id: "alpha",
             domains: ["alpha.example.org"],
@@ -116,8 +120,6 @@ describe("co-ops in the config", () => {
             secretEnv: {},
             generatedSecrets: [],
             configFiles: {},
-            memory: undefined,
-            cpus: undefined,
             retain: 2,
             deleteDataOnRemove: false,
         });
@@ -132,7 +134,7 @@ describe("co-ops in the config", () => {
     });
 
     it("takes a tag on local and dev, and only a digest in uat and prod", () => {
-        assert.equal(parseStackConfig(local({ coops: [coop({ image: "ghcr.io/org/app:v1" })] })).coops[0].image, "ghcr.io/org/app:v1");
+        assert.equal(parse(local({ coops: [coop({ image: "ghcr.io/org/app:v1" })] })).coops[0].image, "ghcr.io/org/app:v1");
         assert.deepEqual(errorsOf(cloud("prod", { coops: [coop({ image: "ghcr.io/org/app:v1" })] })), [
             "coop:coops[0].image: must be pinned by digest (REPOSITORY@sha256:<64 hex digits>); a tag alone is refused in uat and prod",
         ]);
@@ -147,13 +149,13 @@ describe("co-ops in the config", () => {
             "coop:coops[0].secretEnv.DATABASE_URL: coop:alphaDb must be set as a secret (pulumi config set --secret coop:alphaDb ...)",
             "coop:coops[0].secretEnv.API_KEY: coop:alphaApi must be set as a secret (pulumi config set --secret coop:alphaApi ...)",
         ]);
-        const ok = parseStackConfig({ ...raw, alphaApi: SECRET_PRESENT, alphaDb: SECRET_PRESENT }, ["alphaApi", "alphaDb"]);
+        const ok = parseStackConfig({ ...raw, alphaApi: SECRET_PRESENT, alphaDb: SECRET_PRESENT }, ["sshPrivateKey", "alphaApi", "alphaDb"]);
         assert.deepEqual(ok.coops[0].secretEnv, { DATABASE_URL: "alphaDb", API_KEY: "alphaApi" });
     });
 
     it("refuses placeholders in uat and prod, not on local", () => {
         const coops = [coop({ env: { SITE_NAME: "CHANGE_ME" }, configFiles: { "coop.yaml": "name: <COOP NAME>\n" } })];
-        assert.equal(parseStackConfig(local({ coops })).coops.length, 1);
+        assert.equal(parse(local({ coops })).coops.length, 1);
         assert.deepEqual(errorsOf(cloud("uat", { coops })), [
             "coop:coops[0].env.SITE_NAME: holds a placeholder value; set the real value before deploying to uat",
             "coop:coops[0].configFiles.coop.yaml: holds a placeholder value; set the real value before deploying to uat",
@@ -175,8 +177,8 @@ describe("co-ops in the config", () => {
                 }),
             ),
             [
-                "coop:coops[0].env.MOTD: must be a single line (env files hold one variable a line)",
-                "coop:coops[0].configFiles.../etc/passwd: must be a plain file name (letters, digits, '.', '_', '-')",
+                "coop:coops[0].env.MOTD: must be a single line without carriage returns or NUL bytes (env files hold one variable a line)",
+                "coop:coops[0].configFiles.../etc/passwd: must be a plain file name of at most 255 bytes (letters, digits, '.', '_', '-')",
                 "coop:coops[0].memory: must be a size such as 512m or 1g",
                 "coop:coops[0]: environment variable SECRET_KEY is set more than once (env, secretEnv, generatedSecrets)",
             ],

@@ -2,10 +2,13 @@
 // firewall rules, the certificate names, the DNS records, and the exact cloud-init text.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ConfigError, parseStackConfig } from "../../components/config";
+import { ConfigError, SECRET_PRESENT, parseStackConfig } from "../../components/config";
 import { cloudInit } from "../../components/digitalocean/cloudInit";
 import { firewallRules } from "../../components/digitalocean/network";
-import { certificateNames, dnsRecords, zoneOf } from "../../components/digitalocean/spec";
+import { certificateNames, dnsRecords, zoneOf } from "../../components/digitalocean/dns";
+
+/** Parses with the deploy key set as a secret, as every stack has it. */
+const parse = (raw: Record<string, unknown>) => parseStackConfig(raw, ["sshPrivateKey"]);
 
 const DIGEST = `ghcr.io/example-coop/coop-app@sha256:${"b".repeat(64)}`;
 const PROXY = `ghcr.io/example-coop/kamal-proxy@sha256:${"c".repeat(64)}`;
@@ -15,6 +18,7 @@ function cloud(environment: string, d: Record<string, unknown> = {}, coops?: unk
     return {
         environment,
         proxy: { image: PROXY },
+        sshPrivateKey: SECRET_PRESENT,
         digitalocean: {
             region: "ams3",
             vpcIpRange: "10.130.0.0/20",
@@ -32,7 +36,7 @@ function cloud(environment: string, d: Record<string, unknown> = {}, coops?: unk
 
 function errorsOf(raw: Record<string, unknown>): string[] {
     try {
-        parseStackConfig(raw);
+        parseStackConfig(raw, ["sshPrivateKey"]);
     } catch (e) {
         assert.ok(e instanceof ConfigError, String(e));
         return e.errors;
@@ -42,15 +46,15 @@ function errorsOf(raw: Record<string, unknown>): string[] {
 
 describe("coop:digitalocean", () => {
     it("fills defaults: prod backs up and protects, two hosts put TLS on the load balancer", () => {
-        const cfg = parseStackConfig(cloud("prod", { droplets: { count: 2, size: "s-2vcpu-4gb" } }));
+        const cfg = parse(cloud("prod", { droplets: { count: 2, size: "s-2vcpu-4gb" } }));
         const d = cfg.digitalocean!;
         assert.deepEqual(d.droplets, { count: 2, size: "s-2vcpu-4gb", image: "ubuntu-24-04-x64", backups: true, backupPolicy: { plan: "weekly", weekday: "SUN", hour: 4 } });
         assert.deepEqual(d.database, { version: "16", size: "db-s-1vcpu-1gb", nodes: 1, region: "ams3", poolSize: 3, envName: "DATABASE_URL" });
-        assert.deepEqual(d.cache, { version: "8", size: "db-s-1vcpu-1gb", nodes: 1, region: "ams3", evictionPolicy: "allkeys_lru", envName: "REDIS_URL" });
+        assert.deepEqual(d.cache, { version: "8", size: "db-s-1vcpu-1gb", nodes: 1, region: "ams3", evictionPolicy: "allkeys-lru", envName: "REDIS_URL" });
         assert.equal(d.protect, true);
         assert.equal(cfg.proxy.tls, false, "the load balancer terminates TLS");
-        assert.equal(parseStackConfig(cloud("dev", { droplets: { count: 1, size: "s-1vcpu-2gb" } })).proxy.tls, true, "a single host does its own TLS");
-        assert.equal(parseStackConfig(cloud("dev")).digitalocean!.protect, false);
+        assert.equal(parse(cloud("dev", { droplets: { count: 1, size: "s-1vcpu-2gb" } })).proxy.tls, true, "a single host does its own TLS");
+        assert.equal(parse(cloud("dev")).digitalocean!.protect, false);
     });
 
     it("lists every mistake by path before anything is registered", () => {
@@ -78,16 +82,16 @@ describe("coop:digitalocean", () => {
             "coop:digitalocean.droplets.count: must be an integer from 1 to 20",
             "coop:digitalocean.droplets.backups: must be true in prod",
             "coop:digitalocean.database.nodes: must be an integer from 1 to 3",
-            'coop:digitalocean.database.region: "nyc3" differs from the VPC\'s region "ams3"; a cluster joins a VPC only in its own region',
             "coop:digitalocean.cache.size: must be a non-empty string",
             "coop:digitalocean.protect: must stay true in prod: it is what stops a destroy from deleting the databases",
+            'coop:digitalocean.database.region: "nyc3" differs from the VPC\'s region "ams3"; a cluster joins a VPC only in its own region',
             'coop:coops[1].domains[0]: "alpha.coophost.example" is already served by coop "alpha"',
             'coop:coops[1].domains[1]: "beta.elsewhere.example" is in none of coop:digitalocean.dnsZones (coophost.example)',
         ]);
     });
 
     it("allows SSH from anywhere in dev only, refuses hosts lists and infrastructure on the wrong stacks", () => {
-        assert.doesNotThrow(() => parseStackConfig(cloud("dev", { sshAllowlist: ["0.0.0.0/0"] })));
+        assert.doesNotThrow(() => parse(cloud("dev", { sshAllowlist: ["0.0.0.0/0"] })));
         assert.deepEqual(errorsOf(cloud("uat", { sshAllowlist: ["::/0"] })), [
             'coop:digitalocean.sshAllowlist[0]: "::/0" opens SSH to the whole internet, which uat refuses; list the operators\' addresses',
         ]);
@@ -107,7 +111,8 @@ describe("coop:digitalocean", () => {
     it("refuses more certificate names than Let's Encrypt issues", () => {
         const zones = Array.from({ length: 51 }, (_, i) => `coop${i}.example`);
         const coops = zones.map((z, i) => ({ id: `c${i}`, domains: [`www.${z}`], image: DIGEST }));
-        assert.deepEqual(errorsOf(cloud("prod", { dnsZones: zones }, coops)), [
+        // A database large enough for 51 pools, so that only the certificate is wrong.
+        assert.deepEqual(errorsOf(cloud("prod", { dnsZones: zones, database: { size: "db-s-8vcpu-32gb" } }, coops)), [
             "coop:coops: the co-op domains need 102 names on the load balancer's certificate; Let's Encrypt allows 100 (put co-ops one label below a zone: one wildcard covers them all)",
         ]);
     });

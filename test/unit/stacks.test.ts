@@ -2,15 +2,15 @@
 // resource counts by type, and the security invariants asserted on the registered inputs.
 // Each run is its own process (the program is a module and runs once per process).
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
 import type { MockRun, Registered } from "../mockProgram";
 import { ROOT, run } from "../support";
 
-function mockRun(stackFile: string): MockRun {
-    const r = run(process.execPath, [path.join(ROOT, "build", "test", "mockProgram.js"), stackFile]);
+function mockRun(stackFile: string, ...args: string[]): MockRun {
+    const r = run(process.execPath, [path.join(ROOT, "build", "test", "mockProgram.js"), stackFile, ...args]);
     assert.equal(r.status, 0, r.stderr);
     return JSON.parse(r.stdout) as MockRun;
 }
@@ -79,7 +79,7 @@ for (const stack of ["dev", "uat", "prod"] as const) {
                 assert.match(ud, /PasswordAuthentication no\n\s+KbdInteractiveAuthentication no\n\s+PermitRootLogin no/);
                 assert.doesNotMatch(ud, /sha256:|coop-app/, "no release detail in cloud-init: a change would replace the droplet");
                 assert.equal(d.inputs.backups, stack === "prod");
-                if (stack === "prod") assert.deepEqual(d.inputs.backupPolicy, { plan: "daily", weekday: "SUN", hour: 4 });
+                if (stack === "prod") assert.deepEqual(d.inputs.backupPolicy, { plan: "daily", hour: 4 }, "a daily plan has no weekday");
             }
         });
 
@@ -94,7 +94,7 @@ for (const stack of ["dev", "uat", "prod"] as const) {
                 assert.deepEqual(fw[0].inputs.rules, [{ type: "tag", value: `coop-${stack}-app` }]);
             }
             assert.equal(clusters.find((c) => c.inputs.engine === "pg")!.inputs.nodeCount, strict ? 2 : 1);
-            assert.equal(of(r, "DatabaseValkeyConfig")[0].inputs.valkeyMaxmemoryPolicy, "allkeys_lru");
+            assert.equal(of(r, "DatabaseValkeyConfig")[0].inputs.valkeyMaxmemoryPolicy, "allkeys-lru", "the provider's spelling");
         });
 
         it("gives each co-op its own database, user and pool, whose URL reaches only that co-op, as a secret", () => {
@@ -197,10 +197,40 @@ describe("a bad stack file", () => {
                 'coop:digitalocean.sshAllowlist[0]: "0.0.0.0/0" opens SSH to the whole internet, which prod refuses; list the operators\' addresses',
                 "coop:digitalocean.droplets.count: must be an integer from 1 to 20",
                 'coop:digitalocean.database.region: "nyc3" differs from the VPC\'s region "ams3"; a cluster joins a VPC only in its own region',
-                "coop:coops[1].colour: unknown key (known: id, domains, image, port, healthPath, healthTimeout, migrate, env, secretEnv, generatedSecrets, configFiles, memory, cpus, retain, deleteDataOnRemove)",
                 'coop:coops[1].domains[0]: "a.coophost.example" is already served by coop "a"',
+                "coop:coops[1].colour: unknown key (known: id, domains, image, port, healthPath, healthTimeout, migrate, env, secretEnv, generatedSecrets, configFiles, memory, cpus, retain, deleteDataOnRemove)",
                 "coop:coops[1].image: must be pinned by digest (REPOSITORY@sha256:<64 hex digits>); a tag alone is refused in uat and prod",
             ]);
+        } finally {
+            rmSync(dir, { recursive: true, force: true });
+        }
+    });
+});
+
+describe("Pulumi.yaml's declarations reach every stack", () => {
+    // The CLI hands a declared default to the program on every stack. A default that some stack's
+    // program refuses must fail here, not first in a real preview (it did: `hosts: {default: []}`
+    // made every cloud stack fail with "coop:hosts: must not be set on dev").
+    it("a default the program refuses on a cloud stack fails the stack under mocks", () => {
+        const dir = mkdtempSync(path.join(tmpdir(), "coop-project-"));
+        try {
+            const project = readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8");
+            writeFileSync(path.join(dir, "Pulumi.yaml"), `${project}  hosts:\n    description: the local stack's hosts\n    default: []\n`);
+            const res = mockRun(path.join(ROOT, "Pulumi.dev.yaml"), "--project", dir);
+            assert.match(res.error ?? "", /coop:hosts: must not be set on dev/);
+        } finally {
+            rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
+    it("a declared key that a stack does not set stops the stack as the CLI does", () => {
+        const dir = mkdtempSync(path.join(tmpdir(), "coop-project-"));
+        try {
+            const project = readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8");
+            writeFileSync(path.join(dir, "Pulumi.yaml"), `${project}  siteOwner:\n    type: string\n`);
+            const res = mockRun(path.join(ROOT, "Pulumi.prod.yaml"), "--project", dir);
+            assert.equal(res.error, "the CLI refuses the stack: Stack 'prod' is missing configuration value 'siteOwner'");
+            assert.deepEqual(res.resources, []);
         } finally {
             rmSync(dir, { recursive: true, force: true });
         }

@@ -1,0 +1,433 @@
+/**
+ * Stack configuration: the raw config map the CLI hands the program, turned into the typed
+ * {@link StackConfig} or into a list of errors, each naming its path (`coop:hosts[0].hostKey: ...`).
+ * Nothing is registered with Pulumi until this passes. Field rules live in the schema
+ * (./schema.ts); the rules that relate fields to each other are below.
+ */
+import { utils as sshUtils } from "ssh2";
+import { certificateNames, MAX_CERTIFICATE_NAMES, zoneOf } from "../digitalocean/dns";
+import { hasLineBreakOrNul } from "../rules";
+import { formatPath, parseInto } from "./fields";
+import {
+    CloudEnvironment,
+    CoopSpec,
+    DEFAULT_ENV_NAMES,
+    DigitalOceanSpec,
+    Environment,
+    ENVIRONMENTS,
+    Host,
+    HostSpec,
+    KNOWN_KEYS,
+    PLACEHOLDER,
+    ProxySpec,
+    RESERVED_ENV_NAMES,
+    StackConfig,
+    coopSchema,
+    digitaloceanSchema,
+    environmentField,
+    hostRootField,
+    memoryBytes,
+    networkField,
+    proxySchema,
+    sshUserField,
+} from "./schema";
+
+export * from "./schema";
+
+/** Stands in for a secret value in the decoded config: the key is set, its value is not read here. */
+export const SECRET_PRESENT = Symbol("secret");
+
+/** Namespaces beside `coop:` that a stack may set (the provider's own settings, Pulumi's). */
+export const OTHER_NAMESPACES = ["digitalocean", "pulumi"] as const;
+
+/** What the parser may know about a secret without seeing it. */
+export interface SecretFacts {
+    /** No CR, LF or NUL: it can be a line of an env file. */
+    singleLine: boolean;
+    /** For coop:sshPrivateKey: why ssh2 cannot use it, or its public half. */
+    privateKey?: { problem: string } | { publicKey: string };
+}
+
+/** Everything the parser reads besides the `coop:` values. */
+export interface ParseContext {
+    /** The stack's name: one named after an environment must be that environment. */
+    stack?: string;
+    /** Facts about the secret values, by key without namespace. */
+    secretFacts?: Record<string, SecretFacts>;
+    /** Config keys (with namespace) outside `coop:` that the stack sets. */
+    otherKeys?: string[];
+}
+
+export class ConfigError extends Error {
+    constructor(public readonly errors: string[]) {
+        super(`invalid stack configuration:\n  ${errors.join("\n  ")}`);
+        this.name = "ConfigError";
+    }
+}
+
+/** Every `__proto__` key in a decoded value: JSON holds it, a JavaScript object loses it. */
+function protoKeys(value: unknown, path: PropertyKey[], out: string[]): void {
+    if (Array.isArray(value)) {
+        value.forEach((v, i) => protoKeys(v, [...path, i], out));
+    } else if (value !== null && typeof value === "object") {
+        for (const k of Object.keys(value)) {
+            if (k === "__proto__") out.push(`${formatPath([...path, k])}: "__proto__" cannot be a name here (a JavaScript object cannot hold it)`);
+            protoKeys((value as Record<string, unknown>)[k], [...path, k], out);
+        }
+    }
+}
+
+/** The config keys that co-ops' secretEnv entries name (they are allowed beside KNOWN_KEYS). */
+function secretReferences(coops: unknown): Set<string> {
+    const out = new Set<string>();
+    if (Array.isArray(coops)) {
+        for (const c of coops) {
+            const se = (c as { secretEnv?: unknown } | null)?.secretEnv;
+            if (se && typeof se === "object") Object.values(se).forEach((v) => typeof v === "string" && out.add(v));
+        }
+    }
+    return out;
+}
+
+/** vCPUs and memory of a droplet size slug (`s-2vcpu-4gb`, `c-4`), when the slug says. */
+export function dropletCapacity(size: string): { cpus: number; memoryBytes: number } | undefined {
+    const m = /(?:^|-)([0-9]+)vcpu-([0-9]+)(gb|mb)(?:-|$)/.exec(size);
+    if (m) return { cpus: Number(m[1]), memoryBytes: Number(m[2]) * 1024 ** (m[3] === "gb" ? 3 : 2) };
+    const c = /^c2?-([0-9]+)$/.exec(size);
+    return c ? { cpus: Number(c[1]), memoryBytes: Number(c[1]) * 2 * 1024 ** 3 } : undefined;
+}
+
+/** Connections a managed Postgres node of this size serves to pools: 25 per GB, less 3 kept back. */
+export function postgresConnections(size: string): number | undefined {
+    const m = /-([0-9]+)gb/.exec(size);
+    return m ? Number(m[1]) * 25 - 3 : undefined;
+}
+
+/**
+ * Reads the raw `coop:*` values (keys without the namespace, values JSON-decoded, secrets as
+ * {@link SECRET_PRESENT}) into a {@link StackConfig}. Throws a {@link ConfigError} listing every
+ * problem found.
+ */
+export function parseStackConfig(raw: Record<string, unknown>, secretKeys: readonly string[] = [], ctx: ParseContext = {}): StackConfig {
+    const errors: string[] = [];
+    const fail = (path: string, message: string) => errors.push(`${path}: ${message}`);
+    const secrets = new Set(secretKeys);
+    const facts = ctx.secretFacts ?? {};
+
+    for (const key of ctx.otherKeys ?? []) {
+        const [ns, name] = key.split(":", 2);
+        if (!(OTHER_NAMESPACES as readonly string[]).includes(ns)) {
+            const guess = (KNOWN_KEYS as readonly string[]).includes(name) ? ` (did you mean coop:${name}?)` : "";
+            fail(key, `unknown namespace "${ns}": this program reads coop:, and the provider settings digitalocean:${guess}`);
+        }
+    }
+    const referenced = secretReferences(raw.coops);
+    for (const key of Object.keys(raw)) {
+        if (!(KNOWN_KEYS as readonly string[]).includes(key) && !referenced.has(key)) {
+            fail(`coop:${key}`, `unknown key (known: ${KNOWN_KEYS.join(", ")}, and the keys coops[].secretEnv names)`);
+        }
+    }
+    protoKeys(raw, [], errors);
+
+    const environment = parseInto(environmentField, raw.environment, ["environment"], errors) as Environment | undefined;
+    if (environment && ctx.stack && (ENVIRONMENTS as readonly string[]).includes(ctx.stack) && ctx.stack !== environment) {
+        fail("coop:environment", `is "${environment}" on the stack named ${ctx.stack}: a stack named after an environment must be that environment (it takes its resource names and its guards)`);
+    }
+    const cloud = environment !== undefined && environment !== "local";
+    const sshUser = parseInto(sshUserField, raw.sshUser, ["sshUser"], errors);
+    const hostRoot = parseInto(hostRootField, raw.hostRoot, ["hostRoot"], errors);
+    const network = parseInto(networkField, raw.network, ["network"], errors);
+
+    const hosts = parseHosts(raw.hosts, environment, errors);
+    let digitalocean: DigitalOceanSpec | undefined;
+    if (cloud) {
+        digitalocean =
+            raw.digitalocean === undefined
+                ? void fail("coop:digitalocean", `is required on ${environment} (region, VPC, droplets, database, cache, DNS zones)`)
+                : parseDigitalOcean(raw.digitalocean, environment, errors);
+    } else if (raw.digitalocean !== undefined) {
+        fail("coop:digitalocean", "is only read on dev, uat and prod; the local stack deploys to coop:hosts");
+    }
+    const loadBalanced = cloud && numberOr(dig(raw.digitalocean, "droplets", "count"), 1) > 1;
+
+    let proxy: ProxySpec | undefined;
+    if (raw.proxy === undefined) {
+        fail("coop:proxy", "is required");
+    } else {
+        proxy = parseInto(proxySchema(cloud && !loadBalanced), raw.proxy, ["proxy"], errors);
+        const p = raw.proxy as Record<string, unknown>;
+        if (p?.tls === true && loadBalanced) {
+            fail("coop:proxy.tls", "must be false when droplets.count > 1: the load balancer terminates TLS and forwards plain HTTP");
+        }
+        if (p !== null && typeof p === "object" && (p.httpPort ?? 80) === (p.httpsPort ?? 443)) {
+            fail("coop:proxy.httpsPort", "must differ from coop:proxy.httpPort");
+        }
+    }
+
+    const coops = environment ? parseCoops(raw.coops, environment, errors) : [];
+    checkSecretEnv(coops, secrets, facts, fail);
+    if (cloud && raw.digitalocean !== undefined) {
+        checkCoopsAgainstInfrastructure(coops, raw.digitalocean, digitalocean, loadBalanced, fail);
+    }
+
+    if (raw.sshPrivateKey === undefined) {
+        fail("coop:sshPrivateKey", "is required: the deploy key (pulumi config set --secret coop:sshPrivateKey < deploy_key)");
+    } else if (!secrets.has("sshPrivateKey")) {
+        fail("coop:sshPrivateKey", "must be set as a secret (pulumi config set --secret coop:sshPrivateKey < deploy_key): a plain value would be committed with the stack file");
+    } else {
+        const pk = facts.sshPrivateKey?.privateKey;
+        if (pk && "problem" in pk) {
+            fail("coop:sshPrivateKey", pk.problem);
+        } else if (pk && digitalocean && publicKeyBlob(digitalocean.deployPublicKey) !== publicKeyBlob(pk.publicKey)) {
+            fail("coop:digitalocean.deployPublicKey", "is not the public half of coop:sshPrivateKey: the droplets would let in a key the deploy does not hold");
+        }
+    }
+
+    if (errors.length > 0 || !environment || !sshUser || !hostRoot || !network || !proxy) {
+        throw new ConfigError(errors);
+    }
+    return { environment, sshUser, hosts, hostRoot, network, proxy, coops: coops.map(({ index: _, ...c }) => c), ...(digitalocean ? { digitalocean } : {}) };
+}
+
+function dig(v: unknown, ...keys: string[]): unknown {
+    return keys.reduce<unknown>((o, k) => (o !== null && typeof o === "object" ? (o as Record<string, unknown>)[k] : undefined), v);
+}
+
+function objectOr(v: unknown): Record<string, unknown> {
+    return v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+}
+
+function stringsOr(v: unknown): string[] {
+    return Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : [];
+}
+
+function numberOr(v: unknown, fallback: number): number {
+    return typeof v === "number" ? v : fallback;
+}
+
+function publicKeyBlob(line: string): string {
+    return line.trim().split(/\s+/)[1] ?? "";
+}
+
+function parseHosts(value: unknown, environment: Environment | undefined, errors: string[]): HostSpec[] {
+    const fail = (path: string, message: string) => errors.push(`${path}: ${message}`);
+    if (environment !== undefined && environment !== "local") {
+        if (value !== undefined) fail("coop:hosts", `must not be set on ${environment}: its hosts are the droplets coop:digitalocean declares`);
+        return [];
+    }
+    if (value === undefined) {
+        if (environment === "local") fail("coop:hosts", "is required on the local stack (scripts/local-hosts.sh up writes it)");
+        return [];
+    }
+    if (!Array.isArray(value)) {
+        fail("coop:hosts", "must be a list");
+        return [];
+    }
+    if (value.length === 0) fail("coop:hosts", "must list at least one host");
+    const hosts: HostSpec[] = [];
+    const seen = new Set<string>();
+    value.forEach((h, i) => {
+        const name = dig(h, "name");
+        if (typeof name === "string") {
+            if (seen.has(name)) fail(`coop:hosts[${i}].name`, `duplicates the name of an earlier host ("${name}")`);
+            seen.add(name);
+        }
+        const host = parseInto(Host, h, ["hosts", i], errors);
+        if (host) hosts.push(host);
+    });
+    return hosts;
+}
+
+function parseDigitalOcean(value: unknown, environment: CloudEnvironment, errors: string[]): DigitalOceanSpec | undefined {
+    const d = parseInto(digitaloceanSchema(environment), value, ["digitalocean"], errors);
+    const region = dig(value, "region");
+    for (const block of ["database", "cache"] as const) {
+        const r = dig(value, block, "region");
+        if (typeof r === "string" && typeof region === "string" && r !== region) {
+            errors.push(`coop:digitalocean.${block}.region: "${r}" differs from the VPC's region "${region}"; a cluster joins a VPC only in its own region`);
+            return undefined;
+        }
+    }
+    if (!d) return undefined;
+    const spec: DigitalOceanSpec = { ...d, database: { ...d.database, region: d.database.region ?? d.region }, cache: { ...d.cache, region: d.cache.region ?? d.region } };
+    if (spec.database.envName === spec.cache.envName) {
+        errors.push(`coop:digitalocean.cache.envName: "${spec.cache.envName}" is already the database's variable`);
+    }
+    for (const block of ["database", "cache"] as const) {
+        if ((RESERVED_ENV_NAMES as readonly string[]).includes(spec[block].envName)) {
+            errors.push(`coop:digitalocean.${block}.envName: ${spec[block].envName} is set by the stack itself (the co-op's id); choose another name`);
+        }
+    }
+    return spec;
+}
+
+function parseCoops(value: unknown, environment: Environment, errors: string[]): Array<CoopSpec & { index: number }> {
+    const fail = (path: string, message: string) => errors.push(`${path}: ${message}`);
+    if (value === undefined) return [];
+    if (!Array.isArray(value)) {
+        fail("coop:coops", "must be a list");
+        return [];
+    }
+    const strict = environment === "uat" || environment === "prod";
+    const schema = coopSchema(environment);
+    const ids = new Map<string, number>();
+    const domains = new Map<string, string>();
+    const out: Array<CoopSpec & { index: number }> = [];
+    value.forEach((raw, i) => {
+        const path = `coop:coops[${i}]`;
+        const id = dig(raw, "id");
+        if (typeof id === "string") {
+            if (ids.has(id)) fail(`${path}.id`, `duplicates coop:coops[${ids.get(id)}].id ("${id}")`);
+            else ids.set(id, i);
+        }
+        const rawDomains = dig(raw, "domains");
+        if (Array.isArray(rawDomains)) {
+            rawDomains.forEach((d, j) => {
+                if (typeof d !== "string") return;
+                const owner = domains.get(d);
+                if (owner !== undefined) fail(`${path}.domains[${j}]`, `"${d}" is already served by ${owner}`);
+                else domains.set(d, typeof id === "string" ? `coop "${id}"` : path);
+            });
+        }
+        const c = parseInto(schema, raw, ["coops", i], errors);
+        // Checked on the raw entry, so that they show beside the entry's field errors.
+        const rawNames = [...Object.keys(objectOr(dig(raw, "env"))), ...Object.keys(objectOr(dig(raw, "secretEnv"))), ...stringsOr(dig(raw, "generatedSecrets"))];
+        rawNames.forEach((n, k) => {
+            if (rawNames.indexOf(n) !== k) fail(path, `environment variable ${n} is set more than once (env, secretEnv, generatedSecrets)`);
+        });
+        for (const n of RESERVED_ENV_NAMES) {
+            if (rawNames.includes(n)) fail(path, `sets ${n}, which the stack sets itself (the co-op's id)`);
+        }
+        if (!c) return;
+        if (strict) {
+            for (const [k, v] of Object.entries(c.env)) {
+                if (PLACEHOLDER.test(v)) fail(`${path}.env.${k}`, `holds a placeholder value; set the real value before deploying to ${environment}`);
+            }
+            for (const [k, v] of Object.entries(c.configFiles)) {
+                if (PLACEHOLDER.test(v)) fail(`${path}.configFiles.${k}`, `holds a placeholder value; set the real value before deploying to ${environment}`);
+            }
+        }
+        out.push({ ...c, index: i });
+    });
+    return out;
+}
+
+/** Each secretEnv entry names a key set as a secret, one the stack does not keep for itself, with a value an env file can hold. */
+function checkSecretEnv(coops: Array<CoopSpec & { index: number }>, secrets: Set<string>, facts: Record<string, SecretFacts>, fail: (path: string, message: string) => void): void {
+    for (const c of coops) {
+        for (const [name, key] of Object.entries(c.secretEnv)) {
+            const path = `coop:coops[${c.index}].secretEnv.${name}`;
+            if ((KNOWN_KEYS as readonly string[]).includes(key)) {
+                fail(path, `coop:${key} is the stack's own setting${key === "sshPrivateKey" ? " (the deploy key)" : ""}; a co-op never gets it`);
+            } else if (!secrets.has(key)) {
+                fail(path, `coop:${key} must be set as a secret (pulumi config set --secret coop:${key} ...)`);
+            } else if (facts[key] && !facts[key].singleLine) {
+                fail(path, `the value of coop:${key} spans lines or holds a NUL byte, which an env file cannot hold`);
+            }
+        }
+    }
+}
+
+/** Each co-op domain needs a managed zone; limits fit the droplets; the pools fit the database. */
+function checkCoopsAgainstInfrastructure(
+    coops: Array<CoopSpec & { index: number }>,
+    raw: unknown,
+    spec: DigitalOceanSpec | undefined,
+    loadBalanced: boolean,
+    fail: (path: string, message: string) => void,
+): void {
+    const rawZones = dig(raw, "dnsZones");
+    const zones = spec?.dnsZones ?? (Array.isArray(rawZones) ? rawZones.filter((z): z is string => typeof z === "string") : []);
+    const envNames = spec ? [spec.database.envName, spec.cache.envName] : [DEFAULT_ENV_NAMES.database, DEFAULT_ENV_NAMES.cache];
+    const capacity = spec ? dropletCapacity(spec.droplets.size) : undefined;
+    for (const c of coops) {
+        const path = `coop:coops[${c.index}]`;
+        c.domains.forEach((domain, j) => {
+            if (zones.length > 0 && !zoneOf(domain, zones)) fail(`${path}.domains[${j}]`, `"${domain}" is in none of coop:digitalocean.dnsZones (${zones.join(", ")})`);
+        });
+        const own = [...Object.keys(c.env), ...Object.keys(c.secretEnv), ...c.generatedSecrets];
+        for (const name of envNames) {
+            if (own.includes(name)) fail(path, `sets ${name}, which the stack sets from its managed database or cache`);
+        }
+        if (capacity && c.cpus !== undefined && Number(c.cpus) > capacity.cpus) {
+            fail(`${path}.cpus`, `${c.cpus} is more than the ${capacity.cpus} vCPUs of a ${spec!.droplets.size} droplet`);
+        }
+        if (capacity && c.memory !== undefined && memoryBytes(c.memory) > capacity.memoryBytes) {
+            fail(`${path}.memory`, `${c.memory} is more than the memory of a ${spec!.droplets.size} droplet`);
+        }
+    }
+    if (spec) {
+        const connections = postgresConnections(spec.database.size);
+        const needed = coops.length * spec.database.poolSize;
+        if (connections !== undefined && needed > connections) {
+            fail("coop:digitalocean.database.poolSize", `${coops.length} co-ops × ${spec.database.poolSize} connections = ${needed}, more than the ${connections} a ${spec.database.size} node serves; use a larger size or a smaller pool`);
+        }
+    }
+    const domains = coops.flatMap((c) => c.domains).filter((x) => zoneOf(x, zones));
+    const names = loadBalanced ? certificateNames(domains, zones).length : 0;
+    if (names > MAX_CERTIFICATE_NAMES) {
+        fail("coop:coops", `the co-op domains need ${names} names on the load balancer's certificate; Let's Encrypt allows ${MAX_CERTIFICATE_NAMES} (put co-ops one label below a zone: one wildcard covers them all)`);
+    }
+}
+
+/** What the parser may know of each secret (see {@link SecretFacts}), from the decrypted values. Never logs them. */
+export function secretFacts(values: Record<string, string>): Record<string, SecretFacts> {
+    const out: Record<string, SecretFacts> = {};
+    for (const [key, value] of Object.entries(values)) {
+        out[key] = { singleLine: !hasLineBreakOrNul(value) };
+        if (key === "sshPrivateKey") out[key].privateKey = privateKeyFacts(value);
+    }
+    return out;
+}
+
+function privateKeyFacts(text: string): SecretFacts["privateKey"] {
+    const parsed = sshUtils.parseKey(text);
+    const key = Array.isArray(parsed) ? parsed[0] : parsed;
+    if (key instanceof Error || key === undefined) {
+        const reason = key instanceof Error && /encrypted/i.test(key.message) ? "it is encrypted with a passphrase, which the deploy cannot give" : "ssh2 cannot read it";
+        return { problem: `is not a usable OpenSSH private key: ${reason}` };
+    }
+    if (!key.isPrivateKey()) {
+        return { problem: "is a public key; the deploy needs the private key" };
+    }
+    return { publicKey: `${key.type} ${key.getPublicSSH().toString("base64")}` };
+}
+
+/**
+ * Decodes Pulumi's raw config map (`{"coop:hosts": "[...]"}`, values JSON or plain strings) into
+ * the namespace-free form {@link parseStackConfig} takes, the facts about secrets, and the keys of
+ * other namespaces. Secret values never reach the parser or a message.
+ */
+export function readConfig(all: Record<string, string>, secretKeys: readonly string[], namespace = "coop"): { raw: Record<string, unknown>; secretKeys: string[]; ctx: ParseContext } {
+    const raw: Record<string, unknown> = {};
+    const coopSecrets: string[] = [];
+    const secretValues: Record<string, string> = {};
+    const otherKeys: string[] = [];
+    for (const [fullKey, value] of Object.entries(all)) {
+        const colon = fullKey.indexOf(":");
+        const ns = fullKey.slice(0, colon);
+        const key = fullKey.slice(colon + 1);
+        if (ns !== namespace) {
+            otherKeys.push(fullKey);
+            continue;
+        }
+        if (secretKeys.includes(fullKey)) {
+            raw[key] = SECRET_PRESENT;
+            coopSecrets.push(key);
+            secretValues[key] = value;
+            continue;
+        }
+        try {
+            raw[key] = JSON.parse(value);
+        } catch {
+            raw[key] = value;
+        }
+    }
+    return { raw, secretKeys: coopSecrets, ctx: { secretFacts: secretFacts(secretValues), otherKeys } };
+}
+
+/** Kept for the callers that decode without facts (tests, scripts): like {@link readConfig}, values only. */
+export function decodeRawConfig(all: Record<string, string>, secretKeys: readonly string[] = [], namespace = "coop"): Record<string, unknown> {
+    const full = secretKeys.map((k) => (k.includes(":") ? k : `${namespace}:${k}`));
+    return readConfig(all, [...full, `${namespace}:sshPrivateKey`], namespace).raw;
+}

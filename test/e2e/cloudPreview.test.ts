@@ -1,0 +1,108 @@
+// The product's main command, for real: `pulumi preview` of dev, uat and prod by the pinned CLI
+// with the real DigitalOcean provider plugin and the policy pack (policy/config/<stack>.json),
+// as an operator runs it before the first `up`: the committed stack file plus a deploy key (a
+// throwaway one here, with its public half as deployPublicKey), a DigitalOcean token (a dummy:
+// a preview of new resources never calls the API), a throwaway file backend. The preview must pass
+// with no error, and register what the engine-mocked harness registers for the same file.
+//
+// It runs wherever the plugin is installed (an operator's machine, GitHub's runners); elsewhere it
+// reports itself skipped with the command that installs it.
+import assert from "node:assert/strict";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { after, before, describe, it } from "node:test";
+import type { MockRun } from "../mockProgram";
+import { ROOT, run } from "../support";
+
+const PLUGIN_VERSION = (JSON.parse(readFileSync(path.join(ROOT, "node_modules", "@pulumi", "digitalocean", "package.json"), "utf8")) as { version: string }).version;
+const INSTALL = `pulumi plugin install resource digitalocean ${PLUGIN_VERSION}`;
+
+function pulumi(args: string[], env: NodeJS.ProcessEnv, input?: string) {
+    return run(path.join(ROOT, "scripts", "pulumi.sh"), [...args, "--non-interactive"], { env, input, timeoutMs: 15 * 60 * 1000 });
+}
+
+/** Whether the CLI finds the plugin @pulumi/digitalocean asks for (under PULUMI_HOME, as Pulumi looks). */
+function pluginInstalled(): boolean {
+    const r = pulumi(["plugin", "ls", "--json"], {});
+    if (r.status !== 0) return false;
+    const plugins = JSON.parse(r.stdout || "[]") as Array<{ name: string; kind: string; version: string }>;
+    return plugins.some((p) => p.name === "digitalocean" && p.kind === "resource" && p.version === PLUGIN_VERSION);
+}
+
+const installed = pluginInstalled();
+const skip = installed ? false : `the DigitalOcean provider plugin ${PLUGIN_VERSION} is not installed here; install it with: ${INSTALL}`;
+
+interface Step {
+    op: string;
+    urn: string;
+}
+
+const typeOf = (urn: string): string => urn.split("::")[2].split("$").at(-1)!;
+
+describe("pulumi preview of the cloud stacks with the real DigitalOcean provider", { skip }, () => {
+    let work = "";
+    let key = { private: "", public: "" };
+
+    before(() => {
+        work = mkdtempSync(path.join(tmpdir(), "coop-cloud-preview-"));
+        const k = path.join(work, "deploy_ed25519");
+        assert.equal(run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "preview-only", "-f", k]).status, 0);
+        key = { private: readFileSync(k, "utf8"), public: readFileSync(`${k}.pub`, "utf8").trim().split(" ").slice(0, 2).join(" ") };
+        const built = run("test", ["-f", path.join(ROOT, "policy", "build", "index.js")]);
+        assert.equal(built.status, 0, "the policy pack is not built: run npm run test:policy (or cd policy && npm ci && npx tsc -p .)");
+    });
+    after(() => rmSync(work, { recursive: true, force: true }));
+
+    for (const stack of ["dev", "uat", "prod"] as const) {
+        it(`${stack}: previews with no error, passes the policy pack, and registers what the harness registers`, () => {
+            // A project directory whose Pulumi.yaml is this one's with `main` pointing at this
+            // repository: the same program and declarations, with the stack file and state kept
+            // out of the working tree.
+            const dir = mkdtempSync(path.join(work, `${stack}-`));
+            const pulumiYaml = readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8");
+            writeFileSync(path.join(dir, "Pulumi.yaml"), `${pulumiYaml.replace(/^name: .*$/m, (m) => `${m}\nmain: ${path.relative(dir, ROOT)}`)}`);
+            copyFileSync(path.join(ROOT, `Pulumi.${stack}.yaml`), path.join(dir, `Pulumi.${stack}.yaml`));
+            const env = {
+                PULUMI_BACKEND_URL: `file://${dir}/.state`,
+                PULUMI_CONFIG_PASSPHRASE: "preview-only",
+                DIGITALOCEAN_TOKEN: "dop_v1_preview_only_not_a_token",
+            };
+            run("mkdir", ["-p", `${dir}/.state`]);
+            const cwd = ["--cwd", dir];
+            assert.equal(pulumi([...cwd, "stack", "init", stack], env).status, 0);
+            assert.equal(pulumi([...cwd, "config", "set", "--secret", "coop:sshPrivateKey", "--stack", stack], env, key.private).status, 0);
+            assert.equal(pulumi([...cwd, "config", "set", "--path", "coop:digitalocean.deployPublicKey", key.public, "--stack", stack], env).status, 0);
+
+            const started = Date.now();
+            // Streaming JSON: the engine's events, the policy pack's among them.
+            const r = run(path.join(ROOT, "scripts", "pulumi.sh"), [...cwd, "preview", "--stack", stack, "--json", "--non-interactive", "--policy-pack", path.join(ROOT, "policy"), "--policy-pack-config", path.join(ROOT, "policy", "config", `${stack}.json`)], {
+                env: { ...env, PULUMI_ENABLE_STREAMING_JSON_PREVIEW: "1" },
+                timeoutMs: 15 * 60 * 1000,
+            });
+            const seconds = (Date.now() - started) / 1000;
+            const events = r.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, any>);
+            const diagnostics = events.filter((e) => e.diagnosticEvent).map((e) => e.diagnosticEvent as { severity: string; message: string });
+            assert.equal(r.status, 0, `preview of ${stack} failed:\n${diagnostics.filter((d) => d.severity === "error").map((d) => d.message).join("\n")}\n${r.stderr.slice(-2000)}`);
+            assert.deepEqual(diagnostics.filter((d) => d.severity === "error").map((d) => d.message), [], "no error diagnostics");
+            const summary = events.find((e) => e.summaryEvent)?.summaryEvent as { result: string; resourceChanges: Record<string, number> };
+            assert.equal(summary.result, "succeeded");
+            // The pack ran on every resource, and reported nothing (not even advisories).
+            assert.equal(events.filter((e) => e.policyLoadEvent).length, 1, "the policy pack loaded");
+            assert.ok(events.filter((e) => e.policyAnalyzeSummaryEvent).length >= summary.resourceChanges.create, "the pack analyzed every resource");
+            assert.deepEqual(events.filter((e) => e.policyEvent).map((e) => `${e.policyEvent.policyName}: ${e.policyEvent.message}`), [], "no policy violation");
+            const steps: Step[] = events.filter((e) => e.resourcePreEvent).map((e) => e.resourcePreEvent.metadata as Step);
+
+            // The engine-mocked harness on the same stack file must register the same resources.
+            writeFileSync(path.join(dir, "plaintext.json"), JSON.stringify({ "coop:sshPrivateKey": key.private }));
+            const mocked = run(process.execPath, [path.join(ROOT, "build", "test", "mockProgram.js"), path.join(dir, `Pulumi.${stack}.yaml`), "--as-is", "--project", dir, "--plaintext", path.join(dir, "plaintext.json")]);
+            const m = JSON.parse(mocked.stdout) as MockRun;
+            assert.equal(m.error, undefined);
+            const count = (types: string[]) => types.reduce<Record<string, number>>((o, t) => ((o[t] = (o[t] ?? 0) + 1), o), {});
+            const real = count(steps.filter((x) => x.op === "create").map((x) => typeOf(x.urn)));
+            const harness = count(m.resources.map((x) => x.type));
+            assert.deepEqual(real, harness, "the real preview creates what the harness registered");
+            console.log(`# ${stack}: ${summary.resourceChanges.create} creates in ${seconds.toFixed(1)} s`);
+        });
+    }
+});
