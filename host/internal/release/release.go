@@ -1,0 +1,149 @@
+// Package release holds the documents the agent is given as data on stdin: the release of a
+// co-op (deploy) and the host's shape (host-up, host-down). Both are decoded strictly: unknown
+// or repeated fields, trailing data, a missing required field and every invalid value are
+// refused, each with its path (release.image: must be pinned by digest ...).
+package release
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"coop/host/internal/rules"
+)
+
+// Limits of the release document's numbers, the same as the stack config's.
+const (
+	MaxRetain             = 20
+	MaxHealthTimeout      = 3600
+	MaxDrainTimeout       = 3600
+	MinPort, MaxPort      = 1, 65535
+	maxDomains, maxArgLen = 100, 4096
+)
+
+// Release is one co-op's release on a host: what it runs and how it is switched to.
+//
+// JSON: {"coop":"alpha","image":"REPO@sha256:<64 hex>","port":8080,"healthPath":"/health",
+// "domains":["alpha.example.org"],"migrate":["migrate"],"memory":"128m","cpus":"0.5",
+// "network":"coop","retain":2,"tls":false,"healthTimeoutSeconds":60,"drainTimeoutSeconds":30}
+// memory and cpus are optional; every other field is required.
+type Release struct {
+	// Coop is the co-op's id; it names the containers, the volume and the proxy service.
+	Coop string `json:"coop"`
+	// Image is the image to run, pinned by digest.
+	Image string `json:"image"`
+	// Port is the port the app listens on inside its container.
+	Port int `json:"port"`
+	// HealthPath is polled by the proxy on the new slot before it switches.
+	HealthPath string `json:"healthPath"`
+	// Domains the proxy routes to the co-op.
+	Domains []string `json:"domains"`
+	// Migrate is the argv run in a one-off container of the new image before it serves; empty: none.
+	Migrate []string `json:"migrate"`
+	// Memory is the container's memory limit (512m, 1g); empty: none.
+	Memory string `json:"memory,omitempty"`
+	// CPUs is the container's CPU limit (0.5, 2); empty: none.
+	CPUs string `json:"cpus,omitempty"`
+	// Network is the Docker network the proxy and the co-ops share.
+	Network string `json:"network"`
+	// Retain is how many previous releases' images are kept for rollback.
+	Retain int `json:"retain"`
+	// TLS asks the proxy for a certificate for the domains.
+	TLS bool `json:"tls"`
+	// HealthTimeoutSeconds is how long the new slot has to become healthy.
+	HealthTimeoutSeconds int `json:"healthTimeoutSeconds"`
+	// DrainTimeoutSeconds is how long in-flight requests get on the old slot.
+	DrainTimeoutSeconds int `json:"drainTimeoutSeconds"`
+}
+
+// Host is the host's shape: its network and its proxy.
+//
+// JSON: {"network":"coop","proxy":{"image":"REPO@sha256:<64 hex>","bindAddress":"127.0.0.1",
+// "httpPort":8080,"httpsPort":8443}}; every field is required.
+type Host struct {
+	// Network is the Docker network the proxy and the co-ops share.
+	Network string `json:"network"`
+	// Proxy is the reverse proxy in front of the co-ops.
+	Proxy Proxy `json:"proxy"`
+}
+
+// Proxy is kamal-proxy as the host runs it.
+type Proxy struct {
+	// Image is the kamal-proxy image, pinned by digest.
+	Image string `json:"image"`
+	// BindAddress is the host address its ports are published on.
+	BindAddress string `json:"bindAddress"`
+	// HTTPPort is the host port for HTTP (the container's 80).
+	HTTPPort int `json:"httpPort"`
+	// HTTPSPort is the host port for HTTPS (the container's 443).
+	HTTPSPort int `json:"httpsPort"`
+}
+
+func singleLine(s string) bool {
+	return s != "" && len(s) <= maxArgLen && !strings.ContainsAny(s, "\r\n\x00")
+}
+
+// DecodeRelease reads a release document from r.
+func DecodeRelease(r io.Reader) (Release, error) {
+	o, err := readDocument(r, "release")
+	if err != nil {
+		return Release{}, err
+	}
+	var rel Release
+	rel.Coop, _ = o.string("coop", true, rules.CoopID, rules.CoopIDHint)
+	rel.Image, _ = o.string("image", true, rules.ImageDigest, rules.ImageDigestHint)
+	rel.Port, _ = o.integer("port", MinPort, MaxPort)
+	rel.HealthPath, _ = o.string("healthPath", true, rules.HealthPath, rules.HealthPathHint)
+	if domains, ok := o.strings("domains", 1, rules.Domain, rules.DomainHint); ok {
+		if len(domains) > maxDomains {
+			o.fail("domains", "holds %d domains; at most %d", len(domains), maxDomains)
+		}
+		for i, d := range domains {
+			for _, e := range domains[:i] {
+				if d == e {
+					o.fail(fmt.Sprintf("domains[%d]", i), "%q is given twice", d)
+				}
+			}
+		}
+		rel.Domains = domains
+	}
+	rel.Migrate, _ = o.strings("migrate", 0, singleLine, "must be a non-empty single-line argument")
+	rel.Memory, _ = o.string("memory", false, rules.Memory, rules.MemoryHint)
+	rel.CPUs, _ = o.string("cpus", false, rules.CPUs, rules.CPUsHint)
+	rel.Network, _ = o.string("network", true, rules.DNSLabel, rules.DNSLabelHint)
+	rel.Retain, _ = o.integer("retain", 1, MaxRetain)
+	rel.TLS, _ = o.boolean("tls")
+	rel.HealthTimeoutSeconds, _ = o.integer("healthTimeoutSeconds", 1, MaxHealthTimeout)
+	rel.DrainTimeoutSeconds, _ = o.integer("drainTimeoutSeconds", 0, MaxDrainTimeout)
+	if err := o.finish(); err != nil {
+		return Release{}, err
+	}
+	if rel.Migrate == nil {
+		rel.Migrate = []string{}
+	}
+	return rel, nil
+}
+
+// DecodeHost reads a host document from r.
+func DecodeHost(r io.Reader) (Host, error) {
+	o, err := readDocument(r, "host")
+	if err != nil {
+		return Host{}, err
+	}
+	var h Host
+	h.Network, _ = o.string("network", true, rules.DNSLabel, rules.DNSLabelHint)
+	if p, ok := o.child("proxy"); ok {
+		h.Proxy.Image, _ = p.string("image", true, rules.ImageDigest, rules.ImageDigestHint)
+		h.Proxy.BindAddress, _ = p.string("bindAddress", true, rules.IPAddress, rules.IPAddressHint)
+		h.Proxy.HTTPPort, _ = p.integer("httpPort", MinPort, MaxPort)
+		h.Proxy.HTTPSPort, _ = p.integer("httpsPort", MinPort, MaxPort)
+		o.merge(p)
+	}
+	if err := o.finish(); err != nil {
+		return Host{}, err
+	}
+	if h.Proxy.HTTPPort == h.Proxy.HTTPSPort {
+		return Host{}, &FieldError{"host.proxy.httpsPort", fmt.Sprintf("must differ from httpPort (both %d)", h.Proxy.HTTPPort)}
+	}
+	return h, nil
+}
