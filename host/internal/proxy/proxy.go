@@ -1,0 +1,305 @@
+// Package proxy is kamal-proxy as the agent drives it: the container that runs it, its deploy
+// and remove commands run inside that container through the engine API's exec, and its routes
+// read from the JSON state file kamal-proxy keeps (copied out through the API), never from the
+// table `kamal-proxy list` prints for people.
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"coop/host/internal/engine"
+	"coop/host/internal/release"
+)
+
+const (
+	// Container is the proxy's container name on every host.
+	Container = "coop-proxy"
+	// StateVolume keeps the proxy's routes and certificates across restarts and upgrades.
+	StateVolume = "coop-proxy-state"
+	// StateDir is where kamal-proxy keeps its state: $HOME/.config/kamal-proxy
+	// (server.Config.dataDirectory in kamal-proxy), HOME being /home/kamal-proxy in its image.
+	StateDir = "/home/kamal-proxy/.config/kamal-proxy"
+	// StateFile is kamal-proxy's saved state (server.Config.StatePath): a JSON list of its
+	// services, rewritten after every deploy and remove, and read back when it starts.
+	StateFile = StateDir + "/kamal-proxy.state"
+	// Binary is kamal-proxy's executable inside its image.
+	Binary = "/kamal-proxy"
+
+	// AnswerTimeout is how long a started proxy has to answer on its command socket.
+	AnswerTimeout = 10 * time.Second
+	// answerPoll is how often it is asked meanwhile.
+	answerPoll = 100 * time.Millisecond
+	// stateReadAttempts: kamal-proxy rewrites its state file in place (truncate, then write),
+	// so a read can catch it half written; it is read again, a little later.
+	stateReadAttempts = 5
+	stateReadPause    = 50 * time.Millisecond
+)
+
+// Engine is what the proxy needs of the Docker engine.
+type Engine interface {
+	Exec(ctx context.Context, name string, argv []string, started func(id string) error) (engine.ExecResult, error)
+	CopyFile(ctx context.Context, name, path string) ([]byte, error)
+}
+
+// Proxy is the proxy container on this host.
+type Proxy struct {
+	Engine Engine
+}
+
+// Route is one kamal-proxy service: the hosts it serves and the targets it sends them to.
+type Route struct {
+	Service string   `json:"service"`
+	Hosts   []string `json:"hosts"`
+	Targets []string `json:"targets"`
+	TLS     bool     `json:"tls"`
+}
+
+// savedService is the part of kamal-proxy's saved service (server.marshalledService) the agent
+// reads. Older kamal-proxy versions saved one target and the hosts at the top level.
+type savedService struct {
+	Name    string `json:"name"`
+	Options struct {
+		Hosts      []string `json:"hosts"`
+		TLSEnabled bool     `json:"tls_enabled"`
+	} `json:"options"`
+	ActiveTargets []string `json:"active_targets"`
+
+	LegacyActiveTarget string   `json:"active_target"`
+	LegacyHosts        []string `json:"hosts"`
+}
+
+// ParseState reads kamal-proxy's saved state into routes, in the file's order.
+func ParseState(b []byte) ([]Route, error) {
+	var services []savedService
+	if err := json.Unmarshal(b, &services); err != nil {
+		return nil, fmt.Errorf("kamal-proxy's state is not the JSON list it writes: %w", err)
+	}
+	routes := make([]Route, 0, len(services))
+	for _, s := range services {
+		r := Route{Service: s.Name, Hosts: s.Options.Hosts, Targets: s.ActiveTargets, TLS: s.Options.TLSEnabled}
+		if len(r.Targets) == 0 && s.LegacyActiveTarget != "" {
+			r.Targets = []string{s.LegacyActiveTarget}
+		}
+		if len(r.Hosts) == 0 {
+			r.Hosts = s.LegacyHosts
+		}
+		if r.Hosts == nil {
+			r.Hosts = []string{}
+		}
+		if r.Targets == nil {
+			r.Targets = []string{}
+		}
+		routes = append(routes, r)
+	}
+	return routes, nil
+}
+
+// Routes reads the proxy's routes from its state file. A proxy that has never saved a route
+// has no file: no routes.
+func (p *Proxy) Routes(ctx context.Context) ([]Route, error) {
+	var lastErr error
+	for i := 0; i < stateReadAttempts; i++ {
+		if i > 0 {
+			select {
+			case <-ctx.Done():
+				return nil, context.Cause(ctx)
+			case <-time.After(stateReadPause):
+			}
+		}
+		b, err := p.Engine.CopyFile(ctx, Container, StateFile)
+		if errors.Is(err, engine.ErrNoContainer) {
+			return nil, fmt.Errorf("the proxy %s is not on this host (host-up starts it): %w", Container, err)
+		}
+		if errors.Is(err, engine.ErrNotFound) {
+			return []Route{}, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(bytes.TrimSpace(b)) == 0 {
+			lastErr = errors.New("kamal-proxy's state file is empty (being rewritten)")
+			continue
+		}
+		routes, err := ParseState(b)
+		if err == nil {
+			return routes, nil
+		}
+		lastErr = err
+	}
+	return nil, lastErr
+}
+
+// Service is the proxy service of a co-op.
+func Service(coopID string) string { return "coop-" + coopID }
+
+// Target is the proxy target of a container on the shared network.
+func Target(containerName string, port int) string {
+	return containerName + ":" + strconv.Itoa(port)
+}
+
+// LiveTarget is the target the proxy sends the service to, or "" when it has no route for it.
+func LiveTarget(routes []Route, service string) string {
+	for _, r := range routes {
+		if r.Service == service && len(r.Targets) > 0 {
+			return r.Targets[0]
+		}
+	}
+	return ""
+}
+
+// Deployment is one `kamal-proxy deploy`: the proxy polls Target's health path every
+// HealthInterval, switches the service to it atomically once it answers 200 (or gives up after
+// DeployTimeout), then lets the old target's in-flight requests finish (DrainTimeout).
+type Deployment struct {
+	Service        string
+	Target         string
+	HealthPath     string
+	HealthInterval time.Duration
+	DeployTimeout  time.Duration
+	DrainTimeout   time.Duration
+	Hosts          []string
+	TLS            bool
+}
+
+// Args is the deployment as kamal-proxy's command line (argv, run through exec: no shell).
+func (d Deployment) Args() []string {
+	args := []string{Binary, "deploy", d.Service,
+		"--target", d.Target,
+		"--health-check-path", d.HealthPath,
+		"--health-check-interval", d.HealthInterval.String(),
+		"--deploy-timeout", d.DeployTimeout.String(),
+		"--drain-timeout", d.DrainTimeout.String(),
+	}
+	for _, h := range d.Hosts {
+		args = append(args, "--host", h)
+	}
+	if d.TLS {
+		args = append(args, "--tls")
+	} else {
+		args = append(args, "--tls-redirect=false")
+	}
+	return args
+}
+
+// RefusedError is a kamal-proxy command that exited non-zero, with its last line of output.
+type RefusedError struct {
+	ExitCode int
+	LastLine string
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("kamal-proxy refused (exit %d): %s", e.ExitCode, e.LastLine)
+}
+
+// Deploy runs the deployment in the proxy container and waits for it. started gets the exec's
+// id before it starts (see engine.Engine.Exec). The error of a refused deployment ends with
+// kamal-proxy's last line of output.
+func (p *Proxy) Deploy(ctx context.Context, d Deployment, started func(execID string) error) error {
+	res, err := p.Engine.Exec(ctx, Container, d.Args(), started)
+	if err != nil {
+		return err
+	}
+	if res.ExitCode != 0 {
+		return &RefusedError{ExitCode: res.ExitCode, LastLine: LastLine(res.Output)}
+	}
+	return nil
+}
+
+// Remove removes a service's route; a service the proxy does not have is no error.
+func (p *Proxy) Remove(ctx context.Context, service string) error {
+	res, err := p.Engine.Exec(ctx, Container, []string{Binary, "remove", service}, nil)
+	if err != nil {
+		return err
+	}
+	if res.ExitCode != 0 && !strings.Contains(string(res.Output), "service not found") {
+		return &RefusedError{ExitCode: res.ExitCode, LastLine: LastLine(res.Output)}
+	}
+	return nil
+}
+
+// WaitAnswering waits until kamal-proxy answers on its command socket (`kamal-proxy list`
+// exits 0; its output, a table for people, is not read), up to AnswerTimeout.
+func (p *Proxy) WaitAnswering(ctx context.Context) error {
+	deadline := time.Now().Add(AnswerTimeout)
+	for {
+		res, err := p.Engine.Exec(ctx, Container, []string{Binary, "list"}, nil)
+		if err == nil && res.ExitCode == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s did not answer within %s", Container, AnswerTimeout)
+		}
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-time.After(answerPoll):
+		}
+	}
+}
+
+// LastLine is the last non-empty line of a command's output, without terminal colour codes.
+func LastLine(out []byte) string {
+	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if l := strings.TrimSpace(stripANSI(lines[i])); l != "" {
+			return l
+		}
+	}
+	return ""
+}
+
+func stripANSI(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == 0x1b && i+1 < len(s) && s[i+1] == '[' {
+			j := i + 2
+			for j < len(s) && (s[j] == ';' || (s[j] >= '0' && s[j] <= '9')) {
+				j++
+			}
+			if j < len(s) {
+				i = j
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// ConfigHash is what the proxy container runs with, as a label value: host-up recreates the
+// proxy only when it changes. It is the same hash coopctl wrote (sha256 of the lines image,
+// network, bind address, HTTP port, HTTPS port; 16 hex digits), so upgrading the tool does not
+// restart the proxy.
+func ConfigHash(h release.Host) string {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s\n%s\n%s\n%d\n%d\n", h.Proxy.Image, h.Network, h.Proxy.BindAddress, h.Proxy.HTTPPort, h.Proxy.HTTPSPort))
+	return hex.EncodeToString(sum[:])[:16]
+}
+
+// ConfigLabel holds ConfigHash on the proxy container.
+const ConfigLabel = "coop.config"
+
+// ContainerSpec is the proxy container for host h: restarted unless stopped, on the shared
+// network, its ports published on the bind address, its state in a volume.
+func ContainerSpec(h release.Host, managedLabel string) engine.Spec {
+	return engine.Spec{
+		Name:    Container,
+		Image:   h.Proxy.Image,
+		Network: h.Network,
+		Ports: []engine.Port{
+			{HostIP: h.Proxy.BindAddress, HostPort: h.Proxy.HTTPPort, ContainerPort: 80},
+			{HostIP: h.Proxy.BindAddress, HostPort: h.Proxy.HTTPSPort, ContainerPort: 443},
+		},
+		Binds:   []string{StateVolume + ":" + StateDir},
+		Labels:  map[string]string{managedLabel: "true", ConfigLabel: ConfigHash(h)},
+		Restart: true,
+	}
+}

@@ -1,0 +1,197 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"coop/host/internal/engine"
+	"coop/host/internal/release"
+)
+
+// stateFile is kamal-proxy v0.9.2's saved state after `deploy coop-it-a --target
+// coop-it-a-green:8080 --host it-a.localhost --tls-redirect=false` and one other service, as
+// copied out of a real proxy container (options trimmed to what matters and a few others).
+const stateFile = `[{"name":"coop-it-a","options":{"hosts":["it-a.localhost"],"path_prefixes":["/"],"tls_enabled":false,"tls_certificate_path":"","tls_private_key_path":"","tls_redirect":false,"canonical_host":"","acme_directory":"","acme_cache_path":"/home/kamal-proxy/.config/kamal-proxy/certs","error_page_path":"","strip_prefix":true,"writer_affinity_timeout":1000000000,"read_targets_accept_websockets":false},"target_options":{"health_check_config":{"path":"/health","port":0,"interval":100000000,"timeout":5000000000,"host":""},"response_timeout":30000000000,"buffer_requests":false,"buffer_responses":false,"max_memory_buffer_size":1048576,"max_request_body_size":0,"max_response_body_size":0,"log_request_headers":null,"log_response_headers":null,"forward_headers":true,"scope_cookie_paths":false},"active_targets":["coop-it-a-green:8080"],"active_readers":[],"rollout_targets":null,"rollout_readers":null,"pause_controller":{"state":0,"stop_message":"","fail_after":0},"rollout_controller":null},
+{"name":"coop-beta","options":{"hosts":["beta.example.org","www.beta.example.org"],"tls_enabled":true},"active_targets":["coop-beta-blue:3000"]}]
+`
+
+type fakeEngine struct {
+	files   [][]byte // successive reads of the state file
+	fileErr error
+	reads   int
+	execs   [][]string
+	results []engine.ExecResult
+	execErr error
+	ids     []string
+}
+
+func (f *fakeEngine) Exec(_ context.Context, name string, argv []string, started func(string) error) (engine.ExecResult, error) {
+	if name != Container {
+		return engine.ExecResult{}, fmt.Errorf("exec in %s", name)
+	}
+	f.execs = append(f.execs, argv)
+	if started != nil {
+		id := fmt.Sprintf("exec-%d", len(f.execs))
+		f.ids = append(f.ids, id)
+		if err := started(id); err != nil {
+			return engine.ExecResult{}, err
+		}
+	}
+	if f.execErr != nil {
+		return engine.ExecResult{}, f.execErr
+	}
+	if len(f.results) == 0 {
+		return engine.ExecResult{}, nil
+	}
+	r := f.results[0]
+	if len(f.results) > 1 {
+		f.results = f.results[1:]
+	}
+	return r, nil
+}
+
+func (f *fakeEngine) CopyFile(_ context.Context, name, path string) ([]byte, error) {
+	if name != Container || path != "/home/kamal-proxy/.config/kamal-proxy/kamal-proxy.state" {
+		return nil, fmt.Errorf("copy %s:%s", name, path)
+	}
+	f.reads++
+	if f.fileErr != nil {
+		return nil, f.fileErr
+	}
+	b := f.files[0]
+	if len(f.files) > 1 {
+		f.files = f.files[1:]
+	}
+	return b, nil
+}
+
+func TestRoutesFromTheStateFile(t *testing.T) {
+	p := &Proxy{Engine: &fakeEngine{files: [][]byte{[]byte(stateFile)}}}
+	routes, err := p.Routes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Route{
+		{Service: "coop-it-a", Hosts: []string{"it-a.localhost"}, Targets: []string{"coop-it-a-green:8080"}, TLS: false},
+		{Service: "coop-beta", Hosts: []string{"beta.example.org", "www.beta.example.org"}, Targets: []string{"coop-beta-blue:3000"}, TLS: true},
+	}
+	if !reflect.DeepEqual(routes, want) {
+		t.Fatalf("got %+v", routes)
+	}
+	if got := LiveTarget(routes, "coop-it-a"); got != "coop-it-a-green:8080" {
+		t.Errorf("LiveTarget = %q", got)
+	}
+	if got := LiveTarget(routes, "coop-it"); got != "" {
+		t.Errorf("LiveTarget of a prefix = %q", got)
+	}
+}
+
+func TestRoutesOfAnOlderStateFormat(t *testing.T) {
+	routes, err := ParseState([]byte(`[{"name":"coop-a","active_target":"coop-a-blue:80","hosts":["a.b"]}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(routes, []Route{{Service: "coop-a", Hosts: []string{"a.b"}, Targets: []string{"coop-a-blue:80"}}}) {
+		t.Fatalf("got %+v", routes)
+	}
+}
+
+func TestRoutesReadsAgainWhileTheFileIsRewritten(t *testing.T) {
+	f := &fakeEngine{files: [][]byte{[]byte(""), []byte(`[{"name":"coop-a","act`), []byte(stateFile)}}
+	routes, err := (&Proxy{Engine: f}).Routes(context.Background())
+	if err != nil || len(routes) != 2 || f.reads != 3 {
+		t.Fatalf("routes %v, err %v, reads %d", routes, err, f.reads)
+	}
+	f = &fakeEngine{files: [][]byte{[]byte("{broken")}}
+	if _, err := (&Proxy{Engine: f}).Routes(context.Background()); err == nil || f.reads != stateReadAttempts {
+		t.Fatalf("err %v after %d reads", err, f.reads)
+	}
+}
+
+func TestRoutesWithoutAStateFileOrAProxy(t *testing.T) {
+	f := &fakeEngine{fileErr: fmt.Errorf("copying: %w", engine.ErrNotFound)}
+	routes, err := (&Proxy{Engine: f}).Routes(context.Background())
+	if err != nil || len(routes) != 0 {
+		t.Fatalf("no state file: %v, %v", routes, err)
+	}
+	f = &fakeEngine{fileErr: fmt.Errorf("copying: %w", engine.ErrNoContainer)}
+	if _, err := (&Proxy{Engine: f}).Routes(context.Background()); err == nil || !strings.Contains(err.Error(), "coop-proxy is not on this host") {
+		t.Fatalf("no proxy: %v", err)
+	}
+}
+
+func TestDeploymentArgs(t *testing.T) {
+	d := Deployment{
+		Service: "coop-alpha", Target: Target("coop-alpha-green", 8080), HealthPath: "/health",
+		HealthInterval: 100 * time.Millisecond, DeployTimeout: 60 * time.Second, DrainTimeout: 30 * time.Second,
+		Hosts: []string{"alpha.example.org", "www.alpha.example.org"},
+	}
+	want := "/kamal-proxy deploy coop-alpha --target coop-alpha-green:8080 --health-check-path /health " +
+		"--health-check-interval 100ms --deploy-timeout 1m0s --drain-timeout 30s " +
+		"--host alpha.example.org --host www.alpha.example.org --tls-redirect=false"
+	if got := strings.Join(d.Args(), " "); got != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+	d.TLS = true
+	if args := d.Args(); args[len(args)-1] != "--tls" {
+		t.Fatalf("tls: %v", args)
+	}
+	for _, s := range []string{"1m0s", "100ms", "30s"} {
+		if _, err := time.ParseDuration(s); err != nil {
+			t.Errorf("kamal-proxy cannot parse %s: %v", s, err)
+		}
+	}
+}
+
+func TestDeployReportsTheProxysLastLine(t *testing.T) {
+	f := &fakeEngine{results: []engine.ExecResult{{ExitCode: 1, Output: []byte("\x1b[31mError:\x1b[0m target failed to become healthy within configured timeout\n")}}}
+	var id string
+	err := (&Proxy{Engine: f}).Deploy(context.Background(), Deployment{Service: "coop-a"}, func(execID string) error { id = execID; return nil })
+	var refused *RefusedError
+	if !errors.As(err, &refused) || refused.LastLine != "Error: target failed to become healthy within configured timeout" || refused.ExitCode != 1 {
+		t.Fatalf("err = %v", err)
+	}
+	if id != "exec-1" {
+		t.Fatalf("started got %q", id)
+	}
+}
+
+func TestRemoveIgnoresAServiceItDoesNotHave(t *testing.T) {
+	f := &fakeEngine{results: []engine.ExecResult{{ExitCode: 1, Output: []byte("Error: service not found\n")}}}
+	if err := (&Proxy{Engine: f}).Remove(context.Background(), "coop-a"); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(f.execs[0], " ") != "/kamal-proxy remove coop-a" {
+		t.Fatalf("ran %v", f.execs)
+	}
+}
+
+func TestWaitAnswering(t *testing.T) {
+	f := &fakeEngine{results: []engine.ExecResult{{ExitCode: 1}, {ExitCode: 1}, {ExitCode: 0}}}
+	if err := (&Proxy{Engine: f}).WaitAnswering(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.execs) != 3 || strings.Join(f.execs[2], " ") != "/kamal-proxy list" {
+		t.Fatalf("ran %v", f.execs)
+	}
+}
+
+func TestConfigHashIsCoopctls(t *testing.T) {
+	h := release.Host{Network: "coop", Proxy: release.Proxy{
+		Image: "127.0.0.1:5001/kamal-proxy@sha256:a0930c78ebc274ba7b66a9609a7a838fa868a972613b1c5ca2daec2c58d88ab6", BindAddress: "127.0.0.1", HTTPPort: 8080, HTTPSPort: 8443,
+	}}
+	// printf '%s\n' IMAGE coop 127.0.0.1 8080 8443 | sha256sum | cut -c1-16
+	if got := ConfigHash(h); got != "6aa5114e45417677" {
+		t.Fatalf("ConfigHash = %s", got)
+	}
+	spec := ContainerSpec(h, "coop.managed")
+	if spec.Name != "coop-proxy" || spec.Labels["coop.config"] != "6aa5114e45417677" || spec.Labels["coop.managed"] != "true" || !spec.Restart ||
+		spec.Binds[0] != "coop-proxy-state:/home/kamal-proxy/.config/kamal-proxy" || spec.Ports[1] != (engine.Port{HostIP: "127.0.0.1", HostPort: 8443, ContainerPort: 443}) {
+		t.Fatalf("spec %+v", spec)
+	}
+}
