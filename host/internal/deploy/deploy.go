@@ -1,0 +1,498 @@
+// Package deploy is a co-op's release on a host, as small named steps:
+//
+//	lock → wait for an interrupted switch → look (proxy route, containers) → converge after an
+//	interrupted deploy → pull → migrate → start the idle slot → health gate + switch (the proxy)
+//	→ drain (the proxy) → keep the old slot, stopped, off the deploy's path → record → prune → unlock
+//
+// A co-op ID runs in one of two slots, containers coop-ID-blue and coop-ID-green, behind the
+// proxy service coop-ID. The slot the proxy routes to is live; the other, stopped, holds the
+// previous release for an instant rollback. Any failure before the switch leaves the live slot
+// serving and the idle slot's previous release in place.
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"coop/host/internal/engine"
+	"coop/host/internal/proxy"
+	"coop/host/internal/release"
+)
+
+// Labels on every container the agent starts for a co-op.
+const (
+	LabelManaged = "coop.managed"
+	LabelID      = "coop.id"
+	LabelSlot    = "coop.slot"
+	LabelRelease = "coop.release"
+	LabelImage   = "coop.image"
+)
+
+// The two slots.
+const (
+	Blue  = "blue"
+	Green = "green"
+)
+
+// Defaults and limits of a release.
+const (
+	// PullAttempts: a pull is tried this often, 2 s, 4 s, ... apart.
+	PullAttempts = engine.PullAttempts
+	// LogTailLines of a failed container's log are shown with the failure.
+	LogTailLines = 20
+	// StrayStopTimeout stops a slot left running by an interrupted deploy, or a new slot given up.
+	StrayStopTimeout = 5 * time.Second
+	// SetAsideStopTimeout stops the idle slot before its release is set aside (it serves nothing).
+	SetAsideStopTimeout = 1 * time.Second
+	// switchPoll is how often an interrupted deploy's switch is asked whether it has ended.
+	switchPoll = 200 * time.Millisecond
+	// stoppingPoll is how often the previous deploy's stop of its old slot is looked at.
+	stoppingPoll = 50 * time.Millisecond
+)
+
+// Files in a co-op's directory (ROOT/coops/ID).
+const (
+	EnvFile        = "env"
+	ConfigDir      = "config"
+	ReleasesLog    = "releases.log"
+	switchMarker   = "switch.exec"  // the exec id of a proxy switch under way
+	stoppingMarker = "stopping.pid" // the process stopping the old slot off the deploy's path
+)
+
+// SlotName is a slot's container.
+func SlotName(id, slot string) string { return "coop-" + id + "-" + slot }
+
+// MigrateName is the one-off migration container.
+func MigrateName(id string) string { return "coop-" + id + "-migrate" }
+
+// DataVolume is the co-op's /data volume.
+func DataVolume(id string) string { return "coop-" + id + "-data" }
+
+// setAsideName is where a slot's previous release waits while a new one is tried in the slot.
+func setAsideName(slotName string) string { return slotName + "-old" }
+
+// otherSlot is the slot that is not s.
+func otherSlot(s string) string {
+	if s == Blue {
+		return Green
+	}
+	return Blue
+}
+
+// Engine is what a release needs of the Docker engine.
+type Engine interface {
+	ListByLabel(ctx context.Context, label, value string) ([]engine.Container, error)
+	Inspect(ctx context.Context, name string) (engine.State, error)
+	Create(ctx context.Context, spec engine.Spec) error
+	Start(ctx context.Context, name string) error
+	Stop(ctx context.Context, name string, timeout time.Duration) error
+	Remove(ctx context.Context, name string) error
+	Rename(ctx context.Context, from, to string) error
+	RunToCompletion(ctx context.Context, spec engine.Spec) (int, []byte, error)
+	Logs(ctx context.Context, name string, tail int) ([]byte, error)
+	ImagePresent(ctx context.Context, ref string) (bool, error)
+	Pull(ctx context.Context, ref string) error
+	RepoDigests(ctx context.Context) (map[string]bool, error)
+	RemoveImage(ctx context.Context, ref string) error
+	ExecRunning(ctx context.Context, id string) (bool, error)
+}
+
+// Proxy is what a release needs of the proxy.
+type Proxy interface {
+	Routes(ctx context.Context) ([]proxy.Route, error)
+	Deploy(ctx context.Context, d proxy.Deployment, started func(execID string) error) error
+}
+
+// Retirer stops the old slot and removes a set-aside release off the deploy's path, in a
+// process of its own that outlives this one; it returns that process's pid.
+type Retirer interface {
+	Retire(stop string, stopTimeout time.Duration, remove string) (pid int, err error)
+}
+
+// Deployer runs releases.
+type Deployer struct {
+	Engine  Engine
+	Proxy   Proxy
+	Retirer Retirer
+	// Log prints a progress line; Block prints lines (a container's log) indented under it.
+	Log   func(format string, args ...any)
+	Block func(text []byte)
+	// Now, Sleep and Alive are the clock and the process table (tests replace them).
+	Now   func() time.Time
+	Sleep func(ctx context.Context, d time.Duration) error
+	Alive func(pid int, start uint64) bool
+	// StartTime reads a process's start time, to record the retiring process.
+	StartTime func(pid int) (uint64, error)
+}
+
+// Options are how this deploy is run (not what it releases).
+type Options struct {
+	// By is who deploys, as the lock and the release record say.
+	By string
+	// OnlyIfRetained: switch only when the idle slot holds this very release; else change
+	// nothing and report NotRetained (a rollback's fast path).
+	OnlyIfRetained bool
+	// LockWait is how long to wait for another deploy of the co-op.
+	LockWait time.Duration
+	// HealthInterval is how often the proxy polls the new slot.
+	HealthInterval time.Duration
+	// Client is done when the client that asked for the deploy went away (the SSH session was
+	// cut): before the switch the deploy then gives up and puts everything back; after it, it
+	// finishes. Nil: the client never goes.
+	Client context.Context
+}
+
+// Unchanged is the report when the live slot already runs the release.
+type Unchanged struct {
+	Coop       string `json:"coop"`
+	Changed    bool   `json:"changed"`
+	Slot       string `json:"slot"`
+	Image      string `json:"image"`
+	ReleaseKey string `json:"releaseKey"`
+}
+
+// NotRetained is the report of --only-if-retained when the idle slot does not hold the release.
+type NotRetained struct {
+	Coop     string `json:"coop"`
+	Changed  bool   `json:"changed"`
+	Retained bool   `json:"retained"`
+	Image    string `json:"image"`
+}
+
+// Released is the report of a release that switched.
+type Released struct {
+	Coop         string  `json:"coop"`
+	Changed      bool    `json:"changed"`
+	Reused       bool    `json:"reused"`
+	Slot         string  `json:"slot"`
+	PreviousSlot string  `json:"previousSlot"`
+	Image        string  `json:"image"`
+	ReleaseKey   string  `json:"releaseKey"`
+	Timings      Timings `json:"timings"`
+}
+
+// Timings of a release's steps, in milliseconds.
+type Timings struct {
+	PullMs    int64 `json:"pullMs"`
+	MigrateMs int64 `json:"migrateMs"`
+	StartMs   int64 `json:"startMs"`
+	SwitchMs  int64 `json:"switchMs"`
+	TotalMs   int64 `json:"totalMs"`
+}
+
+// Result is what a deploy reports; exactly one field is set.
+type Result struct {
+	Unchanged   *Unchanged
+	NotRetained *NotRetained
+	Released    *Released
+}
+
+// Report is the one report of the result.
+func (r Result) Report() any {
+	switch {
+	case r.Unchanged != nil:
+		return r.Unchanged
+	case r.NotRetained != nil:
+		return r.NotRetained
+	default:
+		return r.Released
+	}
+}
+
+// StepError is a release that failed at a step: `deploy ID: STEP failed: WHY`.
+type StepError struct {
+	Coop   string
+	Step   string
+	Reason string
+}
+
+func (e *StepError) Error() string {
+	return fmt.Sprintf("deploy %s: %s failed: %s", e.Coop, e.Step, e.Reason)
+}
+
+// Run releases rel into the co-op directory dir (ROOT/coops/ID).
+func (d *Deployer) Run(ctx context.Context, rel release.Release, dir string, o Options) (Result, error) {
+	d.defaults()
+	id := rel.Coop
+	if info, err := os.Stat(dir); err != nil || !info.IsDir() {
+		return Result{}, fmt.Errorf("deploy %s: %s is missing (run prepare %s first)", id, dir, id)
+	}
+	if _, err := os.Stat(filepath.Join(dir, EnvFile)); err != nil {
+		return Result{}, fmt.Errorf("deploy %s: %s is missing", id, filepath.Join(dir, EnvFile))
+	}
+	client := o.Client
+	if client == nil {
+		client = context.Background()
+	}
+	t0 := d.Now()
+
+	// Lock. Waiting ends early when the client goes: nobody would get the result.
+	lockCtx, releaseLockCtx := mergeDone(ctx, client)
+	l, err := lockCoop(lockCtx, dir, o.By, o.LockWait, d.Log)
+	releaseLockCtx()
+	if err != nil {
+		return Result{}, fmt.Errorf("deploy %s: %w", id, err)
+	}
+	defer l.Release()
+
+	if err := waitForInterruptedSwitch(ctx, d.Engine, dir, d.Sleep, d.Log); err != nil {
+		return Result{}, fmt.Errorf("deploy %s: %w", id, err)
+	}
+	key, err := ReleaseKey(rel, dir)
+	if err != nil {
+		return Result{}, fmt.Errorf("deploy %s: %w", id, err)
+	}
+	env, err := engine.ReadEnvFile(filepath.Join(dir, EnvFile), os.LookupEnv)
+	if err != nil {
+		return Result{}, fmt.Errorf("deploy %s: %w", id, err)
+	}
+	memory, err := engine.ParseMemory(rel.Memory)
+	if err != nil {
+		return Result{}, fmt.Errorf("deploy %s: release.%w", id, err)
+	}
+	cpus, err := engine.ParseCPUs(rel.CPUs)
+	if err != nil {
+		return Result{}, fmt.Errorf("deploy %s: release.%w", id, err)
+	}
+
+	// Is the previous deploy's stop of its old slot still under way?
+	stopping := stoppingUnderWay(dir, d.Alive)
+	seen, live, err := look(ctx, d.Engine, d.Proxy, id)
+	if err != nil {
+		return Result{}, fmt.Errorf("deploy %s: %w", id, err)
+	}
+	idle := otherSlot(orDefault(live, Green))
+	newSlot := SlotName(id, idle)
+	old := ""
+	if live != "" {
+		old = SlotName(id, live)
+	}
+	if err := converge(ctx, d.Engine, id, seen, old, newSlot, stopping, d.Log); err != nil {
+		return Result{}, fmt.Errorf("deploy %s: %w", id, err)
+	}
+
+	if c, ok := seen[old]; live != "" && ok && c.State == "running" && c.Release == key {
+		l.Release()
+		return Result{Unchanged: &Unchanged{Coop: id, Changed: false, Slot: live, Image: rel.Image, ReleaseKey: key}}, nil
+	}
+	// The idle slot already holds this very release (a rollback to the previous one): start
+	// it and switch. No pull, no migration.
+	c, ok := seen[newSlot]
+	reuse := ok && c.Release == key
+	if o.OnlyIfRetained && !reuse {
+		l.Release()
+		return Result{NotRetained: &NotRetained{Coop: id, Changed: false, Retained: false, Image: rel.Image}}, nil
+	}
+
+	r := &attempt{d: d, ctx: ctx, id: id}
+	var t Timings
+	spec := engine.Spec{
+		Image:   rel.Image,
+		Env:     env,
+		Labels:  map[string]string{LabelManaged: "true", LabelID: id},
+		Network: rel.Network,
+		Binds:   []string{DataVolume(id) + ":/data", filepath.Join(dir, ConfigDir) + ":/config:ro"},
+		Memory:  memory, NanoCPUs: cpus,
+	}
+
+	// 1. Pull by digest (skipped when the image is here). A client that goes away ends it.
+	step := d.Now()
+	if !reuse {
+		pullCtx, releasePullCtx := mergeDone(ctx, client)
+		err := engine.EnsureImage(pullCtx, d.Engine, rel.Image, PullAttempts, d.Sleep, d.Log)
+		releasePullCtx()
+		if err != nil {
+			return Result{}, r.fail("pull", err.Error(), "")
+		}
+	}
+	t.PullMs = since(d.Now, step)
+
+	// 2. Migrations, in a one-off container of the new image, before anything serves it. A
+	//    migration is never cut short, whoever goes away.
+	step = d.Now()
+	if !reuse && len(rel.Migrate) > 0 {
+		if gone := clientGone(client); gone != nil {
+			return Result{}, r.fail("migration", "not started: "+gone.Error(), "")
+		}
+		if err := migrate(ctx, d.Engine, spec, MigrateName(id), rel.Migrate, d.Log, d.Block); err != nil {
+			return Result{}, r.fail("migration", err.Error(), "")
+		}
+	}
+	t.MigrateMs = since(d.Now, step)
+
+	// 3. The idle slot: reuse it, or set its release aside (SLOT-old, put back if this deploy
+	//    fails, so that a failed deploy never costs the instant rollback) and start the new one.
+	if gone := clientGone(client); gone != nil {
+		return Result{}, r.fail("start", gone.Error()+" before the switch; nothing was switched", "")
+	}
+	step = d.Now()
+	if reuse {
+		waitStopping(ctx, dir, d.Alive, d.Sleep)
+		if err := d.Engine.Start(ctx, newSlot); err != nil {
+			return Result{}, r.fail("start", err.Error(), newSlot)
+		}
+	} else {
+		if _, held := seen[newSlot]; held {
+			if err := setAside(ctx, d.Engine, newSlot); err != nil {
+				return Result{}, r.fail("start", err.Error(), "")
+			}
+			r.setAside = newSlot
+		}
+		slot := spec
+		slot.Name = newSlot
+		slot.Restart = true
+		slot.Labels = map[string]string{LabelManaged: "true", LabelID: id, LabelSlot: idle, LabelRelease: key, LabelImage: rel.Image}
+		if err := startSlot(ctx, d.Engine, slot); err != nil {
+			return Result{}, r.fail("start", err.Error(), "")
+		}
+	}
+	t.StartMs = since(d.Now, step)
+
+	// A client that went away will not record this release in the stack, so the host must
+	// not switch to it either: give up here, putting everything back.
+	if gone := clientGone(client); gone != nil {
+		_ = d.Engine.Stop(ctx, newSlot, StrayStopTimeout)
+		return Result{}, r.fail("switch", gone.Error()+" before the switch; nothing was switched", "")
+	}
+
+	// 4. Health gate and atomic switch: the proxy polls the new slot and routes to it only once
+	//    healthy, then drains the old slot's in-flight requests before it returns. From here
+	//    on the release finishes whoever goes away.
+	step = d.Now()
+	deployment := proxy.Deployment{
+		Service:        proxy.Service(id),
+		Target:         proxy.Target(newSlot, rel.Port),
+		HealthPath:     rel.HealthPath,
+		HealthInterval: o.HealthInterval,
+		DeployTimeout:  time.Duration(rel.HealthTimeoutSeconds) * time.Second,
+		DrainTimeout:   time.Duration(rel.DrainTimeoutSeconds) * time.Second,
+		Hosts:          rel.Domains,
+		TLS:            rel.TLS,
+	}
+	if err := switchProxy(ctx, d.Proxy, deployment, dir); err != nil {
+		state := "missing"
+		if s, ierr := d.Engine.Inspect(ctx, newSlot); ierr == nil {
+			state = fmt.Sprintf("%s (exit %d)", s.Status, s.ExitCode)
+		}
+		_ = d.Engine.Stop(ctx, newSlot, StrayStopTimeout)
+		why := fmt.Sprintf("%s did not become healthy on %s within %d s; container %s; proxy: %s", newSlot, rel.HealthPath, rel.HealthTimeoutSeconds, state, proxyReason(err))
+		return Result{}, r.fail("health check", why, newSlot)
+	}
+	t.SwitchMs = since(d.Now, step)
+
+	// 5. Keep the old slot, stopped, for an instant rollback. The proxy has drained it already,
+	//    so the stop runs off the deploy's path; the next deploy waits for it.
+	keepOldSlot(dir, d.Retirer, d.StartTime, old, time.Duration(rel.DrainTimeoutSeconds)*time.Second, r.setAside, d.Log)
+	r.setAside = ""
+
+	// 6. Record the release, then prune images beyond the retention count.
+	t.TotalMs = since(d.Now, t0)
+	entry := Record{
+		Time: d.Now().UTC().Format(recordTimeFormat), Coop: id, Image: rel.Image, Slot: idle,
+		Reused: reuse, ReleaseKey: key, By: o.By, Ms: t.TotalMs,
+	}
+	if err := record(filepath.Join(dir, ReleasesLog), entry); err != nil {
+		d.Log("warning: %s/%s: %v (the release is live)", dir, ReleasesLog, err)
+	}
+	pruneImages(ctx, d.Engine, filepath.Join(dir, ReleasesLog), rel.Retain)
+	l.Release()
+
+	return Result{Released: &Released{
+		Coop: id, Changed: true, Reused: reuse, Slot: idle, PreviousSlot: live,
+		Image: rel.Image, ReleaseKey: key, Timings: t,
+	}}, nil
+}
+
+// attempt is the state a failing release has to undo.
+type attempt struct {
+	d   *Deployer
+	ctx context.Context
+	id  string
+	// setAside is the slot whose previous release this deploy set aside as SLOT-old.
+	setAside string
+}
+
+// fail ends the release at step: shows the container's last log lines when there is one,
+// puts a set-aside release back into its slot, and returns the step's error.
+func (a *attempt) fail(step, reason, container string) error {
+	if container != "" {
+		a.d.Log("last lines of %s:", container)
+		if out, err := a.d.Engine.Logs(a.ctx, container, LogTailLines); err == nil {
+			a.d.Block(out)
+		}
+	}
+	if a.setAside != "" {
+		if err := putBack(a.ctx, a.d.Engine, a.setAside); err != nil {
+			a.d.Log("could not put back %s's previous release: %v", a.setAside, err)
+		}
+		a.setAside = ""
+	}
+	return &StepError{Coop: a.id, Step: step, Reason: reason}
+}
+
+func (d *Deployer) defaults() {
+	if d.Log == nil {
+		d.Log = func(string, ...any) {}
+	}
+	if d.Block == nil {
+		d.Block = func([]byte) {}
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Sleep == nil {
+		d.Sleep = sleep
+	}
+}
+
+func sleep(ctx context.Context, dur time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-time.After(dur):
+		return nil
+	}
+}
+
+func since(now func() time.Time, t time.Time) int64 { return now().Sub(t).Milliseconds() }
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// clientGone is why the client is gone, or nil while it is there.
+func clientGone(client context.Context) error {
+	if client.Err() == nil {
+		return nil
+	}
+	return context.Cause(client)
+}
+
+// mergeDone is ctx, also done (with other's cause) when other is; release frees it.
+func mergeDone(ctx, other context.Context) (merged context.Context, release func()) {
+	merged, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(other, func() { cancel(context.Cause(other)) })
+	return merged, func() {
+		stop()
+		cancel(nil)
+	}
+}
+
+// proxyReason is the proxy's own words for a failed switch, or the engine's when it went away.
+func proxyReason(err error) string {
+	if errors.Is(err, engine.ErrEngineDown) {
+		return "the Docker engine stopped answering (" + err.Error() + ")"
+	}
+	var refused *proxy.RefusedError
+	if errors.As(err, &refused) {
+		return refused.LastLine
+	}
+	return err.Error()
+}

@@ -1,0 +1,388 @@
+package deploy
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"coop/host/internal/engine"
+	"coop/host/internal/lock"
+	"coop/host/internal/proxy"
+)
+
+// lockCoop takes the co-op's lock, waiting up to wait for another deploy and taking over a
+// stale one.
+func lockCoop(ctx context.Context, dir, by string, wait time.Duration, log func(string, ...any)) (*lock.Lock, error) {
+	return lock.Acquire(ctx, dir, lock.Options{Wait: wait, Holder: lock.Self(by), Log: log})
+}
+
+// waitForInterruptedSwitch waits for the proxy switch of a deploy that was killed: it goes on
+// inside the proxy (polling the new slot until its deploy timeout) and must end before this
+// deploy reads the routes, or it could install its target after this deploy has decided.
+func waitForInterruptedSwitch(ctx context.Context, eng Engine, dir string, sleep func(context.Context, time.Duration) error, log func(string, ...any)) error {
+	marker := filepath.Join(dir, switchMarker)
+	b, err := os.ReadFile(marker)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	id := strings.TrimSpace(string(b))
+	for waited := false; id != ""; waited = true {
+		running, err := eng.ExecRunning(ctx, id)
+		if err != nil {
+			return fmt.Errorf("asking whether an interrupted deploy's proxy switch still runs: %w", err)
+		}
+		if !running {
+			break
+		}
+		if !waited {
+			log("waiting for the proxy switch of an interrupted deploy to finish")
+		}
+		if err := sleep(ctx, switchPoll); err != nil {
+			return err
+		}
+	}
+	return os.Remove(marker)
+}
+
+// look reads, at once, the slot the proxy routes the co-op to and the co-op's containers. The
+// live slot is what the proxy routes to: nothing else is trusted with it, since a wrong guess
+// would replace the container that serves.
+func look(ctx context.Context, eng Engine, prx Proxy, id string) (map[string]engine.Container, string, error) {
+	var (
+		wg              sync.WaitGroup
+		routes          []proxy.Route
+		proxyState      engine.State
+		routesErr, pErr error
+	)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		routes, routesErr = prx.Routes(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		proxyState, pErr = eng.Inspect(ctx, proxy.Container)
+	}()
+	list, listErr := eng.ListByLabel(ctx, LabelID, id)
+	wg.Wait()
+	if pErr != nil {
+		return nil, "", fmt.Errorf("the proxy: %w (host-up starts it)", pErr)
+	}
+	if !proxyState.Running {
+		return nil, "", fmt.Errorf("the proxy %s is %s; a release needs it running (host-up starts it)", proxy.Container, proxyState.Status)
+	}
+	if routesErr != nil {
+		return nil, "", fmt.Errorf("reading the proxy's routes: %w", routesErr)
+	}
+	if listErr != nil {
+		return nil, "", listErr
+	}
+	seen := map[string]engine.Container{}
+	for _, c := range list {
+		seen[c.Name] = c
+	}
+	return seen, liveSlot(routes, id), nil
+}
+
+// liveSlot is the slot the proxy routes the co-op to, or "" when it has no route for it.
+func liveSlot(routes []proxy.Route, id string) string {
+	target := proxy.LiveTarget(routes, proxy.Service(id))
+	name, _, _ := strings.Cut(target, ":")
+	for _, s := range []string{Blue, Green} {
+		if name == SlotName(id, s) {
+			return s
+		}
+	}
+	return ""
+}
+
+// converge puts the co-op back in order after an interrupted deploy: no one-off migration
+// container left over, every set-aside release back in its slot, and nothing but the live slot
+// running. seen is updated to match.
+func converge(ctx context.Context, eng Engine, id string, seen map[string]engine.Container, old, newSlot string, stopping bool, log func(string, ...any)) error {
+	if _, ok := seen[MigrateName(id)]; ok {
+		log("removing %s, left over by an interrupted deploy", MigrateName(id))
+		if err := eng.Remove(ctx, MigrateName(id)); err != nil {
+			return err
+		}
+		delete(seen, MigrateName(id))
+	}
+	// A deploy cut short between setting a slot's previous release aside and its switch: the
+	// previous release goes back into the slot.
+	for _, slot := range []string{SlotName(id, Blue), SlotName(id, Green)} {
+		aside, ok := seen[setAsideName(slot)]
+		if !ok {
+			continue
+		}
+		if slot == old {
+			// The last deploy's removal of it, off its path, may be under way: either will do.
+			if err := eng.Remove(ctx, setAsideName(slot)); err != nil {
+				return err
+			}
+		} else {
+			log("putting back %s's previous release, set aside by an interrupted deploy", slot)
+			if err := putBack(ctx, eng, slot); err != nil {
+				return err
+			}
+			seen[slot] = engine.Container{Name: slot, State: aside.State, Release: aside.Release, Image: aside.Image}
+		}
+		delete(seen, setAsideName(slot))
+	}
+	if c, ok := seen[newSlot]; ok && c.Running() && !stopping {
+		log("stopping %s, left running by an interrupted deploy", newSlot)
+		if err := eng.Stop(ctx, newSlot, StrayStopTimeout); err != nil {
+			return err
+		}
+		c.State = "exited"
+		seen[newSlot] = c
+	}
+	return nil
+}
+
+// migrate runs argv in a one-off container of the new image (the co-op's env, data and config),
+// removed afterwards. A failure shows the migration's last lines of output.
+func migrate(ctx context.Context, eng Engine, spec engine.Spec, name string, argv []string, log func(string, ...any), block func([]byte)) error {
+	spec.Name = name
+	spec.Cmd = argv
+	spec.Restart = false
+	code, out, err := eng.RunToCompletion(ctx, spec)
+	if err != nil {
+		return fmt.Errorf("could not run %s: %w", strings.Join(argv, " "), err)
+	}
+	if code != 0 {
+		log("migration output:")
+		block(lastLines(out, LogTailLines))
+		return fmt.Errorf("exit %d from %s", code, strings.Join(argv, " "))
+	}
+	return nil
+}
+
+// setAside moves the idle slot's release out of the way (SLOT-old) so a new one can be tried in
+// the slot. Stopping it first also ends a stop of it that may still be under way.
+func setAside(ctx context.Context, eng Engine, slot string) error {
+	_ = eng.Stop(ctx, slot, SetAsideStopTimeout)
+	return eng.Rename(ctx, slot, setAsideName(slot))
+}
+
+// putBack puts a set-aside release back into its slot, replacing whatever is there.
+func putBack(ctx context.Context, eng Engine, slot string) error {
+	if err := eng.Remove(ctx, slot); err != nil {
+		return err
+	}
+	return eng.Rename(ctx, setAsideName(slot), slot)
+}
+
+// startSlot creates and starts the new release in its slot.
+func startSlot(ctx context.Context, eng Engine, spec engine.Spec) error {
+	if err := eng.Create(ctx, spec); err != nil {
+		return err
+	}
+	return eng.Start(ctx, spec.Name)
+}
+
+// switchProxy has the proxy check the new slot's health and switch to it. While the switch
+// runs, its exec id is kept in the co-op's directory: if this process dies, the switch goes on
+// in the proxy and the next deploy waits for it (waitForInterruptedSwitch).
+func switchProxy(ctx context.Context, prx Proxy, d proxy.Deployment, dir string) error {
+	marker := filepath.Join(dir, switchMarker)
+	err := prx.Deploy(ctx, d, func(execID string) error {
+		return writeFileAtomic(marker, []byte(execID+"\n"), 0o600)
+	})
+	if rmErr := os.Remove(marker); rmErr != nil && !errors.Is(rmErr, os.ErrNotExist) && err == nil {
+		return rmErr
+	}
+	return err
+}
+
+// keepOldSlot has the old slot stopped (after the drain timeout at most) and a set-aside
+// release removed, off the deploy's path: in a process of their own, recorded so that the next
+// deploy can wait for the stop.
+func keepOldSlot(dir string, retirer Retirer, startTime func(int) (uint64, error), old string, drain time.Duration, setAside string, log func(string, ...any)) {
+	remove := ""
+	if setAside != "" {
+		remove = setAsideName(setAside)
+	}
+	if old == "" && remove == "" {
+		return
+	}
+	pid, err := retirer.Retire(old, drain, remove)
+	if err != nil {
+		// The release is live; the next deploy stops a slot left running and removes SLOT-old.
+		log("warning: could not stop %s off the deploy's path: %v", orDefault(old, remove), err)
+		return
+	}
+	var start uint64
+	if startTime != nil {
+		start, _ = startTime(pid)
+	}
+	if err := writeFileAtomic(filepath.Join(dir, stoppingMarker), fmt.Appendf(nil, "%d %d\n", pid, start), 0o600); err != nil {
+		log("warning: %v", err)
+	}
+}
+
+// stoppingUnderWay: the previous deploy's stop of its old slot still runs.
+func stoppingUnderWay(dir string, alive func(int, uint64) bool) bool {
+	pid, start, ok := readStopping(dir)
+	return ok && alive(pid, start)
+}
+
+// waitStopping waits for the previous deploy's stop of its old slot to end.
+func waitStopping(ctx context.Context, dir string, alive func(int, uint64) bool, sleep func(context.Context, time.Duration) error) {
+	pid, start, ok := readStopping(dir)
+	for ok && alive(pid, start) {
+		if sleep(ctx, stoppingPoll) != nil {
+			return
+		}
+	}
+	_ = os.Remove(filepath.Join(dir, stoppingMarker))
+}
+
+// readStopping reads "PID START" (coopctl wrote "PID" alone; START 0 then).
+func readStopping(dir string) (int, uint64, bool) {
+	b, err := os.ReadFile(filepath.Join(dir, stoppingMarker))
+	if err != nil {
+		return 0, 0, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0, 0, false
+	}
+	pid, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 0, 0, false
+	}
+	var start uint64
+	if len(f) > 1 {
+		start, _ = strconv.ParseUint(f[1], 10, 64)
+	}
+	return pid, start, true
+}
+
+// Record is one line of ROOT/coops/ID/releases.log.
+type Record struct {
+	Time       string `json:"time"`
+	Coop       string `json:"coop"`
+	Image      string `json:"image"`
+	Slot       string `json:"slot"`
+	Reused     bool   `json:"reused"`
+	ReleaseKey string `json:"releaseKey"`
+	By         string `json:"by"`
+	Ms         int64  `json:"ms"`
+}
+
+const recordTimeFormat = "2006-01-02T15:04:05Z"
+
+// record appends the release to the co-op's release record, one JSON object a line.
+func record(path string, r Record) error {
+	line, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(append(line, '\n')); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// releasedImages are the images of the release record, newest first, each once.
+func releasedImages(path string) []string {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var all []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var r struct {
+			Image string `json:"image"`
+		}
+		if json.Unmarshal(sc.Bytes(), &r) == nil && r.Image != "" {
+			all = append(all, r.Image)
+		}
+	}
+	seen := map[string]bool{}
+	var out []string
+	for i := len(all) - 1; i >= 0; i-- {
+		if !seen[all[i]] {
+			seen[all[i]] = true
+			out = append(out, all[i])
+		}
+	}
+	return out
+}
+
+// imagesToPrune are the released images beyond the live one and the retain previous ones.
+func imagesToPrune(released []string, retain int) []string {
+	if len(released) <= retain+1 {
+		return nil
+	}
+	return released[retain+1:]
+}
+
+// pruneImages removes the co-op's released images except the live one and the retain previous
+// ones. An image another container still uses is left (the engine refuses).
+func pruneImages(ctx context.Context, eng Engine, logPath string, retain int) {
+	prune := imagesToPrune(releasedImages(logPath), retain)
+	if len(prune) == 0 {
+		return
+	}
+	present, err := eng.RepoDigests(ctx)
+	if err != nil {
+		return
+	}
+	for _, img := range prune {
+		if present[img] {
+			_ = eng.RemoveImage(ctx, img)
+		}
+	}
+}
+
+// lastLines is the last n lines of out.
+func lastLines(out []byte, n int) []byte {
+	s := strings.TrimRight(string(out), "\n")
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return []byte(strings.Join(lines, "\n") + "\n")
+}
+
+// writeFileAtomic writes a file whole or not at all (temp file, then rename).
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
