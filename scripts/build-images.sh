@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Build the coop-demo test images (and optionally kamal-proxy), push them to a
-# registry and record their digests.
+# Build the coop-demo test images, the host agent (and optionally kamal-proxy),
+# push them to a registry and record their digests.
 #
 # usage: scripts/build-images.sh REGISTRY OUTFILE
 #   e.g. scripts/build-images.sh 127.0.0.1:5001 .local/images.json
@@ -10,13 +10,18 @@
 #   REGISTRY/coop-demo:v2               version v2, schema 2
 #   REGISTRY/coop-demo:v3-broken        version v3, schema 2, /health always 503
 #   REGISTRY/coop-demo:v4-badmigration  version v4, schema 3, migrate exits 3
+#   REGISTRY/coop-agent:current         the host agent (host/, Go), /coop-agent;
+#                                       hosts install it with its `install` subcommand
 #   REGISTRY/kamal-proxy:$KAMAL_PROXY_VERSION
 #                                       only when KAMAL_PROXY_BIN names a
 #                                       prebuilt static kamal-proxy binary
 #
-# OUTFILE gets {"inputsHash": ..., "images": {"demo:v1": "REGISTRY/coop-demo@sha256:...", ...}}.
+# OUTFILE gets {"inputsHash": ..., "agentInputsHash": ...,
+#   "images": {"demo:v1": "REGISTRY/coop-demo@sha256:...", ..., "coop-agent": ...}}.
 # When OUTFILE's inputsHash matches the current inputs and every recorded
 # digest is still in the registry, nothing is built ("images: up to date").
+# The agent's digest is its version on the hosts, so it is rebuilt only when
+# its own inputs (agentInputsHash) change, not when the demo app's do.
 # After pushing, the local tags and images are removed so that deploys have
 # to pull from the registry.
 #
@@ -52,6 +57,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 APP_DIR=$ROOT/app/demo
 DEMO_DOCKERFILE=$APP_DIR/Dockerfile
 KP_DOCKERFILE=$ROOT/host/kamal-proxy.Dockerfile
+AGENT_DIR=$ROOT/host
+AGENT_DOCKERFILE=$ROOT/host/coop-agent.Dockerfile
 
 # name|version|schema|DEMO_HEALTH image env|failMigration ldflag
 VARIANTS=(
@@ -77,6 +84,7 @@ for tool in docker go jq curl sha256sum; do
 done
 
 [[ -f $DEMO_DOCKERFILE ]] || die "missing $DEMO_DOCKERFILE; run this script from a full checkout"
+[[ -f $AGENT_DOCKERFILE && -f $AGENT_DIR/go.mod ]] || die "missing $AGENT_DOCKERFILE or $AGENT_DIR/go.mod; run this script from a full checkout"
 
 KP_BIN=${KAMAL_PROXY_BIN:-}
 KP_VERSION=${KAMAL_PROXY_VERSION:-}
@@ -124,9 +132,23 @@ inputs_hash() {
 			-o -name Dockerfile -o -name .dockerignore \) -print0 |
 			LC_ALL=C sort -z | xargs -0 -r sha256sum
 		sha256sum scripts/build-images.sh host/kamal-proxy.Dockerfile
+		printf 'coop-agent %s\n' "$AGENT_HASH"
 	} | sha256sum | cut -d' ' -f1
 }
 
+# The host agent's own inputs: its source, its Dockerfile, the Go toolchain and the target.
+agent_inputs_hash() {
+	{
+		printf 'registry %s\narch %s\ngo %s\n' "$REGISTRY" "$ARCH" "$(go env GOVERSION)"
+		cd "$ROOT"
+		find host -type f \( \( -name '*.go' ! -name '*_test.go' \) -o -name go.mod -o -name go.sum \) -print0 |
+			LC_ALL=C sort -z | xargs -0 -r sha256sum
+		sha256sum host/coop-agent.Dockerfile
+		sed -n '/^# --- the host agent/,/^# --- end of the host agent/p' scripts/build-images.sh
+	} | sha256sum | cut -d' ' -f1
+}
+
+AGENT_HASH=$(agent_inputs_hash)
 HASH=$(inputs_hash)
 
 expected_keys() {
@@ -134,6 +156,7 @@ expected_keys() {
 	for v in "${VARIANTS[@]}"; do
 		printf 'demo:%s\n' "${v%%|*}"
 	done
+	printf 'coop-agent\n'
 	if [[ -n $KP_BIN ]]; then
 		printf 'kamal-proxy\n'
 	fi
@@ -273,6 +296,36 @@ for v in "${VARIANTS[@]}"; do
 	record "demo:$name" "$pinned"
 done
 
+# --- the host agent ----------------------------------------------------------
+# A static binary, built reproducibly (-trimpath, no VCS stamp, fixed mtime). The
+# image is rebuilt only when the agent's own inputs change: its digest is the
+# version hosts run, and a rebuild gives a new digest even for the same binary.
+agent_ref=""
+if [[ -f $OUTFILE ]] && [[ $(jq -r '.agentInputsHash // empty' "$OUTFILE" 2>/dev/null) == "$AGENT_HASH" ]]; then
+	agent_ref=$(jq -r '.images["coop-agent"] // empty' "$OUTFILE")
+	if [[ -n $agent_ref ]] && ! in_registry "$agent_ref"; then
+		agent_ref=""
+	fi
+fi
+if [[ -n $agent_ref ]]; then
+	record coop-agent "$agent_ref"
+else
+	ctx=$WORK/coop-agent
+	mkdir -p "$ctx"
+	if ! (cd "$AGENT_DIR" && CGO_ENABLED=0 GOOS=linux GOARCH=$ARCH GOTOOLCHAIN=local \
+		go build -trimpath -buildvcs=false -ldflags "-s -w" -o "$ctx/coop-agent" ./cmd/coop-agent) >"$WORK/go-build.log" 2>&1; then
+		show_log "$WORK/go-build.log"
+		die "go build of the host agent failed (output above); fix host/ and retry ('cd host && go vet ./...')"
+	fi
+	touch -d "$FIXED_MTIME" "$ctx/coop-agent"
+	ref="$REGISTRY/coop-agent:current"
+	LOCAL_REFS+=("$ref")
+	pinned=$(build_push "$ref" "$ctx" "$AGENT_DOCKERFILE" --build-arg "VERSION=$(sha256sum <"$ctx/coop-agent" | cut -c1-12)")
+	remove_local "$ref"
+	record coop-agent "$pinned"
+fi
+# --- end of the host agent ---------------------------------------------------
+
 if [[ -n $KP_BIN ]]; then
 	ctx=$WORK/kamal-proxy
 	mkdir -p "$ctx/home" "$ctx/tmp"
@@ -292,7 +345,7 @@ else
 fi
 
 tmp_out=$(mktemp "$(dirname "$OUTFILE")/.images.XXXXXX")
-if ! jq -n --arg h "$HASH" --argjson images "$IMAGES" '{inputsHash: $h, images: $images}' >"$tmp_out"; then
+if ! jq -n --arg h "$HASH" --arg a "$AGENT_HASH" --argjson images "$IMAGES" '{inputsHash: $h, agentInputsHash: $a, images: $images}' >"$tmp_out"; then
 	rm -f "$tmp_out"
 	die "could not write $OUTFILE"
 fi
