@@ -59,15 +59,28 @@ export function pulumi(args: string[], opts: Parameters<typeof run>[2] = {}): Ru
     return run(path.join(ROOT, "scripts", "pulumi.sh"), [...args, "--non-interactive"], opts);
 }
 
-/** Places the working copy of host/coopctl on the local host under its own name and runs host-up. */
+/** The local images by name (.local/images.json, written by scripts/build-images.sh). */
+function localImages(): Record<string, string> {
+    return JSON.parse(readFileSync(path.join(ROOT, ".local", "images.json"), "utf8")).images;
+}
+
+/**
+ * Installs the host agent on the local host the way every host gets it, from its image (built
+ * from the working copy by scripts/build-images.sh): `docker run --rm -v ROOT/bin:/out IMAGE
+ * install /out/NAME`, run over SSH as the deploy user. Then runs `host-up` with the host
+ * document on stdin, and returns the agent's path.
+ */
 export async function installTool(name: string): Promise<string> {
-    const { exec, writeFile } = await import("../components/remote/ssh");
+    const { exec } = await import("../components/remote/ssh");
     const tool = `/opt/coop/bin/${name}`;
     const t = localTarget();
-    await exec(t, "mkdir -p /opt/coop/bin /opt/coop/coops");
-    await writeFile(t, tool, readFileSync(path.join(ROOT, "host", "coopctl"), "utf8"), 0o755);
-    const proxy = JSON.parse(readFileSync(path.join(ROOT, ".local", "images.json"), "utf8")).images["kamal-proxy"];
-    const r = await exec(t, `${tool} host-up --network coop --proxy-image ${proxy} --bind 127.0.0.1 --http-port 8080 --https-port 8443`);
+    const images = localImages();
+    const installed = await exec(t, `mkdir -p /opt/coop/bin /opt/coop/coops && docker run --rm -v /opt/coop/bin:/out ${images["coop-agent"]} install /out/${name}`);
+    if (installed.code !== 0) {
+        throw new Error(`installing the agent failed: ${installed.stderr}`);
+    }
+    const host = { network: "coop", proxy: { image: images["kamal-proxy"], bindAddress: "127.0.0.1", httpPort: 8080, httpsPort: 8443 } };
+    const r = await exec(t, `${tool} host-up`, { stdin: JSON.stringify(host) });
     if (r.code !== 0) {
         throw new Error(`host-up failed: ${r.stderr}`);
     }

@@ -1,14 +1,17 @@
-// coopctl's co-op release against the real parts on this machine: the Docker engine, the
+// The host agent's co-op release against the real parts on this machine: the Docker engine, the
 // registry (images pulled by digest), sshd (every command runs over SSH as the deploy user) and
-// the kamal-proxy container. Co-op ids start with "it-" so they never meet the local stack's.
+// the kamal-proxy container. The agent is installed from its image, as hosts get it, and is given
+// each release as a JSON document on stdin. Co-op ids start with "it-" so they never meet the
+// local stack's.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { ExecResult, exec, writeFile } from "../../components/remote/ssh";
+import { quote } from "../../components/remote/shell";
+import { ExecResult, connect, exec, writeFile } from "../../components/remote/ssh";
 import { ROOT, installTool, localHostsUp, localTarget, proxyGet, run, runOk } from "../support";
 
-const TOOL = "/opt/coop/bin/coopctl-it";
+const TOOL = "/opt/coop/bin/coop-agent-it";
 const SENTINEL = "sentinel-secret-3e8a71";
 
 function images(): Record<string, string> {
@@ -34,27 +37,90 @@ async function prepare(id: string, env: string): Promise<void> {
     await writeFile(localTarget(), `/opt/coop/coops/${id}/env`, env, 0o600);
 }
 
-function deployCmd(id: string, image: string, extra = ""): string {
-    return `${TOOL} deploy ${id} --image ${image} --port 8080 --health-path /health --domain ${id}.localhost --migrate migrate --health-timeout 10 --drain-timeout 5 ${extra}`;
+/** The release document `deploy` reads on stdin. */
+interface Release {
+    coop: string;
+    image: string;
+    port: number;
+    healthPath: string;
+    domains: string[];
+    migrate: string[];
+    memory?: string;
+    cpus?: string;
+    network: string;
+    retain: number;
+    tls: boolean;
+    healthTimeoutSeconds: number;
+    drainTimeoutSeconds: number;
 }
 
-async function deploy(id: string, image: string, extra = ""): Promise<ExecResult> {
-    return sh(deployCmd(id, image, extra));
+/** The test's release of `image` for co-op `id`, with fields replaced by `change`. */
+function release(id: string, image: string, change: Partial<Release> = {}): Release {
+    return {
+        coop: id,
+        image,
+        port: 8080,
+        healthPath: "/health",
+        domains: [`${id}.localhost`],
+        migrate: ["migrate"],
+        network: "coop",
+        retain: 2,
+        tls: false,
+        healthTimeoutSeconds: 10,
+        drainTimeoutSeconds: 5,
+        ...change,
+    };
 }
 
-describe("coopctl co-op release (real engine, registry, sshd, proxy)", () => {
+/** A shell command that runs the deploy with its document piped in (for runs in the background). */
+function deployCmd(id: string, image: string, change: Partial<Release> = {}): string {
+    return `printf '%s' ${quote(JSON.stringify(release(id, image, change)))} | nohup ${TOOL} deploy`;
+}
+
+async function deploy(id: string, image: string, change: Partial<Release> = {}, flags = ""): Promise<ExecResult> {
+    return exec(localTarget(), `${TOOL} deploy${flags ? ` ${flags}` : ""}`, { stdin: JSON.stringify(release(id, image, change)) });
+}
+
+describe("host agent co-op release (real engine, registry, sshd, proxy)", () => {
     let img: Record<string, string>;
 
     before(async () => {
         localHostsUp();
         img = images();
-        assert.equal(await installTool("coopctl-it"), TOOL);
+        assert.equal(await installTool("coop-agent-it"), TOOL);
         // Start from nothing: no co-op of an earlier run, no image of the demo app on the host.
         await sh(`for id in it-a it-b it-c; do ${TOOL} remove $id --delete-data; done >/dev/null 2>&1; docker image rm $(docker image ls -q 127.0.0.1:5001/coop-demo) >/dev/null 2>&1; true`);
     });
 
     after(async () => {
         await sh(`for id in it-a it-b it-c; do ${TOOL} remove $id --delete-data; done >/dev/null 2>&1; rm -f ${TOOL}`);
+    });
+
+    it("is installed from its image: owned by the deploy user, mode 755, named by its version", async () => {
+        assert.equal(await ok(`stat -c '%U %a' ${TOOL}`), "deploy 755");
+        assert.deepEqual(JSON.parse(await ok(`${TOOL} version`)), { version: "coop-agent-it" });
+        const status = JSON.parse(await ok(`${TOOL} status`));
+        assert.equal(status.proxy.running, true);
+        assert.equal(status.proxy.image, images()["kamal-proxy"]);
+    });
+
+    it("refuses a document with an unknown field, naming it, and touches nothing", async () => {
+        await prepare("it-a", `COOP_ID=it-a\nSECRET_KEY=${SENTINEL}\n`);
+        const doc = { ...release("it-a", img["demo:v1"]), imagee: img["demo:v1"] };
+        const r = await exec(localTarget(), `${TOOL} deploy`, { stdin: JSON.stringify(doc) });
+        assert.equal(r.code, 1);
+        assert.equal(r.stdout, "");
+        assert.match(r.stderr, /release: unknown field "imagee"/);
+        const tag = await exec(localTarget(), `${TOOL} deploy`, { stdin: JSON.stringify(release("it-a", "127.0.0.1:5001/coop-demo:v1")) });
+        assert.equal(tag.code, 1);
+        assert.match(tag.stderr, /release\.image: must be pinned by digest/);
+        const trailing = await exec(localTarget(), `${TOOL} deploy`, { stdin: `${JSON.stringify(release("it-a", img["demo:v1"]))} {}` });
+        assert.match(trailing.stderr, /release: trailing data after the document/);
+        const host = await exec(localTarget(), `${TOOL} host-up`, { stdin: JSON.stringify({ network: "coop", proxy: { image: images()["kamal-proxy"], bindAddress: "127.0.0.1", httpPort: 8080, httpsPort: 8443, bind: "0.0.0.0" } }) });
+        assert.equal(host.code, 1);
+        assert.match(host.stderr, /host\.proxy: unknown field "bind"/);
+        assert.equal(await ok("docker ps -a --filter name=coop-it-a- -q | wc -l"), "0");
+        assert.equal(await ok("test -e /opt/coop/coops/it-a/releases.log && echo recorded || echo none"), "none");
     });
 
     it("deploys: pulls by digest, migrates, starts a slot, routes the domain to it", async () => {
@@ -121,6 +187,15 @@ describe("coopctl co-op release (real engine, registry, sshd, proxy)", () => {
         assert.equal(await version("it-a"), "v2");
     });
 
+    it("--only-if-retained exits 3 and changes nothing when the idle slot does not hold the release", async () => {
+        const before = await ok("docker ps -a --filter name=coop-it-a- --format '{{.Names}} {{.State}} {{.Image}}' | sort");
+        const r = await deploy("it-a", img["demo:v1"], {}, "--only-if-retained");
+        assert.equal(r.code, 3, r.stderr);
+        assert.deepEqual(JSON.parse(r.stdout), { coop: "it-a", changed: false, retained: false, image: img["demo:v1"] });
+        assert.equal(await ok("docker ps -a --filter name=coop-it-a- --format '{{.Names}} {{.State}} {{.Image}}' | sort"), before);
+        assert.equal(await version("it-a"), "v2");
+    });
+
     it("a failing migration leaves the old slot serving, the data untouched, and says why", async () => {
         const r = await deploy("it-a", img["demo:v4-badmigration"]);
         assert.equal(r.code, 1);
@@ -140,7 +215,7 @@ describe("coopctl co-op release (real engine, registry, sshd, proxy)", () => {
     });
 
     it("an interrupted deploy (process killed) converges on the next run: no orphan, no lock held", async () => {
-        const pid = await ok(`nohup ${deployCmd("it-a", img["demo:v3-broken"], "--health-timeout 15")} >/tmp/coop-it-interrupted.log 2>&1 & echo $!`);
+        const pid = await ok(`${deployCmd("it-a", img["demo:v3-broken"], { healthTimeoutSeconds: 15 })} >/tmp/coop-it-interrupted.log 2>&1 & echo $!`);
         // Wait until it holds the lock and has started the new slot, then kill it outright.
         await ok(`for i in $(seq 100); do docker inspect coop-it-a-blue --format '{{.State.Running}} {{.Config.Image}}' 2>/dev/null | grep -q 'true .*${img["demo:v3-broken"].slice(-12)}' && break; sleep 0.1; done`);
         await ok(`kill -9 ${pid}`);
@@ -168,6 +243,33 @@ describe("coopctl co-op release (real engine, registry, sshd, proxy)", () => {
         const releases = (await ok("cat /opt/coop/coops/it-b/releases.log")).split("\n").map((l) => JSON.parse(l));
         assert.equal(releases.length, 2);
         assert.equal(await version("it-b"), releases[1].image === img["demo:v2"] ? "v2" : "v1");
+    });
+
+    it("an SSH session cut before the switch switches nothing and puts everything back", async () => {
+        await prepare("it-c", "COOP_ID=it-c\n");
+        const first = await deploy("it-c", img["demo:v1"]);
+        assert.equal(first.code, 0, first.stderr);
+        // Start a release over a connection of its own and cut that connection during the migration.
+        const client = await connect(localTarget());
+        const closed = new Promise<void>((resolve) => client.on("close", () => resolve()));
+        client.exec(`${TOOL} deploy`, (e, stream) => {
+            assert.ifError(e);
+            stream.on("data", () => undefined);
+            stream.stderr.on("data", () => undefined);
+            stream.end(JSON.stringify(release("it-c", img["demo:v2"])));
+        });
+        await ok("for i in $(seq 150); do docker ps -a --filter name=coop-it-c-migrate -q | grep -q . && exit 0; sleep 0.1; done; exit 1");
+        client.end();
+        await closed;
+        // The agent notices, gives up before the switch and lets go of the lock.
+        await ok("for i in $(seq 150); do test -d /opt/coop/coops/it-c/lock || exit 0; sleep 0.1; done; exit 1");
+        assert.equal(await version("it-c"), "v1");
+        assert.equal(await ok("docker ps --filter name=coop-it-c- --format '{{.Names}}'"), "coop-it-c-blue");
+        assert.equal((await ok("cat /opt/coop/coops/it-c/releases.log")).split("\n").length, 1);
+        // And the next release goes through as usual.
+        const next = await deploy("it-c", img["demo:v2"]);
+        assert.equal(next.code, 0, next.stderr);
+        assert.equal(await version("it-c"), "v2");
     });
 
     it("keeps secrets out of process arguments, the proxy and the release record", async () => {
