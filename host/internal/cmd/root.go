@@ -166,7 +166,7 @@ func coopID(args []string) (string, error) {
 	return args[0], nil
 }
 
-// readDocument checks that stdin is not a terminal (a document is piped in) and returns it.
+// documentReader checks that stdin is not a terminal (a document is piped in) and returns it.
 func (e *env) documentReader(what string) (io.Reader, error) {
 	if f, ok := e.stdin.(*os.File); ok {
 		if info, err := f.Stat(); err == nil && info.Mode()&os.ModeCharDevice != 0 {

@@ -224,14 +224,13 @@ func (d *Deployer) Run(ctx context.Context, rel release.Release, dir string, o O
 	if _, err := os.Stat(filepath.Join(dir, EnvFile)); err != nil {
 		return Result{}, fmt.Errorf("deploy %s: %s is missing", id, filepath.Join(dir, EnvFile))
 	}
-	client := o.Client
-	if client == nil {
-		client = context.Background()
+	if o.Client == nil {
+		o.Client = context.Background()
 	}
 	t0 := d.Now()
 
 	// Lock. Waiting ends early when the client goes: nobody would get the result.
-	lockCtx, releaseLockCtx := mergeDone(ctx, client)
+	lockCtx, releaseLockCtx := mergeDone(ctx, o.Client)
 	l, err := lockCoop(lockCtx, dir, o.By, o.LockWait, d.Log)
 	releaseLockCtx()
 	if err != nil {
@@ -242,121 +241,174 @@ func (d *Deployer) Run(ctx context.Context, rel release.Release, dir string, o O
 	if err := waitForInterruptedSwitch(ctx, d.Engine, dir, d.Sleep, d.Log); err != nil {
 		return Result{}, fmt.Errorf("deploy %s: %w", id, err)
 	}
-	key, err := ReleaseKey(rel, dir)
+	p, err := d.plan(ctx, rel, dir)
 	if err != nil {
 		return Result{}, fmt.Errorf("deploy %s: %w", id, err)
+	}
+	if p.unchanged() {
+		return Result{Unchanged: &Unchanged{Coop: id, Changed: false, Slot: p.live, Image: rel.Image, ReleaseKey: p.key}}, nil
+	}
+	// A rollback asks for the switch alone; anything more is left to a full deploy.
+	if o.OnlyIfRetained && !p.reuse {
+		return Result{NotRetained: &NotRetained{Coop: id, Changed: false, Retained: false, Image: rel.Image}}, nil
+	}
+	t, err := d.release(ctx, p, o)
+	if err != nil {
+		return Result{}, err
+	}
+
+	// Record the release, then prune images beyond the retention count.
+	t.TotalMs = since(d.Now, t0)
+	entry := Record{
+		Time: d.Now().UTC().Format(recordTimeFormat), Coop: id, Image: rel.Image, Slot: p.idle,
+		Reused: p.reuse, ReleaseKey: p.key, By: o.By, Ms: t.TotalMs,
+	}
+	if err := record(filepath.Join(dir, ReleasesLog), entry); err != nil {
+		d.Log("warning: %s/%s: %v (the release is live)", dir, ReleasesLog, err)
+	}
+	pruneImages(ctx, d.Engine, filepath.Join(dir, ReleasesLog), rel.Retain)
+	return Result{Released: &Released{
+		Coop: id, Changed: true, Reused: p.reuse, Slot: p.idle, PreviousSlot: p.live,
+		Image: rel.Image, ReleaseKey: p.key, Timings: t,
+	}}, nil
+}
+
+// plan is a release's inputs on this host, once the co-op has been looked at.
+type plan struct {
+	rel     release.Release
+	dir     string
+	key     string
+	spec    engine.Spec // the co-op's container, without name, slot labels or restart policy
+	seen    map[string]engine.Container
+	live    string // the slot the proxy routes to; "" before the first release
+	idle    string // the slot this release goes into
+	old     string // the live slot's container; ""
+	newSlot string // the idle slot's container
+	reuse   bool   // the idle slot holds this very release
+}
+
+// unchanged: the live slot runs this very release.
+func (p plan) unchanged() bool {
+	c, ok := p.seen[p.old]
+	return p.live != "" && ok && c.State == "running" && c.Release == p.key
+}
+
+// plan reads the release's inputs (key, env file, limits), looks at the proxy and the
+// co-op's containers, and converges them after an interrupted deploy.
+func (d *Deployer) plan(ctx context.Context, rel release.Release, dir string) (plan, error) {
+	p := plan{rel: rel, dir: dir}
+	var err error
+	if p.key, err = ReleaseKey(rel, dir); err != nil {
+		return p, err
 	}
 	env, err := engine.ReadEnvFile(filepath.Join(dir, EnvFile), os.LookupEnv)
 	if err != nil {
-		return Result{}, fmt.Errorf("deploy %s: %w", id, err)
+		return p, err
 	}
 	memory, err := engine.ParseMemory(rel.Memory)
 	if err != nil {
-		return Result{}, fmt.Errorf("deploy %s: release.%w", id, err)
+		return p, fmt.Errorf("release.%w", err)
 	}
 	cpus, err := engine.ParseCPUs(rel.CPUs)
 	if err != nil {
-		return Result{}, fmt.Errorf("deploy %s: release.%w", id, err)
+		return p, fmt.Errorf("release.%w", err)
+	}
+	p.spec = engine.Spec{
+		Image:   rel.Image,
+		Env:     env,
+		Labels:  map[string]string{LabelManaged: "true", LabelID: rel.Coop},
+		Network: rel.Network,
+		Binds:   []string{DataVolume(rel.Coop) + ":/data", filepath.Join(dir, ConfigDir) + ":/config:ro"},
+		Memory:  memory, NanoCPUs: cpus,
 	}
 
 	// Is the previous deploy's stop of its old slot still under way?
 	stopping := stoppingUnderWay(dir, d.Alive)
-	seen, live, err := look(ctx, d.Engine, d.Proxy, id)
-	if err != nil {
-		return Result{}, fmt.Errorf("deploy %s: %w", id, err)
+	if p.seen, p.live, err = look(ctx, d.Engine, d.Proxy, rel.Coop); err != nil {
+		return p, err
 	}
-	idle := otherSlot(orDefault(live, Green))
-	newSlot := SlotName(id, idle)
-	old := ""
-	if live != "" {
-		old = SlotName(id, live)
+	p.idle = otherSlot(orDefault(p.live, Green))
+	p.newSlot = SlotName(rel.Coop, p.idle)
+	if p.live != "" {
+		p.old = SlotName(rel.Coop, p.live)
 	}
-	if err := converge(ctx, d.Engine, id, seen, old, newSlot, stopping, d.Log); err != nil {
-		return Result{}, fmt.Errorf("deploy %s: %w", id, err)
-	}
-
-	if c, ok := seen[old]; live != "" && ok && c.State == "running" && c.Release == key {
-		l.Release()
-		return Result{Unchanged: &Unchanged{Coop: id, Changed: false, Slot: live, Image: rel.Image, ReleaseKey: key}}, nil
+	if err := converge(ctx, d.Engine, rel.Coop, p.seen, p.old, p.newSlot, stopping, d.Log); err != nil {
+		return p, err
 	}
 	// The idle slot already holds this very release (a rollback to the previous one): start
 	// it and switch. No pull, no migration.
-	c, ok := seen[newSlot]
-	reuse := ok && c.Release == key
-	if o.OnlyIfRetained && !reuse {
-		l.Release()
-		return Result{NotRetained: &NotRetained{Coop: id, Changed: false, Retained: false, Image: rel.Image}}, nil
-	}
+	c, ok := p.seen[p.newSlot]
+	p.reuse = ok && c.Release == p.key
+	return p, nil
+}
 
-	r := &attempt{d: d, ctx: ctx, id: id}
+// release runs the steps that change the host: pull, migrate, start the idle slot, health gate
+// and switch, keep the old slot. A failure before the switch puts everything back.
+func (d *Deployer) release(ctx context.Context, p plan, o Options) (Timings, error) {
+	rel, id := p.rel, p.rel.Coop
+	a := &attempt{d: d, ctx: ctx, id: id, client: o.Client}
 	var t Timings
-	spec := engine.Spec{
-		Image:   rel.Image,
-		Env:     env,
-		Labels:  map[string]string{LabelManaged: "true", LabelID: id},
-		Network: rel.Network,
-		Binds:   []string{DataVolume(id) + ":/data", filepath.Join(dir, ConfigDir) + ":/config:ro"},
-		Memory:  memory, NanoCPUs: cpus,
-	}
 
 	// 1. Pull by digest (skipped when the image is here). A client that goes away ends it.
 	step := d.Now()
-	if !reuse {
-		pullCtx, releasePullCtx := mergeDone(ctx, client)
+	if !p.reuse {
+		pullCtx, releasePullCtx := mergeDone(ctx, o.Client)
 		err := engine.EnsureImage(pullCtx, d.Engine, rel.Image, PullAttempts, d.Sleep, d.Log)
 		releasePullCtx()
 		if err != nil {
-			return Result{}, r.fail("pull", err.Error(), "")
+			return t, a.fail("pull", err.Error(), "")
 		}
 	}
 	t.PullMs = since(d.Now, step)
 
 	// 2. Migrations, in a one-off container of the new image, before anything serves it. A
-	//    migration is never cut short, whoever goes away.
+	//    migration that started is never cut short, whoever goes away.
 	step = d.Now()
-	if !reuse && len(rel.Migrate) > 0 {
-		if gone := clientGone(client); gone != nil {
-			return Result{}, r.fail("migration", "not started: "+gone.Error(), "")
+	if !p.reuse && len(rel.Migrate) > 0 {
+		if err := a.clientThere("migration"); err != nil {
+			return t, err
 		}
-		if err := migrate(ctx, d.Engine, spec, MigrateName(id), rel.Migrate, d.Log, d.Block); err != nil {
-			return Result{}, r.fail("migration", err.Error(), "")
+		if err := migrate(ctx, d.Engine, p.spec, MigrateName(id), rel.Migrate, d.Log, d.Block); err != nil {
+			return t, a.fail("migration", err.Error(), "")
 		}
 	}
 	t.MigrateMs = since(d.Now, step)
 
 	// 3. The idle slot: reuse it, or set its release aside (SLOT-old, put back if this deploy
 	//    fails, so that a failed deploy never costs the instant rollback) and start the new one.
-	if gone := clientGone(client); gone != nil {
-		return Result{}, r.fail("start", gone.Error()+" before the switch; nothing was switched", "")
+	if err := a.clientThere("start"); err != nil {
+		return t, err
 	}
 	step = d.Now()
-	if reuse {
-		waitStopping(ctx, dir, d.Alive, d.Sleep)
-		if err := d.Engine.Start(ctx, newSlot); err != nil {
-			return Result{}, r.fail("start", err.Error(), newSlot)
+	if p.reuse {
+		waitStopping(ctx, p.dir, d.Alive, d.Sleep)
+		if err := d.Engine.Start(ctx, p.newSlot); err != nil {
+			return t, a.fail("start", err.Error(), p.newSlot)
 		}
 	} else {
-		if _, held := seen[newSlot]; held {
-			if err := setAside(ctx, d.Engine, newSlot); err != nil {
-				return Result{}, r.fail("start", err.Error(), "")
+		if _, held := p.seen[p.newSlot]; held {
+			if err := setAside(ctx, d.Engine, p.newSlot); err != nil {
+				return t, a.fail("start", err.Error(), "")
 			}
-			r.setAside = newSlot
+			a.setAside = p.newSlot
 		}
-		slot := spec
-		slot.Name = newSlot
+		slot := p.spec
+		slot.Name = p.newSlot
 		slot.Restart = true
-		slot.Labels = map[string]string{LabelManaged: "true", LabelID: id, LabelSlot: idle, LabelRelease: key, LabelImage: rel.Image}
+		slot.Labels = map[string]string{LabelManaged: "true", LabelID: id, LabelSlot: p.idle, LabelRelease: p.key, LabelImage: rel.Image}
 		if err := startSlot(ctx, d.Engine, slot); err != nil {
-			return Result{}, r.fail("start", err.Error(), "")
+			return t, a.fail("start", err.Error(), "")
 		}
 	}
 	t.StartMs = since(d.Now, step)
 
 	// A client that went away will not record this release in the stack, so the host must
 	// not switch to it either: give up here, putting everything back.
-	if gone := clientGone(client); gone != nil {
-		_ = d.Engine.Stop(ctx, newSlot, StrayStopTimeout)
-		return Result{}, r.fail("switch", gone.Error()+" before the switch; nothing was switched", "")
+	if o.Client.Err() != nil {
+		_ = d.Engine.Stop(ctx, p.newSlot, StrayStopTimeout)
+		if err := a.clientThere("switch"); err != nil {
+			return t, err
+		}
 	}
 
 	// 4. Health gate and atomic switch: the proxy polls the new slot and routes to it only once
@@ -365,7 +417,7 @@ func (d *Deployer) Run(ctx context.Context, rel release.Release, dir string, o O
 	step = d.Now()
 	deployment := proxy.Deployment{
 		Service:        proxy.Service(id),
-		Target:         proxy.Target(newSlot, rel.Port),
+		Target:         proxy.Target(p.newSlot, rel.Port),
 		HealthPath:     rel.HealthPath,
 		HealthInterval: o.HealthInterval,
 		DeployTimeout:  time.Duration(rel.HealthTimeoutSeconds) * time.Second,
@@ -373,47 +425,39 @@ func (d *Deployer) Run(ctx context.Context, rel release.Release, dir string, o O
 		Hosts:          rel.Domains,
 		TLS:            rel.TLS,
 	}
-	if err := switchProxy(ctx, d.Proxy, deployment, dir); err != nil {
+	if err := switchProxy(ctx, d.Proxy, deployment, p.dir); err != nil {
 		state := "missing"
-		if s, ierr := d.Engine.Inspect(ctx, newSlot); ierr == nil {
+		if s, ierr := d.Engine.Inspect(ctx, p.newSlot); ierr == nil {
 			state = fmt.Sprintf("%s (exit %d)", s.Status, s.ExitCode)
 		}
-		_ = d.Engine.Stop(ctx, newSlot, StrayStopTimeout)
-		why := fmt.Sprintf("%s did not become healthy on %s within %d s; container %s; proxy: %s", newSlot, rel.HealthPath, rel.HealthTimeoutSeconds, state, proxyReason(err))
-		return Result{}, r.fail("health check", why, newSlot)
+		_ = d.Engine.Stop(ctx, p.newSlot, StrayStopTimeout)
+		why := fmt.Sprintf("%s did not become healthy on %s within %d s; container %s; proxy: %s", p.newSlot, rel.HealthPath, rel.HealthTimeoutSeconds, state, proxyReason(err))
+		return t, a.fail("health check", why, p.newSlot)
 	}
 	t.SwitchMs = since(d.Now, step)
 
 	// 5. Keep the old slot, stopped, for an instant rollback. The proxy has drained it already,
 	//    so the stop runs off the deploy's path; the next deploy waits for it.
-	keepOldSlot(dir, d.Retirer, d.StartTime, old, time.Duration(rel.DrainTimeoutSeconds)*time.Second, r.setAside, d.Log)
-	r.setAside = ""
-
-	// 6. Record the release, then prune images beyond the retention count.
-	t.TotalMs = since(d.Now, t0)
-	entry := Record{
-		Time: d.Now().UTC().Format(recordTimeFormat), Coop: id, Image: rel.Image, Slot: idle,
-		Reused: reuse, ReleaseKey: key, By: o.By, Ms: t.TotalMs,
-	}
-	if err := record(filepath.Join(dir, ReleasesLog), entry); err != nil {
-		d.Log("warning: %s/%s: %v (the release is live)", dir, ReleasesLog, err)
-	}
-	pruneImages(ctx, d.Engine, filepath.Join(dir, ReleasesLog), rel.Retain)
-	l.Release()
-
-	return Result{Released: &Released{
-		Coop: id, Changed: true, Reused: reuse, Slot: idle, PreviousSlot: live,
-		Image: rel.Image, ReleaseKey: key, Timings: t,
-	}}, nil
+	keepOldSlot(p.dir, d.Retirer, d.StartTime, p.old, deployment.DrainTimeout, a.setAside, d.Log)
+	return t, nil
 }
 
 // attempt is the state a failing release has to undo.
 type attempt struct {
-	d   *Deployer
-	ctx context.Context
-	id  string
+	d      *Deployer
+	ctx    context.Context
+	id     string
+	client context.Context
 	// setAside is the slot whose previous release this deploy set aside as SLOT-old.
 	setAside string
+}
+
+// clientThere fails the release at step, putting everything back, when the client went away.
+func (a *attempt) clientThere(step string) error {
+	if a.client.Err() == nil {
+		return nil
+	}
+	return a.fail(step, context.Cause(a.client).Error()+" before the switch; nothing was switched", "")
 }
 
 // fail ends the release at step: shows the container's last log lines when there is one,
@@ -465,14 +509,6 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
-}
-
-// clientGone is why the client is gone, or nil while it is there.
-func clientGone(client context.Context) error {
-	if client.Err() == nil {
-		return nil
-	}
-	return context.Cause(client)
 }
 
 // mergeDone is ctx, also done (with other's cause) when other is; release frees it.

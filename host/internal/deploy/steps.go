@@ -199,8 +199,13 @@ func switchProxy(ctx context.Context, prx Proxy, d proxy.Deployment, dir string)
 	err := prx.Deploy(ctx, d, func(execID string) error {
 		return writeFileAtomic(marker, []byte(execID+"\n"), 0o600)
 	})
-	if rmErr := os.Remove(marker); rmErr != nil && !errors.Is(rmErr, os.ErrNotExist) && err == nil {
-		return rmErr
+	// The marker goes once the switch is known to have ended: it succeeded or kamal-proxy said
+	// no. When the engine's answer was lost instead, the switch may still run: it stays.
+	var refused *proxy.RefusedError
+	if err == nil || errors.As(err, &refused) {
+		if rmErr := os.Remove(marker); rmErr != nil && !errors.Is(rmErr, os.ErrNotExist) && err == nil {
+			return rmErr
+		}
 	}
 	return err
 }
