@@ -7,6 +7,14 @@ import { Coop } from "./components/coop";
 import { infrastructure } from "./components/digitalocean";
 import { behindLoadBalancer } from "./components/digitalocean/dns";
 import { HostBootstrap } from "./components/host";
+import { staleBuild } from "./components/programSource";
+
+/** The repository: the program runs from build/index.js. */
+const ROOT = path.resolve(__dirname, "..");
+const stale = staleBuild(ROOT);
+if (stale) {
+    throw new pulumi.RunError(stale);
+}
 
 // Which config keys hold secrets; the runtime knows, its typings do not say so.
 const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as { isConfigSecret(key: string): boolean };
@@ -23,7 +31,7 @@ const cfg = (() => {
 
 const coopConfig = new pulumi.Config("coop");
 const privateKey = coopConfig.requireSecret("sshPrivateKey");
-const toolSource = readFileSync(path.join(__dirname, "host", "coopctl"), "utf8");
+const toolSource = readFileSync(path.join(ROOT, "host", "coopctl"), "utf8");
 
 // Cloud stacks get their hosts (and each co-op's database and cache URLs) from DigitalOcean;
 // the local stack lists its hosts in config.

@@ -20,6 +20,11 @@ if [[ $stack == local && -z ${PULUMI_CONFIG_PASSPHRASE:-} && -z ${PULUMI_CONFIG_
 fi
 
 cd "$COOP_ROOT"
+# The program runs compiled (Pulumi.yaml: main build/); compile when a source changed since.
+if ! node build/scripts/buildStamp.js --check 2>/dev/null; then
+  say "compiling the program (npm run build)"
+  npm run -s build >&2 || die "npm run build failed (see above)"
+fi
 mkdir -p "${PULUMI_BACKEND_URL#file://}"
 clear_stale_locks
 exec pulumi "$@"

@@ -79,8 +79,6 @@ async function main(): Promise<void> {
     for (const c of plan.changes) {
         await stack.setConfig(`coop:coops[${coops[c.coop].index}].image`, { value: c.to }, true);
     }
-    // At night speed matters: skip ts-node's type check (the test suite and CI run tsc strict).
-    process.env.PULUMI_NODEJS_TRANSPILE_ONLY ??= "true";
     const message = `rollback to update ${plan.target.number}: ${plan.changes.map((c) => c.coop).join(", ")}`;
     try {
         await stack.up({ message, onOutput: (s) => process.stdout.write(s) });

@@ -148,7 +148,6 @@ export async function runProgram(stackFile: string, opts: { plaintext?: Record<s
         const cli = cliConfig(opts.projectDir ?? ROOT, stack, { stackFile, plaintext: (key) => opts.plaintext?.[key] ?? `mock-secret-of-${key}` });
         pulumi.runtime.setAllConfig(cli.config, cli.secretKeys);
         process.chdir(ROOT);
-        require("ts-node").register({ transpileOnly: true, project: path.join(ROOT, "tsconfig.json") });
         // As the CLI's language host does: the program runs inside the root stack resource.
         const { runInPulumiStack } = require("@pulumi/pulumi/runtime/stack") as { runInPulumiStack(init: () => Promise<unknown>): Promise<unknown> };
         await runInPulumiStack(async () => {
@@ -160,7 +159,8 @@ export async function runProgram(stackFile: string, opts: { plaintext?: Record<s
                 if (Array.isArray(deps)) dependsOn.set(`${t.type}::${t.name}`, deps.map((d) => (d as unknown as { __name: string }).__name));
                 return undefined;
             });
-            return require(path.join(ROOT, "index.ts"));
+            // What the CLI runs (Pulumi.yaml: main build/): the compiled program.
+            return require(path.join(ROOT, "build", "index.js"));
         });
         await pulumi.runtime.disconnect();
     } catch (e) {

@@ -61,7 +61,8 @@ describe("pulumi preview of the cloud stacks with the real DigitalOcean provider
             // out of the working tree.
             const dir = mkdtempSync(path.join(work, `${stack}-`));
             const pulumiYaml = readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8");
-            writeFileSync(path.join(dir, "Pulumi.yaml"), `${pulumiYaml.replace(/^name: .*$/m, (m) => `${m}\nmain: ${path.relative(dir, ROOT)}`)}`);
+            assert.match(pulumiYaml, /^main: build\/$/m);
+            writeFileSync(path.join(dir, "Pulumi.yaml"), pulumiYaml.replace(/^main: build\/$/m, `main: ${path.relative(dir, path.join(ROOT, "build"))}/`));
             copyFileSync(path.join(ROOT, `Pulumi.${stack}.yaml`), path.join(dir, `Pulumi.${stack}.yaml`));
             const env = {
                 PULUMI_BACKEND_URL: `file://${dir}/.state`,

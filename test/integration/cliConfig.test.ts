@@ -13,11 +13,10 @@ import { CliConfig, CliConfigError, cliConfig } from "../cliConfig";
 import { ROOT, run } from "../support";
 
 const PROBE = `// Records the config this program receives, as the SDK reads it.
-import * as pulumi from "@pulumi/pulumi";
-import { writeFileSync } from "fs";
+const pulumi = require("@pulumi/pulumi");
 const { isConfigSecret } = require("@pulumi/pulumi/runtime/config");
 const config = pulumi.runtime.allConfig();
-writeFileSync(process.env.COOP_PROBE_OUT!, JSON.stringify({ config, secretKeys: Object.keys(config).filter(isConfigSecret).sort() }));
+require("fs").writeFileSync(process.env.COOP_PROBE_OUT, JSON.stringify({ config, secretKeys: Object.keys(config).filter(isConfigSecret).sort() }));
 `;
 
 let work = "";
@@ -34,12 +33,15 @@ function cli(project: string, args: string[], opts: { input?: string; passphrase
     return run(path.join(ROOT, "scripts", "pulumi.sh"), ["--cwd", project, ...args, "--non-interactive"], { env: env(project, opts.passphrase), input: opts.input });
 }
 
-/** A project directory: Pulumi.yaml (this repository's, or `pulumiYaml`), the probe, node_modules. */
+/**
+ * A project directory: Pulumi.yaml (this repository's, or `pulumiYaml`) with the probe as its
+ * program (index.js beside it, instead of `main: build/`), and node_modules.
+ */
 function project(name: string, pulumiYaml = readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8")): string {
     const dir = path.join(work, name);
     mkdirSync(dir, { recursive: true });
-    writeFileSync(path.join(dir, "Pulumi.yaml"), pulumiYaml);
-    writeFileSync(path.join(dir, "index.ts"), PROBE);
+    writeFileSync(path.join(dir, "Pulumi.yaml"), pulumiYaml.replace(/^main: .*\n/m, "").replace("typescript: true", "typescript: false"));
+    writeFileSync(path.join(dir, "index.js"), PROBE);
     if (!existsSync(path.join(dir, "node_modules"))) symlinkSync(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"));
     return dir;
 }
