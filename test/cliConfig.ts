@@ -58,7 +58,8 @@ function decrypt(v: unknown, plaintext: (path: string) => string, at: string): {
         const out: Record<string, unknown> = {};
         for (const [k, x] of Object.entries(v)) {
             const d = decrypt(x, plaintext, `${at}.${k}`);
-            out[k] = d.value;
+            // Defined, not assigned: a key named __proto__ stays a key, as it does in Go.
+            Object.defineProperty(out, k, { value: d.value, enumerable: true, writable: true, configurable: true });
             secret ||= d.secret;
         }
         return { value: out, secret };
@@ -96,10 +97,14 @@ function defaultText(v: unknown): string {
  * and the stack file (default `Pulumi.<stack>.yaml` beside it). `plaintext(key)` gives the value of
  * each secure entry (the harness makes them up; the CLI decrypts them).
  */
-export function cliConfig(projectDir: string, stack: string, opts: { stackFile?: string; plaintext?: (key: string) => string } = {}): CliConfig {
+export function cliConfig(
+    projectDir: string,
+    stack: string,
+    opts: { stackFile?: string; stackDoc?: { config?: Record<string, unknown> }; plaintext?: (key: string) => string } = {},
+): CliConfig {
     const project = yaml.load(readFileSync(path.join(projectDir, "Pulumi.yaml"), "utf8"), { schema: yaml.CORE_SCHEMA }) as { name: string; config?: Record<string, Declaration | unknown> };
     const stackFile = opts.stackFile ?? path.join(projectDir, `Pulumi.${stack}.yaml`);
-    const doc = (yaml.load(readFileSync(stackFile, "utf8"), { schema: yaml.CORE_SCHEMA }) ?? {}) as { config?: Record<string, unknown> };
+    const doc = opts.stackDoc ?? ((yaml.load(readFileSync(stackFile, "utf8"), { schema: yaml.CORE_SCHEMA }) ?? {}) as { config?: Record<string, unknown> });
     const plaintext = opts.plaintext ?? ((key: string) => `mock-secret-of-${key}`);
 
     const config: Record<string, string> = {};

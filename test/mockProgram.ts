@@ -26,6 +26,8 @@ export interface MockRun {
     resources: Registered[];
     /** The program's error message, when it refused to run. */
     error?: string;
+    /** Resources registered twice under one type and name (the real engine refuses the second). */
+    duplicates: string[];
     /** Wall time of the program's evaluation, ms. */
     ms: number;
     /** Peak resident memory of this process, KiB. */
@@ -171,7 +173,9 @@ export async function runProgram(stackFile: string, opts: { plaintext?: Record<s
         r.protect = protectedNames.has(`${r.type}::${r.name}`);
         r.dependsOn = dependsOn.get(`${r.type}::${r.name}`) ?? [];
     }
-    return { stack, resources, error, ms, maxRssKb: process.resourceUsage().maxRSS };
+    const seen = new Set<string>();
+    const duplicates = resources.map((r) => `${r.type}::${r.name}`).filter((k) => (seen.has(k) ? true : (seen.add(k), false)));
+    return { stack, resources, duplicates, error, ms, maxRssKb: process.resourceUsage().maxRSS };
 }
 
 if (require.main === module) {

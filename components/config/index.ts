@@ -165,6 +165,11 @@ export function parseStackConfig(raw: Record<string, unknown>, secretKeys: reado
     }
 
     const coops = environment ? parseCoops(raw.coops, environment, errors) : [];
+    if (loadBalanced && Array.isArray(raw.coops) && raw.coops.length === 0) {
+        fail("coop:coops", "must list at least one co-op when droplets.count > 1: the load balancer's certificate covers the co-op domains, and one with no name cannot be issued");
+    } else if (loadBalanced && raw.coops === undefined) {
+        fail("coop:coops", "is required when droplets.count > 1: the load balancer's certificate covers the co-op domains");
+    }
     checkSecretEnv(coops, secrets, facts, fail);
     if (cloud && raw.digitalocean !== undefined) {
         checkCoopsAgainstInfrastructure(coops, raw.digitalocean, digitalocean, loadBalanced, fail);

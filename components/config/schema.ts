@@ -63,9 +63,9 @@ const FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 /** Values that were never filled in. Refused in uat and prod. */
 export const PLACEHOLDER = /CHANGE_?ME|REPLACE_?ME|<[A-Z_ ]+>|\bTODO\b/i;
 const REGION = /^[a-z]{3}[0-9]$/;
-const SLUG = /^[a-z0-9][a-z0-9_-]*$/;
+const SLUG = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 /** Database node sizes: `db-s-1vcpu-1gb`, `gd-2vcpu-8gb`, `so1_5-2vcpu-16gb`... */
-const DB_SIZE = /^[a-z0-9][a-z0-9_]*(-[a-z0-9_]+)*-[0-9]+vcpu-[0-9]+gb[a-z0-9_-]*$/;
+const DB_SIZE = /^(?=.{1,64}$)[a-z0-9][a-z0-9_]*(-[a-z0-9_]+)*-[0-9]+vcpu-[0-9]+gb[a-z0-9_-]*$/;
 /** DigitalOcean offers standby nodes on every database plan but the smallest (1 GB). */
 const noStandbyOnSmallest = (d: { size: string; nodes: number }) => d.nodes === 1 || !/-1gb$/.test(d.size);
 const STANDBY_HINT = { error: "must be 1 on a 1 GB node: DigitalOcean offers standby nodes from 2 GB up", path: ["nodes"] };

@@ -69,10 +69,10 @@ export class Database extends pulumi.ComponentResource {
         for (const id of args.coopIds) {
             const dbName = databaseName(id);
             const opt = { parent: this, protect: args.protect };
-            const db = new digitalocean.DatabaseDb(`${name}-${id}-db`, { clusterId: this.cluster.id, name: dbName }, opt);
-            const user = new digitalocean.DatabaseUser(`${name}-${id}-user`, { clusterId: this.cluster.id, name: dbName }, opt);
+            const db = new digitalocean.DatabaseDb(`${name}/${id}/db`, { clusterId: this.cluster.id, name: dbName }, opt);
+            const user = new digitalocean.DatabaseUser(`${name}/${id}/user`, { clusterId: this.cluster.id, name: dbName }, opt);
             const pool = new digitalocean.DatabaseConnectionPool(
-                `${name}-${id}-pool`,
+                `${name}/${id}/pool`,
                 { clusterId: this.cluster.id, name: dbName, dbName: db.name, user: user.name, mode: "transaction", size: s.poolSize },
                 { parent: this },
             );

@@ -80,7 +80,7 @@ export class DnsZones extends pulumi.ComponentResource {
         super("coop:do:DnsZones", name, {}, opts);
         this.baseName = name;
         this.zones = Object.fromEntries(
-            args.dnsZones.map((z) => [z, new digitalocean.Domain(`${name}-${z.replace(/\./g, "-")}`, { name: z }, { parent: this, protect: args.protect })]),
+            args.dnsZones.map((z) => [z, new digitalocean.Domain(`${name}/${z}`, { name: z }, { parent: this, protect: args.protect })]),
         );
         this.registerOutputs({});
     }
@@ -88,7 +88,7 @@ export class DnsZones extends pulumi.ComponentResource {
     /** A records for the co-op domains, pointing at `ip`; children of this component. */
     records(domains: string[], ip: pulumi.Input<string>): digitalocean.DnsRecord[] {
         return dnsRecords(domains, Object.keys(this.zones)).map(
-            (r) => new digitalocean.DnsRecord(`${this.baseName}-${r.domain.replace(/\./g, "-")}`, { domain: this.zones[r.zone].name, type: "A", name: r.name, value: ip, ttl: 300 }, { parent: this }),
+            (r) => new digitalocean.DnsRecord(`${this.baseName}/${r.domain}`, { domain: this.zones[r.zone].name, type: "A", name: r.name, value: ip, ttl: 300 }, { parent: this }),
         );
     }
 }

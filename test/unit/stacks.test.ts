@@ -45,8 +45,9 @@ for (const stack of ["dev", "uat", "prod"] as const) {
         const r = mockRun(path.join(ROOT, `Pulumi.${stack}.yaml`));
         const strict = stack !== "dev";
 
-        it("runs, and registers the expected resources by type", () => {
+        it("runs, and registers the expected resources by type, no name twice", () => {
             assert.equal(r.error, undefined);
+            assert.deepEqual(r.duplicates, []);
             assert.deepEqual(sorted(counts(r.resources)), sorted(EXPECTED[stack]));
         });
 

@@ -1,0 +1,232 @@
+// Bad input, as a person writes it into a stack file: each case must be refused before anything
+// is registered, naming its path, never with a stack trace; names that could collide must not.
+// Part one: the cases found by mutating the committed stack files (issue 9), one by one.
+// Part two: a sweep of mechanical mutations of every field of every committed stack file, each of
+// which must be accepted or refused by path, never crash.
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import * as path from "node:path";
+import { describe, it } from "node:test";
+import { Outcome, operatorConfig, throughProgram } from "../configPath";
+import { parseStackConfig } from "../../components/config";
+import { deployKey } from "../mockProgram";
+import { ROOT } from "../support";
+
+const yaml = require("js-yaml") as { load(text: string): unknown };
+
+type Config = Record<string, any>;
+
+function committed(stack: string): Config {
+    return (yaml.load(readFileSync(path.join(ROOT, `Pulumi.${stack}.yaml`), "utf8")) as { config: Config }).config;
+}
+
+const clone = <T>(v: T): T => (v === undefined || typeof v === "symbol" ? v : (JSON.parse(JSON.stringify(v)) as T));
+const DIGEST = `127.0.0.1:5001/coop-demo@sha256:${"a".repeat(64)}`;
+
+/** The local stack as scripts/local-hosts.sh completes it on a machine: hosts, keys, images. */
+function localConfig(): Config {
+    const c = clone(committed("local"));
+    // What a machine's setup wrote into the working copy is replaced by made-up values.
+    delete c["coop:sshPrivateKey"];
+    c["coop:hosts"] = [{ name: "local-1", address: "127.0.0.1", port: 2222, hostKey: deployKey().public }];
+    c["coop:proxy"] = { ...c["coop:proxy"], image: `127.0.0.1:5001/kamal-proxy@sha256:${"b".repeat(64)}` };
+    for (const coop of c["coop:coops"]) coop.image = DIGEST;
+    c["coop:betaApiToken"] = { secure: "v1:token" };
+    return c;
+}
+
+const STACKS: Record<string, () => Config> = { local: localConfig, dev: () => committed("dev"), uat: () => committed("uat"), prod: () => committed("prod") };
+
+/** Runs `edit` on an operator's copy of `stack` and returns what the program makes of it. */
+function attempt(stack: string, edit: (c: Config, plaintext: Record<string, string>) => void): Outcome {
+    const { config, plaintext } = operatorConfig(STACKS[stack]());
+    edit(config, plaintext);
+    return throughProgram(stack, config, plaintext);
+}
+
+/** Asserts a refusal by the program whose lines include one starting with `path: ` (and matching `why`). */
+function refused(o: Outcome, path: string, why?: RegExp): void {
+    assert.ok(!("crashed" in o), `crashed: ${"crashed" in o ? o.crashed.stack : ""}`);
+    assert.ok("refused" in o, `accepted, but ${path} should be refused`);
+    const line = o.refused.find((l) => l.startsWith(`${path}: `));
+    assert.ok(line, `no error at ${path}; got:\n  ${o.refused.join("\n  ")}`);
+    if (why) assert.match(line, why);
+    for (const l of o.refused) assert.match(l, /^[a-z]+:[^\s]*: /, `every error names its path: ${l}`);
+}
+
+describe("bad input from the committed stack files is refused by path, before anything runs", () => {
+    describe("values that crashed the env-file renderer", () => {
+        it("an env value with a carriage return or a NUL byte", () => {
+            for (const bad of ["Hello\rWorld", "Hello\0World"]) {
+                refused(attempt("dev", (c) => (c["coop:coops"][0].env.GREETING = bad)), "coop:coops[0].env.GREETING", /carriage returns or NUL/);
+            }
+        });
+        it("secretEnv naming the deploy key, or a secret whose value spans lines", () => {
+            refused(attempt("local", (c) => (c["coop:coops"][1].secretEnv.API_TOKEN = "sshPrivateKey")), "coop:coops[1].secretEnv.API_TOKEN", /deploy key/);
+            refused(
+                attempt("local", (_, p) => (p["coop:betaApiToken"] = "line one\nline two")),
+                "coop:coops[1].secretEnv.API_TOKEN",
+                /spans lines/,
+            );
+        });
+    });
+
+    describe("dangerous values that were accepted", () => {
+        it("the deploy key as a plain value (it would be committed)", () => {
+            // Pulumi.yaml declares it secret, so the CLI refuses first, naming the key.
+            const o = attempt("prod", (c) => (c["coop:sshPrivateKey"] = deployKey().private));
+            assert.deepEqual(o, { refused: ["Stack 'prod' with configuration key 'sshPrivateKey' must be encrypted as it's secret"], by: "cli" });
+            // And the program, should a project drop the declaration.
+            const raw = { environment: "local", sshPrivateKey: "plain" };
+            assert.throws(() => parseStackConfig(raw, []), (e: Error) => /coop:sshPrivateKey: must be set as a secret/.test(e.message));
+        });
+        it("an SSH range that admits every address, whatever is written before /0", () => {
+            for (const cidr of ["1.2.3.4/0", "0.0.0.0/0", "::/0", "2001:db8::/0"]) {
+                refused(attempt("prod", (c) => (c["coop:digitalocean"].sshAllowlist = [cidr])), "coop:digitalocean.sshAllowlist[0]");
+            }
+        });
+        it("Docker's own networks", () => {
+            for (const n of ["host", "none", "bridge"]) refused(attempt("dev", (c) => (c["coop:network"] = n)), "coop:network", /Docker's own networks/);
+        });
+        it("a host root that would hand a system directory to the deploy user", () => {
+            for (const root of ["/tmp", "/", "/etc", "/usr", "/usr/local/coop", "/opt", "/var/lib/docker/coop", "/opt/../etc", "/opt/coop/"]) {
+                refused(attempt("dev", (c) => (c["coop:hostRoot"] = root)), "coop:hostRoot");
+            }
+        });
+        it("root or a system account as the deploy user", () => {
+            for (const u of ["root", "daemon", "www-data", "systemd-network", "nobody"]) refused(attempt("uat", (c) => (c["coop:sshUser"] = u)), "coop:sshUser");
+        });
+        it("another environment's name on a stack named after an environment", () => {
+            refused(attempt("dev", (c) => (c["coop:environment"] = "uat")), "coop:environment", /stack named dev/);
+        });
+        it("a misspelt namespace", () => {
+            refused(
+                attempt("dev", (c) => ((c["coops:coops"] = c["coop:coops"]), delete c["coop:coops"])),
+                "coops:coops",
+                /unknown namespace "coops".*did you mean coop:coops/,
+            );
+        });
+        it("__proto__ as a variable name (JSON holds it, a JavaScript object drops it)", () => {
+            refused(attempt("dev", (c) => Object.defineProperty(c["coop:coops"][0].env, "__proto__", { value: "x", enumerable: true })), "coop:coops[0].env.__proto__");
+        });
+        it("a co-op setting COOP_ID, or a database variable named COOP_ID", () => {
+            refused(attempt("dev", (c) => (c["coop:coops"][0].env.COOP_ID = "other")), "coop:coops[0]", /COOP_ID/);
+            refused(attempt("dev", (c) => (c["coop:digitalocean"].database.envName = "COOP_ID")), "coop:digitalocean.database.envName", /COOP_ID/);
+        });
+    });
+
+    describe("values the provider or DigitalOcean refuse minutes later", () => {
+        it("a public, malformed, oversized or reserved VPC range", () => {
+            for (const r of ["8.8.0.0/16", "10/8", "10.110.0.0", "010.110.0.0/20", "10.0.0.0/8", "10.110.0.0/29", "10.244.0.0/16", "10.110.0.1/20"]) {
+                refused(attempt("prod", (c) => (c["coop:digitalocean"].vpcIpRange = r)), "coop:digitalocean.vpcIpRange");
+            }
+        });
+        it("a deploy key that only looks like a key", () => {
+            for (const k of ["ssh-ed25519 AAAA", "ssh-ed25519", "ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIKhSIrBDJO3FZ6GraOLKddfv/BRbJpD+ATtojKA5puLX"]) {
+                refused(attempt("prod", (c) => (c["coop:digitalocean"].deployPublicKey = k)), "coop:digitalocean.deployPublicKey");
+            }
+        });
+        it("more pooled connections than the database plan serves", () => {
+            refused(
+                attempt("dev", (c) => (c["coop:coops"] = Array.from({ length: 500 }, (_, i) => ({ id: `c${i}`, domains: [`c${i}.dev.coophost.example`], image: DIGEST })))),
+                "coop:digitalocean.database.poolSize",
+                /500 co-ops × 3 connections = 1500, more than the 22/,
+            );
+        });
+        it("CPU limits of 0, below 0.01, beyond the droplet, or as a list", () => {
+            for (const cpus of [0, "0", 0.001, 64, "3", ["1"]]) refused(attempt("prod", (c) => (c["coop:coops"][0].cpus = cpus)), "coop:coops[0].cpus");
+        });
+        it("memory limits of nothing, or more than any host", () => {
+            for (const m of ["0m", "1m", "99999999999g", "5g", "lots"]) refused(attempt("prod", (c) => (c["coop:coops"][0].memory = m)), "coop:coops[0].memory");
+        });
+        it("a config file name longer than a file name can be", () => {
+            refused(attempt("dev", (c) => (c["coop:coops"][0].configFiles["x".repeat(256)] = "y")), `coop:coops[0].configFiles.${"x".repeat(256)}`);
+        });
+        it("a NUL or carriage return in a migration argument", () => {
+            for (const a of ["migrate\0", "migrate\r", "a\nb"]) refused(attempt("dev", (c) => (c["coop:coops"][0].migrate = [a])), "coop:coops[0].migrate[0]");
+        });
+        it("a proxy bind address that is no address", () => {
+            for (const a of ["localhost", "999.1.1.1", "1.2.3", "::g"]) refused(attempt("local", (c) => (c["coop:proxy"].bindAddress = a)), "coop:proxy.bindAddress");
+        });
+        it("a load balancer with no co-op (its certificate would have no name)", () => {
+            refused(attempt("prod", (c) => (c["coop:coops"] = [])), "coop:coops", /load balancer/);
+        });
+        it("a standby node on the smallest database plan", () => {
+            refused(attempt("uat", (c) => (c["coop:digitalocean"].cache.size = "db-s-1vcpu-1gb")), "coop:digitalocean.cache.nodes");
+        });
+    });
+
+    it("the committed stacks, as an operator has them, are accepted", () => {
+        for (const stack of Object.keys(STACKS)) {
+            const o = attempt(stack, () => undefined);
+            assert.ok("ok" in o, `${stack}: ${"refused" in o ? o.refused.join("\n") : "crashed" in o ? o.crashed.stack : ""}`);
+        }
+    });
+});
+
+// ---- the sweep ------------------------------------------------------------------------------
+
+/** Replacement values tried at every field. */
+const VALUES: unknown[] = [null, "", " ", 0, -1, 1.5, 1e12, true, false, [], {}, "x\ry", "x\0y", "x\ny", "é", "a".repeat(300), "0.0.0.0/0", "../x", [null], { x: 1 }];
+
+/** Every path of a value: [path, parent, key] for each field and list element. */
+function paths(v: unknown, at: (string | number)[] = []): Array<(string | number)[]> {
+    if (Array.isArray(v)) return v.flatMap((x, i) => [[...at, i], ...paths(x, [...at, i])]);
+    if (v !== null && typeof v === "object") return Object.entries(v).flatMap(([k, x]) => [[...at, k], ...paths(x, [...at, k])]);
+    return [];
+}
+
+function setAt(root: Config, p: (string | number)[], value: unknown | typeof DELETE): void {
+    let o = root;
+    for (const k of p.slice(0, -1)) o = o[k];
+    const last = p[p.length - 1];
+    if (value === DELETE) {
+        if (Array.isArray(o)) o.splice(last as number, 1);
+        else delete o[last];
+    } else {
+        o[last] = value;
+    }
+}
+const DELETE = Symbol("delete");
+
+describe("a sweep of mutations of every field of every committed stack", () => {
+    for (const stack of Object.keys(STACKS)) {
+        it(`${stack}: every mutation is accepted or refused by path, none crashes`, () => {
+            const base = operatorConfig(STACKS[stack]());
+            const counts = { cases: 0, refused: 0, accepted: 0 };
+            const crashes: string[] = [];
+            const unpathed: string[] = [];
+            const mutations: Array<[string, (c: Config) => void]> = [];
+            for (const p of paths(base.config)) {
+                if (p[0] === "coop:sshPrivateKey") continue;
+                for (const v of [DELETE, ...VALUES]) mutations.push([`${p.join(".")} = ${v === DELETE ? "(deleted)" : JSON.stringify(v)}`, (c) => setAt(c, p, clone(v))]);
+                mutations.push([`${p.join(".")} duplicated`, (c) => {
+                    let o = c;
+                    for (const k of p.slice(0, -1)) o = o[k];
+                    if (Array.isArray(o)) o.push(clone(o[p[p.length - 1] as number]));
+                }]);
+            }
+            for (const p of paths(base.config).filter((q) => typeof q[q.length - 1] === "string")) {
+                mutations.push([`${p.join(".")} gains an unknown key`, (c) => {
+                    let o = c;
+                    for (const k of p) o = o?.[k];
+                    if (o !== null && typeof o === "object" && !Array.isArray(o)) o.colour = "red";
+                }]);
+            }
+            for (const [what, edit] of mutations) {
+                const config = clone(base.config);
+                edit(config);
+                const o = throughProgram(stack, config, base.plaintext);
+                counts.cases++;
+                if ("crashed" in o) crashes.push(`${what}: ${o.crashed.stack?.split("\n").slice(0, 3).join(" | ")}`);
+                else if ("refused" in o) {
+                    counts.refused++;
+                    for (const l of o.refused) if (!/^[a-z]+:[^\s]*: /.test(l) && o.by === "program") unpathed.push(`${what}: ${l}`);
+                } else counts.accepted++;
+            }
+            assert.deepEqual(crashes, [], "no mutation crashes the program");
+            assert.deepEqual(unpathed, [], "every refusal names its path");
+            console.log(`# ${stack}: ${counts.cases} mutations, ${counts.refused} refused by path, ${counts.accepted} accepted`);
+        });
+    }
+});
