@@ -1,6 +1,5 @@
 // Wiring only: read and validate the stack config, then build the components.
 import * as pulumi from "@pulumi/pulumi";
-import { readFileSync } from "fs";
 import * as path from "path";
 import { ConfigError, parseStackConfig, readConfig } from "./components/config";
 import { Coop } from "./components/coop";
@@ -31,7 +30,6 @@ const cfg = (() => {
 
 const coopConfig = new pulumi.Config("coop");
 const privateKey = coopConfig.requireSecret("sshPrivateKey");
-const toolSource = readFileSync(path.join(ROOT, "host", "coopctl"), "utf8");
 
 // Cloud stacks get their hosts (and each co-op's database and cache URLs) from DigitalOcean;
 // the local stack lists its hosts in config.
@@ -48,7 +46,7 @@ const bootstrapped = endpoints.map(
             root: cfg.hostRoot,
             network: cfg.network,
             proxy: cfg.proxy,
-            toolSource,
+            agentImage: cfg.agent,
             waitForBoot: infra !== undefined,
         }),
 );
@@ -77,8 +75,9 @@ export const publicIp = infra?.publicIp ?? null;
 export const proxyUrls = endpoints.map((h) => pulumi.interpolate`http://${cfg.proxy.bindAddress === "0.0.0.0" ? h.address : cfg.proxy.bindAddress}:${cfg.proxy.httpPort}/`);
 /** Where rollback's fast path and `releases --host` reach the hosts (cloud stacks have them only here). */
 export const hosts = endpoints.map((h) => ({ name: h.name, address: h.address, port: h.port, hostKey: h.hostKey }));
-export const hostTools = Object.fromEntries(endpoints.map((h, i) => [h.name, bootstrapped[i].tool]));
+/** Each host's agent (rollback's fast path and `releases --host` run it). */
+export const agents = Object.fromEntries(endpoints.map((h, i) => [h.name, bootstrapped[i].agent]));
 export const coopUrls = Object.fromEntries(cfg.coops.map((c) => [c.id, c.domains.map((d) => `${scheme}://${d}${portSuffix}/`)]));
 export const releases = Object.fromEntries(
-    coops.map((c, i) => [cfg.coops[i].id, Object.fromEntries(Object.entries(c.instances).map(([h, inst]) => [h, { slot: inst.slot, image: inst.image }]))]),
+    coops.map((c, i) => [cfg.coops[i].id, Object.fromEntries(Object.entries(c.reports).map(([h, r]) => [h, { slot: r.slot, image: r.image }]))]),
 );

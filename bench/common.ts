@@ -2,6 +2,9 @@
 import { ChildProcess, spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
+import type { CoopSpec } from "../components/config";
+import { DeployReport, parseReport, releaseDocument } from "../components/release";
+import { render } from "../components/remote/shell";
 import { exec, writeFile } from "../components/remote/ssh";
 import { ROOT, RunResult, localTarget, proxyGet, pulumi, runOk } from "../test/support";
 
@@ -16,7 +19,24 @@ export function buildLoadgen(): string {
     return out;
 }
 
-/** A co-op the benchmark owns on the local host, deployed with the working copy of coopctl. */
+/** The bench co-op's settings besides its id, domain, image and migrations. */
+const BENCH_COOP: CoopSpec = {
+    id: "bench",
+    domains: [],
+    image: "",
+    port: 8080,
+    healthPath: "/health",
+    healthTimeout: 30,
+    migrate: [],
+    env: {},
+    secretEnv: {},
+    generatedSecrets: [],
+    configFiles: {},
+    retain: 2,
+    deleteDataOnRemove: true,
+};
+
+/** A co-op the benchmark owns on the local host, deployed by the host agent (test/support.ts installs it). */
 export class BenchCoop {
     constructor(
         readonly tool: string,
@@ -37,19 +57,19 @@ export class BenchCoop {
         await writeFile(localTarget(), `/opt/coop/coops/${this.id}/env`, `COOP_ID=${this.id}\nREV=${rev}\n`, 0o600);
     }
 
-    /** One release; resolves with coopctl's report and the wall time seen from here (SSH included). */
-    async deploy(image: string): Promise<{ wallMs: number; report: { slot: string; timings: Record<string, number> } }> {
-        const started = performance.now();
-        const r = await exec(
-            localTarget(),
-            `${this.tool} deploy ${this.id} --image ${image} --port 8080 --health-path /health --domain ${this.domain}` +
-                ` --health-interval 0.1 --health-timeout 30 --drain-timeout 30${this.opts.migrate ? " --migrate migrate" : ""}`,
+    /** One release; resolves with the agent's report and the wall time seen from here (SSH included). */
+    async deploy(image: string): Promise<{ wallMs: number; report: DeployReport }> {
+        const doc = releaseDocument(
+            { ...BENCH_COOP, id: this.id, domains: [this.domain], image, migrate: this.opts.migrate ? ["migrate"] : [] },
+            { network: "coop", tls: false },
         );
+        const started = performance.now();
+        const r = await exec(localTarget(), render([this.tool, "deploy", "--health-interval", "0.1"]), { stdin: JSON.stringify(doc) });
         const wallMs = performance.now() - started;
         if (r.code !== 0) {
             throw new Error(`deploy ${this.id} failed:\n${r.stderr}`);
         }
-        return { wallMs, report: JSON.parse(r.stdout) };
+        return { wallMs, report: parseReport(DeployReport, `deploy of ${this.id}`, r.stdout) };
     }
 
     /** Removes the co-op, its data and the benchmark's copy of the tool. */

@@ -10,7 +10,7 @@ async function main(): Promise<void> {
     localHostsUp();
     const loadgen = buildLoadgen();
     const img = images();
-    const coop = new BenchCoop(await installTool("coopctl-bench"), "bench-cutover");
+    const coop = new BenchCoop(await installTool("coop-agent-bench"), "bench-cutover");
     await coop.reset();
     await coop.env(0);
     await coop.deploy(img["demo:v1"]);

@@ -1,84 +1,65 @@
 import * as pulumi from "@pulumi/pulumi";
-import { ProxySpec } from "./config";
-import { bootWaitCommand, hostDownCommand, hostUpCommand, prepareCommand, toolPath, unprepareCommand } from "./hostCommands";
-import { ConnectionArgs, RemoteCommand, RemoteFile } from "./remote/command";
+import type { ProxySpec } from "./config";
+import { bootWaitCommand, installAgentCommand, uninstallAgentCommand } from "./hostCommands";
+import { HostUpReport, agentPath, hostDocument, parseReport } from "./release";
+import { ConnectionArgs, RemoteCommand } from "./remote/command";
 import { render } from "./remote/shell";
 
 export interface HostBootstrapArgs {
     /** How to reach the host over SSH, with its pinned host key. */
     connection: pulumi.Input<ConnectionArgs>;
-    /** Directory on the host for the deploy tool and co-op files; must exist and be writable by the SSH user. */
+    /** Directory on the host for the agent and co-op files; writable by the SSH user. */
     root: string;
     /** Docker network shared by the proxy and the co-ops. */
     network: string;
     /** The reverse proxy to run. */
     proxy: ProxySpec;
-    /** Content of the host-side deploy tool (host/coopctl). */
-    toolSource: string;
+    /** The host agent's image, pinned by digest. */
+    agentImage: string;
     /** Wait for the host's first boot (`cloud-init status --wait`) before anything else. Default false. */
     waitForBoot?: boolean;
 }
 
-/** What the host-up run reported (coopctl's JSON). */
-export interface HostStatus {
-    network: string;
-    networkCreated: boolean;
-    proxy: { container: string; image: string; changed: boolean };
-}
-
 /**
- * Everything a host needs before co-ops can be deployed to it: the deploy tool at a versioned
- * path, the Docker network and the reverse proxy with persistent state. Co-op instances take
- * {@link HostBootstrap.connection} and {@link HostBootstrap.tool} and depend on this component.
+ * Everything a host needs before co-ops can be released to it: the host agent of the stack's
+ * version, the Docker network and the reverse proxy with persistent state. Children are named
+ * `<host>/boot`, `<host>/agent`, `<host>/up`. Co-op releases take {@link connection} and
+ * {@link agent} and depend on this component.
  */
 export class HostBootstrap extends pulumi.ComponentResource {
-    /** Connection co-op instances use to reach this host. */
+    /** Connection co-op releases use to reach this host. */
     public readonly connection: pulumi.Output<ConnectionArgs>;
-    /** Absolute path of the deploy tool version this host runs. */
-    public readonly tool: pulumi.Output<string>;
+    /** Absolute path of the agent this host runs. */
+    public readonly agent: string;
     /** Name of the Docker network. */
     public readonly network: string;
-    /** The host's name (children of co-op instances on it are named after it). */
+    /** The host's name (co-op releases on it are named after it). */
     public readonly hostName: string;
-    /** The host-up report. */
-    public readonly status: pulumi.Output<HostStatus>;
+    /** The agent's host-up report. */
+    public readonly status: pulumi.Output<HostUpReport>;
 
     constructor(name: string, args: HostBootstrapArgs, opts?: pulumi.ComponentResourceOptions) {
         super("coop:app:HostBootstrap", name, {}, opts);
-
-        const tool = toolPath(args.root, args.toolSource);
         const connection = pulumi.output(args.connection);
 
-        const boot = args.waitForBoot
-            ? [new RemoteCommand(`${name}-boot`, { connection, create: render(bootWaitCommand()) }, { parent: this })]
-            : [];
-        const dirs = new RemoteCommand(
-            `${name}-dirs`,
-            { connection, create: render(prepareCommand(args.root)), delete: render(unprepareCommand(args.root)) },
+        const boot = args.waitForBoot ? [new RemoteCommand(`${name}/boot`, { connection, create: render(bootWaitCommand()) }, { parent: this })] : [];
+        const agent = new RemoteCommand(
+            `${name}/agent`,
+            { connection, create: render(installAgentCommand(args.root, args.agentImage)), delete: render(uninstallAgentCommand(args.root, args.agentImage)) },
             { parent: this, dependsOn: boot },
         );
-
-        const toolFile = new RemoteFile(
-            `${name}-tool`,
-            { connection, path: tool, content: args.toolSource, mode: 0o755 },
-            { parent: this, dependsOn: [dirs] },
-        );
-
+        this.agent = agentPath(args.root, args.agentImage);
+        const doc = JSON.stringify(hostDocument(args.network, args.proxy));
         const up = new RemoteCommand(
-            `${name}-up`,
-            {
-                connection,
-                create: render(hostUpCommand(tool, args.network, args.proxy)),
-                delete: render(hostDownCommand(tool, args.network)),
-            },
-            { parent: this, dependsOn: [toolFile] },
+            `${name}/up`,
+            { connection, create: render([this.agent, "host-up"]), delete: render([this.agent, "host-down"]), stdin: doc },
+            { parent: this, dependsOn: [agent] },
         );
 
         this.connection = connection;
-        this.tool = toolFile.path;
         this.network = args.network;
         this.hostName = name;
-        this.status = up.stdout.apply((s) => JSON.parse(s) as HostStatus);
-        this.registerOutputs({ tool: this.tool, status: this.status });
+        this.status = up.stdout.apply((s) => parseReport(HostUpReport, `host-up on ${name}`, s));
+        this.registerOutputs({ agent: this.agent, status: this.status });
     }
 }

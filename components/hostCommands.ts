@@ -1,48 +1,29 @@
 /**
- * The commands the host bootstrap runs, as data (see remote/shell.ts). Pure: tests assert the
+ * The commands a host's bootstrap runs, as data (see remote/shell.ts). Pure: tests assert the
  * exact strings.
  */
-import { createHash } from "crypto";
-import { ProxySpec } from "./config";
-import { Command, options } from "./remote/shell";
-
-/** Where a given version of the deploy tool lives: the path changes whenever its content does. */
-export function toolPath(root: string, toolSource: string): string {
-    const hash = createHash("sha256").update(toolSource).digest("hex").slice(0, 12);
-    return `${root}/bin/coopctl-${hash}`;
-}
+import { agentPath } from "./release";
+import { Command, chain } from "./remote/shell";
 
 /** Waits until cloud-init has finished the host's first boot; fails when it reported errors. */
 export function bootWaitCommand(): Command {
     return ["cloud-init", "status", "--wait"];
 }
 
-/** Creates the directories for the deploy tool's versions and for co-op files. */
-export function prepareCommand(root: string): Command {
-    return ["mkdir", "-p", `${root}/bin`, `${root}/coops`];
+/**
+ * Installs the host agent of `image`: its image holds nothing but the static binary, which
+ * `install` copies to ROOT/bin/coop-agent-<digest> (owned by the deploy user). The host needs
+ * only Docker; the path changes with the image, so a new agent never replaces a running one.
+ */
+export function installAgentCommand(root: string, image: string): Command {
+    const dest = agentPath(root, image);
+    return chain(
+        ["mkdir", "-p", `${root}/bin`, `${root}/coops`],
+        ["docker", "run", "--rm", "--network", "none", "--volume", `${root}/bin:/out`, image, "install", `/out/${dest.slice(dest.lastIndexOf("/") + 1)}`],
+    );
 }
 
-/** Removes those directories once they are empty (never anything in them). */
-export function unprepareCommand(root: string): Command {
-    return ["rmdir", "--ignore-fail-on-non-empty", `${root}/bin`, `${root}/coops`];
-}
-
-/** Brings up the engine network and the reverse proxy. Idempotent on the host. */
-export function hostUpCommand(tool: string, network: string, proxy: ProxySpec): Command {
-    return [
-        tool,
-        "host-up",
-        ...options({
-            network,
-            "proxy-image": proxy.image,
-            bind: proxy.bindAddress,
-            "http-port": proxy.httpPort,
-            "https-port": proxy.httpsPort,
-        }),
-    ];
-}
-
-/** Removes the proxy, its state volume and the network. */
-export function hostDownCommand(tool: string, network: string): Command {
-    return [tool, "host-down", ...options({ network })];
+/** Removes that agent, and the directories once they are empty (never anything in them). */
+export function uninstallAgentCommand(root: string, image: string): Command {
+    return chain(["rm", "-f", agentPath(root, image)], ["rmdir", "--ignore-fail-on-non-empty", `${root}/bin`, `${root}/coops`]);
 }

@@ -131,14 +131,16 @@ stack_config() {
   local p=("$COOP_ROOT/scripts/pulumi.sh")
   export PULUMI_CONFIG_PASSPHRASE=$COOP_LOCAL_PASSPHRASE
   "${p[@]}" stack select --create --secrets-provider passphrase local >/dev/null
-  local host_key proxy_image
+  local host_key proxy_image agent_image
   host_key=$(cut -d' ' -f1,2 "$STATE/ssh/host_ed25519.pub")
   proxy_image=$(jq -r '.images["kamal-proxy"]' "$STATE/images.json")
+  agent_image=$(jq -r '.images["coop-agent"]' "$STATE/images.json")
   "${p[@]}" config set --stack local --path 'coop:hosts[0].name' local-1
   "${p[@]}" config set --stack local --path 'coop:hosts[0].address' 127.0.0.1
   "${p[@]}" config set --stack local --path 'coop:hosts[0].port' "$SSH_PORT"
   "${p[@]}" config set --stack local --path 'coop:hosts[0].hostKey' "$host_key"
   "${p[@]}" config set --stack local --path 'coop:proxy.image' "$proxy_image"
+  "${p[@]}" config set --stack local coop:agent "$agent_image"
   "${p[@]}" config set --stack local --secret coop:sshPrivateKey <"$STATE/ssh/deploy_ed25519"
 
   # Co-ops whose image is unset, or not in this machine's registry, start on demo v1.

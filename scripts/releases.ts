@@ -1,6 +1,8 @@
 // npm run releases -- --stack S [--json] [--host]
 // The stack's update history as releases: per update, the digest each co-op ran and whether it
 // changed. --host adds what each host's own release record says, and flags a mismatch.
+import { ReleaseRecord, parseReport } from "../components/release";
+import { render } from "../components/remote/shell";
 import { exec } from "../components/remote/ssh";
 import { formatReleases, liveRelease, releasesFromHistory } from "../components/releases";
 import { fail, openStack, parseArgs, sshTarget, stackConfig, stackHosts } from "./stackTools";
@@ -10,14 +12,16 @@ const USAGE = "usage: npm run releases -- --stack S [--json] [--host]";
 async function hostRecords(stack: Awaited<ReturnType<typeof openStack>>, live: Record<string, string>) {
     const [all, outputs] = await Promise.all([stack.getAllConfig(), stack.outputs()]);
     const cfg = stackConfig(all);
-    const tools = (outputs.hostTools?.value ?? {}) as Record<string, string>;
+    const agents = (outputs.agents?.value ?? {}) as Record<string, string>;
     const rows: Array<{ coop: string; host: string; stack: string; host_record: string; match: boolean }> = [];
     for (const h of stackHosts(cfg, outputs)) {
         const target = sshTarget(cfg, all, h);
         for (const [coop, image] of Object.entries(live)) {
-            const r = await exec(target, `${tools[h.name] ?? "coopctl"} releases ${coop}`);
+            const agent = agents[h.name];
+            if (!agent) fail(`the stack has no agent on ${h.name}: run pulumi up first`);
+            const r = await exec(target, render([agent, "releases", coop]));
             const last = r.stdout.trim().split("\n").filter(Boolean).pop();
-            const onHost = last ? (JSON.parse(last).image as string) : "";
+            const onHost = last ? parseReport(ReleaseRecord, `the release record of ${coop} on ${h.name}`, last).image : "";
             rows.push({ coop, host: h.name, stack: image, host_record: onHost, match: onHost === image });
         }
     }

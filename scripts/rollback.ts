@@ -4,7 +4,7 @@
 import { execFileSync } from "child_process";
 import * as path from "path";
 import type { ConfigMap } from "@pulumi/pulumi/automation";
-import { DRAIN_SECONDS, deployCommand } from "../components/coopCommands";
+import { releaseDocument } from "../components/release";
 import { RollbackPlan, RollbackError, planRollback, releasesFromHistory } from "../components/releases";
 import { exec } from "../components/remote/ssh";
 import { render } from "../components/remote/shell";
@@ -14,24 +14,22 @@ const USAGE = "usage: npm run rollback -- --stack S [--to N] [--coop ID] [--prev
 
 /**
  * The fast path: on every host where the target release still sits in the co-op's idle slot,
- * switch to it now (coopctl --only-if-retained: no pull, no migration). The `pulumi up` that
- * follows finds those hosts already on the target and changes nothing there; hosts where it was
- * pruned get the full deploy from that up. The command is built by the same function the
- * CoopInstance component uses, from the same config, so both agree on the release.
+ * switch to it now (the agent's deploy --only-if-retained: no pull, no migration). The `pulumi up`
+ * that follows finds those hosts already on the target and changes nothing there; hosts where it
+ * was pruned get the full deploy from that up. The release document is built by the same function
+ * the Coop component uses, from the same config, so both agree on the release.
  */
 async function switchRetained(all: ConfigMap, outputs: Record<string, { value: unknown }>, plan: RollbackPlan): Promise<void> {
     const cfg = stackConfig(all);
-    const tools = (outputs.hostTools?.value ?? {}) as Record<string, string>;
+    const agents = (outputs.agents?.value ?? {}) as Record<string, string>;
     await Promise.all(
         plan.changes.flatMap((change) => {
             const coop = cfg.coops.find((c) => c.id === change.coop);
             return stackHosts(cfg, outputs).map(async (h) => {
-                if (!coop || !tools[h.name]) return;
+                if (!coop || !agents[h.name]) return;
                 const started = Date.now();
-                const command = render(
-                    deployCommand(tools[h.name], { ...coop, image: change.to }, { network: cfg.network, tls: cfg.proxy.tls, drainTimeoutSeconds: DRAIN_SECONDS, onlyIfRetained: true }),
-                );
-                const r = await exec(sshTarget(cfg, all, h), command);
+                const release = releaseDocument({ ...coop, image: change.to }, { network: cfg.network, tls: cfg.proxy.tls });
+                const r = await exec(sshTarget(cfg, all, h), render([agents[h.name], "deploy", "--only-if-retained"]), { stdin: JSON.stringify(release) });
                 if (r.code === 0) {
                     console.log(`fast path: ${coop.id} on ${h.name} switched to the retained release in ${Date.now() - started} ms`);
                 } else if (r.code === 3) {

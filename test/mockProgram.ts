@@ -84,11 +84,10 @@ function mockState(type: string, name: string, inputs: Record<string, any>): Rec
     const short = type.split(":").at(-1) ?? type;
     switch (short) {
         case "RemoteCommand":
-            s.stdout = name.endsWith("-up")
-                ? JSON.stringify({ network: "coop", networkCreated: true, proxy: { container: "coop-proxy", image: "proxy", changed: true } })
-                : name.endsWith("-deploy")
-                  ? JSON.stringify({ coop: name, changed: true, slot: "blue", image: `mock@sha256:${"0".repeat(64)}`, releaseKey: "k" })
-                  : "";
+            s.stdout = name.endsWith("/up") ? JSON.stringify({ network: "coop", networkCreated: true, proxy: { container: "coop-proxy", image: "proxy", changed: true } }) : "";
+            break;
+        case "CoopRelease":
+            s.stdout = JSON.stringify({ coop: inputs.release?.coop, changed: false, slot: "blue", image: inputs.release?.image, releaseKey: "k" });
             break;
         case "RandomSecret":
             s.value = `mock-random-${n}`;

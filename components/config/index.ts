@@ -6,7 +6,7 @@
  */
 import { utils as sshUtils } from "ssh2";
 import { certificateNames, MAX_CERTIFICATE_NAMES, zoneOf } from "../digitalocean/dns";
-import { hasLineBreakOrNul } from "../rules";
+import { IMAGE_DIGEST_HINT, hasLineBreakOrNul } from "../rules";
 import { formatPath, parseInto } from "./fields";
 import {
     CloudEnvironment,
@@ -22,6 +22,7 @@ import {
     ProxySpec,
     RESERVED_ENV_NAMES,
     StackConfig,
+    agentField,
     coopSchema,
     digitaloceanSchema,
     environmentField,
@@ -164,6 +165,7 @@ export function parseStackConfig(raw: Record<string, unknown>, secretKeys: reado
         }
     }
 
+    const agent = raw.agent === undefined ? void fail("coop:agent", `is required: ${IMAGE_DIGEST_HINT} (the host agent's image)`) : parseInto(agentField, raw.agent, ["agent"], errors);
     const coops = environment ? parseCoops(raw.coops, environment, errors) : [];
     if (loadBalanced && Array.isArray(raw.coops) && raw.coops.length === 0) {
         fail("coop:coops", "must list at least one co-op when droplets.count > 1: the load balancer's certificate covers the co-op domains, and one with no name cannot be issued");
@@ -188,10 +190,10 @@ export function parseStackConfig(raw: Record<string, unknown>, secretKeys: reado
         }
     }
 
-    if (errors.length > 0 || !environment || !sshUser || !hostRoot || !network || !proxy) {
+    if (errors.length > 0 || !environment || !sshUser || !hostRoot || !network || !proxy || !agent) {
         throw new ConfigError(errors);
     }
-    return { environment, sshUser, hosts, hostRoot, network, proxy, coops: coops.map(({ index: _, ...c }) => c), ...(digitalocean ? { digitalocean } : {}) };
+    return { environment, sshUser, hosts, hostRoot, network, proxy, agent, coops: coops.map(({ index: _, ...c }) => c), ...(digitalocean ? { digitalocean } : {}) };
 }
 
 function dig(v: unknown, ...keys: string[]): unknown {
@@ -274,7 +276,7 @@ function parseCoops(value: unknown, environment: Environment, errors: string[]):
         return [];
     }
     const strict = environment === "uat" || environment === "prod";
-    const schema = coopSchema(environment);
+    const schema = coopSchema();
     const ids = new Map<string, number>();
     const domains = new Map<string, string>();
     const out: Array<CoopSpec & { index: number }> = [];

@@ -24,7 +24,6 @@ import {
     isDomain,
     isEnvName,
     isImageDigest,
-    isImageTag,
     isIpAddress,
     isPrivateIPv4Range,
     ipv4RangesOverlap,
@@ -143,18 +142,15 @@ export function proxySchema(defaultTls: boolean) {
 }
 export type ProxySpec = z.output<ReturnType<typeof proxySchema>>;
 
-/** A co-op's schema for an environment: uat and prod take images by digest only. */
-export function coopSchema(environment: Environment | undefined) {
-    const strict = environment === "uat" || environment === "prod";
+/** A co-op's schema (some rules of a co-op depend on its environment: see index.ts). */
+export function coopSchema() {
     return object({
         /** DNS-safe id, unique in the stack; names its containers, volume, proxy service and database. */
         id: str(COOP_ID_HINT, isCoopId),
         /** Domains the proxy routes to this co-op; no two co-ops share one. */
         domains: list(str(DOMAIN_HINT, isDomain), "must list at least one domain"),
-        /** Image to run, pinned by digest; `repo:tag` only on local and dev. */
-        image: strict
-            ? str("must be pinned by digest (REPOSITORY@sha256:<64 hex digits>); a tag alone is refused in uat and prod", isImageDigest)
-            : str("must be REPOSITORY@sha256:<64 hex digits> (or REPOSITORY:TAG on local and dev)", (v) => isImageDigest(v) || isImageTag(v)),
+        /** Image to run, pinned by digest (the host agent pulls and runs nothing else). */
+        image: str("must be pinned by digest (REPOSITORY@sha256:<64 hex digits>): a tag names no fixed release, and the host agent refuses it", isImageDigest),
         /** Port the app listens on inside the container. */
         port: int(1, 65535).default(8080),
         /** Path that answers 2xx when the app is healthy. */
@@ -356,7 +352,10 @@ export const networkField = str(DNS_LABEL_HINT, isDnsLabel)
     .default("coop");
 
 /** The keys of the `coop:` namespace this program reads (beside the secret keys co-ops name). */
-export const KNOWN_KEYS = ["environment", "sshUser", "hosts", "hostRoot", "network", "proxy", "coops", "digitalocean", "sshPrivateKey"] as const;
+export const KNOWN_KEYS = ["environment", "sshUser", "hosts", "hostRoot", "network", "proxy", "agent", "coops", "digitalocean", "sshPrivateKey"] as const;
+
+/** The host agent's image, pinned by digest: its version on every host (README, "The host agent"). */
+export const agentField = str(`${IMAGE_DIGEST_HINT} (the host agent's image; scripts/local-hosts.sh builds one here)`, isImageDigest);
 
 /** The whole validated stack config. */
 export interface StackConfig {
@@ -370,6 +369,8 @@ export interface StackConfig {
     /** Name of the Docker network the proxy and co-ops share. */
     network: string;
     proxy: ProxySpec;
+    /** The host agent's image, pinned by digest. */
+    agent: string;
     coops: CoopSpec[];
     /** The DigitalOcean infrastructure (dev, uat, prod); absent on the local stack. */
     digitalocean?: DigitalOceanSpec;

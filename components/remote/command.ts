@@ -1,11 +1,11 @@
 /**
- * Remote resources over SSH: {@link RemoteCommand} runs a command on create/update/delete,
- * {@link RemoteFile} places a file over SFTP. They are Pulumi dynamic resources, executed by the
- * engine's Node.js dynamic-provider plugin, so they need no provider binary (README, "Why not
- * @pulumi/command"). Their inputs mirror `command.remote.Command` / `CopyToRemote`.
+ * {@link RemoteCommand}: a command run over SSH on create/update/delete. A Pulumi dynamic resource,
+ * executed by the engine's Node.js dynamic-provider plugin, so it needs no provider binary
+ * (README, "Why not @pulumi/command"). Its inputs mirror `command.remote.Command`.
  *
- * Secrets: the private key and `stdin` are Pulumi secrets in state; commands are plain text
- * by design (secrets go through stdin or files, never the command line).
+ * Secrets: the private key is a Pulumi secret in state, and so is `stdin` when a secret is passed
+ * (Pulumi keeps an input's secrecy); commands are plain text by design (secrets go through stdin or
+ * files, never the command line).
  */
 import * as pulumi from "@pulumi/pulumi";
 import { randomUUID } from "crypto";
@@ -113,63 +113,9 @@ export class RemoteCommand extends pulumi.dynamic.Resource {
             commandProvider,
             name,
             { ...args, stdout: undefined, stderr: undefined },
-            pulumi.mergeOptions(opts, { additionalSecretOutputs: ["connection", "stdin"] }),
+            pulumi.mergeOptions(opts, { additionalSecretOutputs: ["connection"] }),
             "coop",
             "RemoteCommand",
         );
-    }
-}
-
-export interface RemoteFileArgs {
-    connection: pulumi.Input<ConnectionArgs>;
-    /** Absolute path on the host; its directory must exist and be writable by the SSH user. */
-    path: pulumi.Input<string>;
-    /** File content. Pass a secret for secret content: it stays encrypted in state. */
-    content: pulumi.Input<string>;
-    /** Permission bits. Default 0o644. */
-    mode?: pulumi.Input<number>;
-}
-
-interface FileState {
-    connection: ssh.SshTarget;
-    path: string;
-    content: string;
-    mode?: number;
-}
-
-const fileProvider: pulumi.dynamic.ResourceProvider = {
-    async create(inputs: FileState) {
-        await ssh.writeFile(inputs.connection, inputs.path, inputs.content, inputs.mode ?? 0o644);
-        return { id: randomUUID(), outs: inputs };
-    },
-
-    async diff(_id: string, olds: FileState, news: FileState) {
-        const keys = ["path", "content", "mode", "connection"] as const;
-        return {
-            changes: keys.some((k) => !same(olds[k], news[k])),
-            replaces: olds.path === news.path ? [] : ["path"],
-            deleteBeforeReplace: false,
-        };
-    },
-
-    async update(_id: string, olds: FileState, news: FileState) {
-        if (olds.content !== news.content || olds.mode !== news.mode) {
-            await ssh.writeFile(news.connection, news.path, news.content, news.mode ?? 0o644);
-        }
-        return { outs: news };
-    },
-
-    async delete(_id: string, props: FileState) {
-        await ssh.removeFile(props.connection, props.path);
-    },
-};
-
-/** A file placed on a host over SFTP and removed when the resource is deleted. */
-export class RemoteFile extends pulumi.dynamic.Resource {
-    declare public readonly path: pulumi.Output<string>;
-    declare public readonly content: pulumi.Output<string>;
-
-    constructor(name: string, args: RemoteFileArgs, opts?: pulumi.CustomResourceOptions) {
-        super(fileProvider, name, { ...args, path: args.path }, pulumi.mergeOptions(opts, { additionalSecretOutputs: ["connection"] }), "coop", "RemoteFile");
     }
 }

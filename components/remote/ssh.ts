@@ -101,94 +101,124 @@ function capture(acc: { text: string }, chunk: Buffer): void {
     }
 }
 
+/** Runs `command` on an open connection (see {@link exec}). */
+export function execOn(client: Client, t: SshTarget, command: string, opts: { stdin?: string; timeoutMs?: number } = {}): Promise<ExecResult> {
+    return new Promise<ExecResult>((resolve, reject) => {
+        const out = { text: "" };
+        const err = { text: "" };
+        const timer = setTimeout(() => {
+            client.end();
+            reject(new Error(`ssh ${describe(t)}: command did not finish within ${opts.timeoutMs} ms`));
+        }, opts.timeoutMs ?? 30 * 60 * 1000);
+        client.exec(command, (e, stream) => {
+            if (e) {
+                clearTimeout(timer);
+                reject(new Error(`ssh ${describe(t)}: ${e.message}`));
+                return;
+            }
+            let code: number | null = null;
+            let signal: string | undefined;
+            stream.on("data", (c: Buffer) => capture(out, c));
+            stream.stderr.on("data", (c: Buffer) => capture(err, c));
+            stream.on("exit", (c: number | null, s?: string) => {
+                code = c;
+                signal = s;
+            });
+            stream.on("close", () => {
+                clearTimeout(timer);
+                resolve({ code, signal, stdout: out.text, stderr: err.text });
+            });
+            stream.end(opts.stdin ?? "");
+        });
+    });
+}
+
+/** Opens one connection, hands it to `fn`, and closes it whatever `fn` does. */
+export async function withConnection<T>(t: SshTarget, fn: (client: Client) => Promise<T>): Promise<T> {
+    const client = await connect(t);
+    try {
+        return await fn(client);
+    } finally {
+        client.end();
+    }
+}
+
 /**
  * Runs `command` (already rendered for a POSIX shell) and resolves with its exit status and
  * output; a non-zero exit is a result, not an error. `stdin`, when given, is written to the
- * command's standard input and closed: that is how secrets reach the host.
+ * command's standard input and closed: that is how secrets and documents reach the host.
  */
-export async function exec(t: SshTarget, command: string, opts: { stdin?: string; timeoutMs?: number } = {}): Promise<ExecResult> {
-    const client = await connect(t);
-    try {
-        return await new Promise<ExecResult>((resolve, reject) => {
-            const out = { text: "" };
-            const err = { text: "" };
-            const timer = setTimeout(() => {
-                client.end();
-                reject(new Error(`ssh ${describe(t)}: command did not finish within ${opts.timeoutMs} ms`));
-            }, opts.timeoutMs ?? 30 * 60 * 1000);
-            client.exec(command, (e, stream) => {
-                if (e) {
-                    clearTimeout(timer);
-                    reject(new Error(`ssh ${describe(t)}: ${e.message}`));
-                    return;
-                }
-                let code: number | null = null;
-                let signal: string | undefined;
-                stream.on("data", (c: Buffer) => capture(out, c));
-                stream.stderr.on("data", (c: Buffer) => capture(err, c));
-                stream.on("exit", (c: number | null, s?: string) => {
-                    code = c;
-                    signal = s;
-                });
-                stream.on("close", () => {
-                    clearTimeout(timer);
-                    resolve({ code, signal, stdout: out.text, stderr: err.text });
-                });
-                stream.end(opts.stdin ?? "");
-            });
+export function exec(t: SshTarget, command: string, opts: { stdin?: string; timeoutMs?: number } = {}): Promise<ExecResult> {
+    return withConnection(t, (client) => execOn(client, t, command, opts));
+}
+
+/** The SFTP operations the remote resources need, on one open connection. */
+export interface Files {
+    /** Creates `path` (and its parents) and sets its mode. */
+    mkdir(path: string, mode: number): Promise<void>;
+    /** Writes `content` to `path`: a temporary file in the same directory, chmod, rename. */
+    write(path: string, content: string, mode: number): Promise<void>;
+    /** Removes `path`; a file that is already gone is not an error. */
+    remove(path: string): Promise<void>;
+    /** The names in a directory; none when it does not exist. */
+    list(path: string): Promise<string[]>;
+}
+
+/** Opens an SFTP session on `client`. */
+export function files(client: Client, t: SshTarget): Promise<Files> {
+    return new Promise((resolve, reject) => {
+        client.sftp((e, sftp) => {
+            if (e) {
+                reject(new Error(`sftp ${describe(t)}: ${e.message}`));
+                return;
+            }
+            const fail = (step: string, path: string, reject: (e: Error) => void) => (err: Error) => reject(new Error(`sftp ${describe(t)}: ${step} ${path}: ${err.message}`));
+            const NO_SUCH_FILE = 2;
+            const ops: Files = {
+                async mkdir(path, mode) {
+                    const parts = path.split("/").filter((p) => p !== "");
+                    for (let i = 1; i <= parts.length; i++) {
+                        const dir = `/${parts.slice(0, i).join("/")}`;
+                        await new Promise<void>((res) => sftp.mkdir(dir, () => res()));
+                    }
+                    await new Promise<void>((res, rej) => sftp.chmod(path, mode, (err) => (err ? fail("chmod", path, rej)(err) : res())));
+                },
+                write(path, content, mode) {
+                    return new Promise((res, rej) => {
+                        const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
+                        sftp.writeFile(tmp, content, { mode }, (err) => {
+                            if (err) return fail("write", path, rej)(err);
+                            sftp.chmod(tmp, mode, (err2) => {
+                                if (err2) return fail("chmod", path, rej)(err2);
+                                sftp.ext_openssh_rename(tmp, path, (err3) => (err3 ? fail("rename", path, rej)(err3) : res()));
+                            });
+                        });
+                    });
+                },
+                remove(path) {
+                    return new Promise((res, rej) =>
+                        sftp.unlink(path, (err: (Error & { code?: number }) | undefined | null) => (err && err.code !== NO_SUCH_FILE ? fail("remove", path, rej)(err) : res())),
+                    );
+                },
+                list(path) {
+                    return new Promise((res, rej) =>
+                        sftp.readdir(path, (err: (Error & { code?: number }) | undefined | null, entries) =>
+                            err ? (err.code === NO_SUCH_FILE ? res([]) : fail("list", path, rej)(err)) : res(entries.map((x) => x.filename)),
+                        ),
+                    );
+                },
+            };
+            resolve(ops);
         });
-    } finally {
-        client.end();
-    }
+    });
 }
 
 /** Writes `content` to `path` over SFTP: a temporary file in the same directory, chmod, rename. */
-export async function writeFile(t: SshTarget, path: string, content: string, mode: number): Promise<void> {
-    const client = await connect(t);
-    try {
-        await new Promise<void>((resolve, reject) => {
-            client.sftp((e, sftp) => {
-                if (e) {
-                    reject(new Error(`sftp ${describe(t)}: ${e.message}`));
-                    return;
-                }
-                const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
-                const fail = (step: string) => (err: Error) => reject(new Error(`sftp ${describe(t)}: ${step} ${path}: ${err.message}`));
-                sftp.writeFile(tmp, content, { mode }, (err) => {
-                    if (err) return fail("write")(err);
-                    sftp.chmod(tmp, mode, (err2) => {
-                        if (err2) return fail("chmod")(err2);
-                        sftp.ext_openssh_rename(tmp, path, (err3) => (err3 ? fail("rename")(err3) : resolve()));
-                    });
-                });
-            });
-        });
-    } finally {
-        client.end();
-    }
+export function writeFile(t: SshTarget, path: string, content: string, mode: number): Promise<void> {
+    return withConnection(t, async (client) => (await files(client, t)).write(path, content, mode));
 }
 
 /** Removes `path` over SFTP; a file that is already gone is not an error. */
-export async function removeFile(t: SshTarget, path: string): Promise<void> {
-    const client = await connect(t);
-    try {
-        await new Promise<void>((resolve, reject) => {
-            client.sftp((e, sftp) => {
-                if (e) {
-                    reject(new Error(`sftp ${describe(t)}: ${e.message}`));
-                    return;
-                }
-                sftp.unlink(path, (err: (Error & { code?: number }) | undefined | null) => {
-                    // SFTP status 2 is "no such file".
-                    if (err && err.code !== 2) {
-                        reject(new Error(`sftp ${describe(t)}: remove ${path}: ${err.message}`));
-                        return;
-                    }
-                    resolve();
-                });
-            });
-        });
-    } finally {
-        client.end();
-    }
+export function removeFile(t: SshTarget, path: string): Promise<void> {
+    return withConnection(t, async (client) => (await files(client, t)).remove(path));
 }

@@ -2,7 +2,6 @@
 // their domains, checks over SSH and HTTP, a no-change up, a new digest for one co-op, a secret
 // sentinel through config, removing a co-op, destroy, and nothing left behind.
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { spawn } from "node:child_process";
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
@@ -61,7 +60,7 @@ describe("local stack through the real CLI", () => {
         writeFileSync(STACK_FILE, stackFile);
     });
 
-    let tool = "";
+    let agent = "";
 
     it("pulumi up bootstraps the host and deploys both co-ops on their domains", async () => {
         const r = up();
@@ -74,8 +73,8 @@ describe("local stack through the real CLI", () => {
             beta: ["http://beta.localhost:8080/", "http://www.beta.localhost:8080/"],
         });
         assert.equal(outputs.releases.alpha["local-1"].image, images()["demo:v1"]);
-        tool = outputs.hostTools["local-1"];
-        assert.match(tool, /^\/opt\/coop\/bin\/coopctl-[0-9a-f]{12}$/);
+        agent = outputs.agents["local-1"];
+        assert.equal(agent, `/opt/coop/bin/coop-agent-${images()["coop-agent"].split("@sha256:")[1].slice(0, 12)}`);
 
         const alpha = await served("alpha.localhost");
         assert.deepEqual([alpha.version, alpha.schema], ["v1", 1]);
@@ -85,9 +84,9 @@ describe("local stack through the real CLI", () => {
         assert.equal((await proxyGet("/", "nobody.localhost")).status, 404);
     });
 
-    it("left the deploy tool, the network and the proxy on the host (checked over SSH)", async () => {
-        const sha = createHash("sha256").update(readFileSync(path.join(ROOT, "host", "coopctl"))).digest("hex");
-        assert.equal(await onHost(`stat -c %a ${tool} && sha256sum < ${tool} | cut -d' ' -f1`), `755\n${sha}`);
+    it("left the host agent of the stack's image, the network and the proxy on the host (checked over SSH)", async () => {
+        assert.equal(await onHost(`stat -c '%a %U' ${agent}`), "755 deploy");
+        assert.match(await onHost(`${agent} version`), /"version"/);
         assert.equal(await onHost("docker network inspect coop --format '{{.Driver}}'"), "bridge");
         assert.equal(
             await onHost("docker inspect coop-proxy --format '{{.State.Running}} {{.Config.Image}} {{.HostConfig.RestartPolicy.Name}} {{index .HostConfig.LogConfig.Config \"max-size\"}}'"),
@@ -107,7 +106,7 @@ describe("local stack through the real CLI", () => {
         pulumi(["config", "set", "--stack", "local", "--path", "coop:coops[0].image", images()["demo:v2"]]);
         const r = up();
         logs.push(r.stdout, r.stderr);
-        assert.deepEqual(changedResources(r.stdout), ["alpha-local-1-deploy"]);
+        assert.deepEqual(changedResources(r.stdout), ["alpha/local-1"]);
         const alpha = await served("alpha.localhost");
         assert.deepEqual([alpha.version, alpha.schema], ["v2", 2]);
         assert.equal((await served("beta.localhost")).version, "v1");
@@ -142,7 +141,7 @@ describe("local stack through the real CLI", () => {
         assert.equal(set.status, 0, set.stderr);
         const r = up();
         logs.push(r.stdout, r.stderr);
-        assert.deepEqual(changedResources(r.stdout).sort(), ["beta-local-1-deploy", "beta-local-1-env"]);
+        assert.deepEqual(changedResources(r.stdout).sort(), ["beta/local-1"]);
         assert.equal(await onHost("docker inspect coop-beta-green --format '{{range .Config.Env}}{{println .}}{{end}}' | grep -c '^API_TOKEN=sentinel-api-token-e2e-6d2[c]$'"), "1");
 
         const places: Record<string, string> = {

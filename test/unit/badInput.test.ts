@@ -30,6 +30,7 @@ function localConfig(): Config {
     delete c["coop:sshPrivateKey"];
     c["coop:hosts"] = [{ name: "local-1", address: "127.0.0.1", port: 2222, hostKey: deployKey().public }];
     c["coop:proxy"] = { ...c["coop:proxy"], image: `127.0.0.1:5001/kamal-proxy@sha256:${"b".repeat(64)}` };
+    c["coop:agent"] = `127.0.0.1:5001/coop-agent@sha256:${"c".repeat(64)}`;
     for (const coop of c["coop:coops"]) coop.image = DIGEST;
     c["coop:betaApiToken"] = { secure: "v1:token" };
     return c;

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { coopDir, deployCommand, prepareCoopCommand, removeCommand, renderEnvFile } from "../../components/coopCommands";
-import { hostDownCommand, hostUpCommand, prepareCommand, toolPath, unprepareCommand } from "../../components/hostCommands";
+import { removeCommand, renderEnvFile } from "../../components/coopCommands";
+import { bootWaitCommand, installAgentCommand, uninstallAgentCommand } from "../../components/hostCommands";
+import { DeployReport, HostUpReport, agentPath, deployTimeoutMs, hostDocument, parseReport, releaseDocument } from "../../components/release";
 import { AND, PIPE, chain, options, quote, render } from "../../components/remote/shell";
 
 describe("shell", () => {
@@ -25,28 +26,29 @@ describe("shell", () => {
 });
 
 describe("host commands", () => {
-    const proxy = { image: `r/kp@sha256:${"b".repeat(64)}`, bindAddress: "127.0.0.1", httpPort: 8080, httpsPort: 8443, tls: false };
+    const agentImage = `127.0.0.1:5001/coop-agent@sha256:0123456789ab${"f".repeat(52)}`;
 
-    it("puts each version of the tool at its own path", () => {
-        // sha256("v1") = 3bfc269594ef649228e9a74bab00f042efc91d5acc6fbee31a382e80d42388fe
-        assert.equal(toolPath("/opt/coop", "v1"), "/opt/coop/bin/coopctl-3bfc269594ef");
-        assert.match(toolPath("/opt/coop", "v1"), /^\/opt\/coop\/bin\/coopctl-[0-9a-f]{12}$/);
-        assert.notEqual(toolPath("/opt/coop", "v1"), toolPath("/opt/coop", "v2"));
-        assert.equal(toolPath("/opt/coop", "v1"), toolPath("/opt/coop", "v1"));
+    it("puts each agent version at a path of its own, named by its image digest", () => {
+        assert.equal(agentPath("/opt/coop", agentImage), "/opt/coop/bin/coop-agent-0123456789ab");
+        assert.notEqual(agentPath("/opt/coop", agentImage), agentPath("/opt/coop", agentImage.replace("0123", "4567")));
     });
 
     it("renders the exact bootstrap commands", () => {
-        assert.equal(render(prepareCommand("/opt/coop")), "mkdir -p /opt/coop/bin /opt/coop/coops");
-        assert.equal(render(unprepareCommand("/opt/coop")), "rmdir --ignore-fail-on-non-empty /opt/coop/bin /opt/coop/coops");
+        assert.equal(render(bootWaitCommand()), "cloud-init status --wait");
         assert.equal(
-            render(hostUpCommand("/opt/coop/bin/coopctl-abc", "coop", proxy)),
-            `/opt/coop/bin/coopctl-abc host-up --network coop --proxy-image r/kp@sha256:${"b".repeat(64)} --bind 127.0.0.1 --http-port 8080 --https-port 8443`,
+            render(installAgentCommand("/opt/coop", agentImage)),
+            `mkdir -p /opt/coop/bin /opt/coop/coops && docker run --rm --network none --volume /opt/coop/bin:/out ${agentImage} install /out/coop-agent-0123456789ab`,
         );
-        assert.equal(render(hostDownCommand("/opt/coop/bin/coopctl-abc", "coop")), "/opt/coop/bin/coopctl-abc host-down --network coop");
+        assert.equal(render(uninstallAgentCommand("/opt/coop", agentImage)), "rm -f /opt/coop/bin/coop-agent-0123456789ab && rmdir --ignore-fail-on-non-empty /opt/coop/bin /opt/coop/coops");
+    });
+
+    it("hands host-up its document: the network and the proxy, nothing else", () => {
+        const proxy = { image: `r/kp@sha256:${"b".repeat(64)}`, bindAddress: "127.0.0.1", httpPort: 8080, httpsPort: 8443, tls: false };
+        assert.deepEqual(hostDocument("coop", proxy), { network: "coop", proxy: { image: proxy.image, bindAddress: "127.0.0.1", httpPort: 8080, httpsPort: 8443 } });
     });
 });
 
-describe("co-op commands", () => {
+describe("the release document", () => {
     const coop = {
         id: "alpha",
         domains: ["alpha.example.org", "www.alpha.example.org"],
@@ -65,39 +67,54 @@ describe("co-op commands", () => {
         deleteDataOnRemove: false,
     };
 
-    it("renders the exact deploy command", () => {
-        assert.equal(
-            render(deployCommand("/opt/coop/bin/coopctl-abc", coop, { network: "coop", tls: true, drainTimeoutSeconds: 30 })),
-            "/opt/coop/bin/coopctl-abc deploy alpha --image ghcr.io/org/app@sha256:" +
-                "e".repeat(64) +
-                " --port 3000 --health-path /up --network coop --memory 512m --cpus 0.5 --retain 2 --health-timeout 60 --drain-timeout 30 --tls" +
-                " --domain alpha.example.org --domain www.alpha.example.org --migrate bin/migrate --migrate --to --migrate latest",
-        );
+    it("is the co-op's release as data, field by field", () => {
+        assert.deepEqual(releaseDocument(coop, { network: "coop", tls: true }), {
+            coop: "alpha",
+            image: coop.image,
+            port: 3000,
+            healthPath: "/up",
+            domains: ["alpha.example.org", "www.alpha.example.org"],
+            migrate: ["bin/migrate", "--to", "latest"],
+            memory: "512m",
+            cpus: "0.5",
+            network: "coop",
+            retain: 2,
+            tls: true,
+            healthTimeoutSeconds: 60,
+            drainTimeoutSeconds: 30,
+        });
     });
 
-    it("leaves out what is not set and quotes what needs it", () => {
-        const plain = { ...coop, memory: undefined, cpus: undefined, migrate: ["rake db:migrate VERSION='1'"] };
-        assert.equal(
-            render(deployCommand("/t", plain, { network: "coop", tls: false })),
-            `/t deploy alpha --image ghcr.io/org/app@sha256:${"e".repeat(64)} --port 3000 --health-path /up --network coop --retain 2 --health-timeout 60 --drain-timeout 30` +
-                ` --domain alpha.example.org --domain www.alpha.example.org --migrate 'rake db:migrate VERSION='\\''1'\\'''`,
-        );
+    it("leaves out the limits that are not set (the agent takes them as none)", () => {
+        const { memory: _m, cpus: _c, ...plain } = coop;
+        const doc = releaseDocument(plain, { network: "coop", tls: false });
+        assert.equal("memory" in doc || "cpus" in doc, false);
     });
 
-    it("asks for the switch alone on a rollback's fast path", () => {
-        assert.match(render(deployCommand("/t", coop, { network: "coop", tls: false, onlyIfRetained: true })), / --drain-timeout 30 --only-if-retained --domain /);
+    it("gives the deploy command longer than the health gate and the drain together", () => {
+        const doc = releaseDocument({ ...coop, healthTimeout: 3600 }, { network: "coop", tls: false });
+        assert.ok(deployTimeoutMs(doc) > (3600 + 30) * 1000);
     });
 
     it("deletes data on removal only when the co-op says so", () => {
-        assert.equal(render(removeCommand("/t", coop)), "/t remove alpha");
-        assert.equal(render(removeCommand("/t", { ...coop, deleteDataOnRemove: true })), "/t remove alpha --delete-data");
-        assert.equal(render(prepareCoopCommand("/t", "alpha")), "/t prepare alpha");
-        assert.equal(coopDir("/opt/coop", "alpha"), "/opt/coop/coops/alpha");
+        assert.equal(render(removeCommand("/t", "alpha", false)), "/t remove alpha");
+        assert.equal(render(removeCommand("/t", "alpha", true)), "/t remove alpha --delete-data");
     });
 
     it("writes env files sorted, one literal line a variable, and refuses what cannot be one", () => {
         assert.equal(renderEnvFile({ B: "x y", A: "it's=1" }), "A=it's=1\nB=x y\n");
         assert.throws(() => renderEnvFile({ A: "1\n2" }), /environment variable A: the value spans lines/);
+        assert.throws(() => renderEnvFile({ A: "1\r2" }), /environment variable A: the value spans lines or holds a NUL byte/);
         assert.throws(() => renderEnvFile({ "A-B": "1" }), /environment variable name "A-B" is not valid/);
+    });
+});
+
+describe("the agent's reports", () => {
+    it("are checked against their schema where they are read", () => {
+        const ok = { coop: "a", changed: false, slot: "blue", image: "x", releaseKey: "k" };
+        assert.deepEqual(parseReport(DeployReport, "deploy", JSON.stringify(ok)), ok);
+        assert.throws(() => parseReport(DeployReport, "deploy of a", "not json"), /deploy of a: the agent's report is not JSON/);
+        assert.throws(() => parseReport(DeployReport, "deploy of a", JSON.stringify({ ...ok, slot: "red" })), /deploy of a: the agent's report does not match its schema/);
+        assert.throws(() => parseReport(HostUpReport, "host-up", JSON.stringify({ network: "coop" })), /does not match its schema/);
     });
 });

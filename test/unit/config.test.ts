@@ -7,6 +7,7 @@ const parse = (raw: Record<string, unknown>) => parseStackConfig(raw, ["sshPriva
 
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHVGOpX7ih5+O7tL+Gvkn0JmyjHewtl2gl30Y5SrMMyi";
 const IMAGE = `127.0.0.1:5001/kamal-proxy@sha256:${"a".repeat(64)}`;
+const AGENT = `127.0.0.1:5001/coop-agent@sha256:${"9".repeat(64)}`;
 
 function local(overrides: Record<string, unknown> = {}): Record<string, unknown> {
     return {
@@ -14,6 +15,7 @@ function local(overrides: Record<string, unknown> = {}): Record<string, unknown>
         hosts: [{ name: "local-1", address: "127.0.0.1", port: 2222, hostKey: KEY }],
         proxy: { image: IMAGE, bindAddress: "127.0.0.1", httpPort: 8080, httpsPort: 8443 },
         sshPrivateKey: SECRET_PRESENT,
+        agent: AGENT,
         ...overrides,
     };
 }
@@ -56,6 +58,7 @@ describe("parseStackConfig", () => {
             hostRoot: "/opt/coop",
             network: "coop",
             proxy: { image: IMAGE, bindAddress: "127.0.0.1", httpPort: 8080, httpsPort: 8443, tls: false },
+            agent: AGENT,
             coops: [],
         });
     });
@@ -77,7 +80,7 @@ describe("parseStackConfig", () => {
             }),
         );
         assert.deepEqual(errors, [
-            "coop:colour: unknown key (known: environment, sshUser, hosts, hostRoot, network, proxy, coops, digitalocean, sshPrivateKey, and the keys coops[].secretEnv names)",
+            "coop:colour: unknown key (known: environment, sshUser, hosts, hostRoot, network, proxy, agent, coops, digitalocean, sshPrivateKey, and the keys coops[].secretEnv names)",
             "coop:environment: must be one of local, dev, uat, prod",
             "coop:hosts[0].extra: unknown key (known: name, address, port, hostKey)",
             'coop:hosts[0].hostKey: must be the host\'s OpenSSH public key, such as "ssh-ed25519 AAAA..." (remote commands never trust an unknown host key): type "not" is not one of ssh-ed25519, ecdsa-sha2-nistp256, ecdsa-sha2-nistp384, ecdsa-sha2-nistp521, ssh-rsa',
@@ -92,6 +95,7 @@ describe("parseStackConfig", () => {
         assert.deepEqual(errorsOf({ environment: "local", sshPrivateKey: SECRET_PRESENT }), [
             "coop:hosts: is required on the local stack (scripts/local-hosts.sh up writes it)",
             "coop:proxy: is required",
+            "coop:agent: is required: must be pinned by digest: REPOSITORY@sha256:<64 hex digits> (the host agent's image)",
         ]);
     });
 
@@ -133,14 +137,11 @@ describe("co-ops in the config", () => {
         ]);
     });
 
-    it("takes a tag on local and dev, and only a digest in uat and prod", () => {
-        assert.equal(parse(local({ coops: [coop({ image: "ghcr.io/org/app:v1" })] })).coops[0].image, "ghcr.io/org/app:v1");
-        assert.deepEqual(errorsOf(cloud("prod", { coops: [coop({ image: "ghcr.io/org/app:v1" })] })), [
-            "coop:coops[0].image: must be pinned by digest (REPOSITORY@sha256:<64 hex digits>); a tag alone is refused in uat and prod",
-        ]);
-        assert.deepEqual(errorsOf(local({ coops: [coop({ image: "ghcr.io/org/app@sha256:abc" })] })), [
-            "coop:coops[0].image: must be REPOSITORY@sha256:<64 hex digits> (or REPOSITORY:TAG on local and dev)",
-        ]);
+    it("takes an image by digest only, on every stack (the host agent refuses a tag)", () => {
+        const message = "coop:coops[0].image: must be pinned by digest (REPOSITORY@sha256:<64 hex digits>): a tag names no fixed release, and the host agent refuses it";
+        assert.deepEqual(errorsOf(local({ coops: [coop({ image: "ghcr.io/org/app:v1" })] })), [message]);
+        assert.deepEqual(errorsOf(cloud("prod", { coops: [coop({ image: "ghcr.io/org/app:v1" })] })), [message]);
+        assert.deepEqual(errorsOf(local({ coops: [coop({ image: "ghcr.io/org/app@sha256:abc" })] })), [message]);
     });
 
     it("requires every secretEnv key to be set, as a secret", () => {

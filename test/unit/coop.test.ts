@@ -1,5 +1,5 @@
-// Coop and CoopInstance with Pulumi's engine mocked: the resources per co-op and per host, the
-// env file's content and mode, the exact deploy command, and no secret in provider code.
+// Coop with Pulumi's engine mocked: the resources per co-op and per host, the env file's content,
+// the release document each host gets, and no secret in provider code or in the release.
 import * as pulumi from "@pulumi/pulumi";
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
@@ -22,9 +22,8 @@ before(async () => {
                 registered.push({ type: args.type, name: args.name, inputs: args.inputs });
                 const state: Record<string, unknown> = { ...args.inputs };
                 if (args.type.endsWith(":RandomSecret")) state.value = `generated-for-${args.name}`;
-                if (args.name.endsWith("-up")) state.stdout = JSON.stringify({ network: "coop", proxy: {} });
-                if (args.name.endsWith("-deploy")) state.stdout = JSON.stringify({ coop: "alpha", changed: true, slot: "blue", image: IMAGE, releaseKey: "k" });
-                if (args.type.endsWith(":RemoteFile")) state.path = args.inputs.path;
+                if (args.name.endsWith("/up")) state.stdout = JSON.stringify({ network: "coop", networkCreated: false, proxy: { container: "coop-proxy", image: IMAGE, changed: false } });
+                if (args.type.endsWith(":CoopRelease")) state.stdout = JSON.stringify({ coop: "alpha", changed: false, slot: "blue", image: IMAGE, releaseKey: "k" });
                 return { id: `${args.name}-id`, state };
             },
             call: () => ({}),
@@ -57,8 +56,10 @@ async function settle<T>(o: pulumi.Output<T>): Promise<T> {
     return new Promise((resolve) => o.apply(resolve));
 }
 
+const AGENT_IMAGE = `127.0.0.1:5001/coop-agent@sha256:${"9".repeat(64)}`;
+
 describe("Coop", () => {
-    it("makes generated secrets once per co-op and an instance per host", async () => {
+    it("makes generated secrets once per co-op and a release per host, named so that none can collide", async () => {
         const { HostBootstrap } = await import("../../components/host");
         const { Coop } = await import("../../components/coop");
         const proxy = { image: IMAGE, bindAddress: "127.0.0.1", httpPort: 8080, httpsPort: 8443, tls: false };
@@ -69,56 +70,48 @@ describe("Coop", () => {
                     root: "/opt/coop",
                     network: "coop",
                     proxy,
-                    toolSource: "tool",
+                    agentImage: AGENT_IMAGE,
                 }),
         );
         const c = new Coop("alpha", { coop, hosts, secrets: { DATABASE_URL: pulumi.secret(SENTINEL) }, root: "/opt/coop", tls: false });
-        assert.equal(await settle(c.instances.h2.slot), "blue");
+        assert.equal((await settle(c.reports.h2)).slot, "blue");
 
         const mine = registered.filter((r) => r.name.startsWith("alpha")).map((r) => `${r.type.replace("pulumi-nodejs:dynamic/", "")} ${r.name}`);
-        assert.deepEqual(mine.sort(), [
-            "coop:RandomSecret alpha-secret-key",
-            "coop:RemoteCommand alpha-h1-deploy",
-            "coop:RemoteCommand alpha-h1-prepare",
-            "coop:RemoteCommand alpha-h2-deploy",
-            "coop:RemoteCommand alpha-h2-prepare",
-            "coop:RemoteFile alpha-h1-config-coop.yaml",
-            "coop:RemoteFile alpha-h1-env",
-            "coop:RemoteFile alpha-h2-config-coop.yaml",
-            "coop:RemoteFile alpha-h2-env",
-            "coop:app:Coop alpha",
-            "coop:app:CoopInstance alpha-h1",
-            "coop:app:CoopInstance alpha-h2",
-        ]);
+        assert.deepEqual(mine.sort(), ["coop:CoopRelease alpha/h1", "coop:CoopRelease alpha/h2", "coop:RandomSecret alpha/secret/SECRET_KEY", "coop:app:Coop alpha"]);
     });
 
-    it("writes the env file with every variable, mode 0600, in the co-op's directory", () => {
-        const env = registered.find((r) => r.name === "alpha-h1-env")!;
-        assert.equal(env.inputs.path, "/opt/coop/coops/alpha/env");
-        assert.equal(env.inputs.mode, 0o600);
-        // Registered as a secret (Pulumi's secret signature wraps the value), so state encrypts it.
-        assert.deepEqual(env.inputs.content, {
-            [pulumi.runtime.specialSigKey]: pulumi.runtime.specialSecretSig,
-            value: `COOP_ID=alpha\nDATABASE_URL=${SENTINEL}\nGREETING=hi\nSECRET_KEY=generated-for-alpha-secret-key\n`,
+    it("hands each host the release document, the env file (a secret) and the config files", () => {
+        const r = registered.find((x) => x.name === "alpha/h1")!;
+        assert.deepEqual(r.inputs.release, {
+            coop: "alpha",
+            image: IMAGE,
+            port: 8080,
+            healthPath: "/health",
+            domains: ["alpha.localhost"],
+            migrate: ["migrate"],
+            memory: "128m",
+            network: "coop",
+            retain: 2,
+            tls: false,
+            healthTimeoutSeconds: 15,
+            drainTimeoutSeconds: 30,
         });
-        const cfg = registered.find((r) => r.name === "alpha-h1-config-coop.yaml")!;
-        assert.deepEqual([cfg.inputs.path, cfg.inputs.mode, cfg.inputs.content], ["/opt/coop/coops/alpha/config/coop.yaml", 0o644, "name: Alpha\n"]);
+        assert.equal(r.inputs.agent, `/opt/coop/bin/coop-agent-${"9".repeat(12)}`);
+        assert.equal(r.inputs.root, "/opt/coop");
+        assert.equal(r.inputs.deleteData, false);
+        assert.equal(r.inputs.timeoutMs, (15 + 30 + 900) * 1000);
+        // Registered as a secret (Pulumi's secret signature wraps the value), so state encrypts it.
+        assert.deepEqual(r.inputs.env, {
+            [pulumi.runtime.specialSigKey]: pulumi.runtime.specialSecretSig,
+            value: `COOP_ID=alpha\nDATABASE_URL=${SENTINEL}\nGREETING=hi\nSECRET_KEY=generated-for-alpha/secret/SECRET_KEY\n`,
+        });
+        assert.deepEqual(r.inputs.configFiles, { "coop.yaml": "name: Alpha\n" });
     });
 
-    it("deploys with the exact coopctl command and removes without deleting data", () => {
-        const deploy = registered.find((r) => r.name === "alpha-h1-deploy")!;
-        const tool = registered.find((r) => r.name === "h1-tool")!.inputs.path;
-        assert.equal(
-            deploy.inputs.create,
-            `${tool} deploy alpha --image ${IMAGE} --port 8080 --health-path /health --network coop --memory 128m --retain 2 --health-timeout 15 --drain-timeout 30 --domain alpha.localhost --migrate migrate`,
-        );
-        assert.equal(deploy.inputs.delete, `${tool} remove alpha`);
-    });
-
-    it("never puts a secret in a command or in the serialized provider code", () => {
+    it("never puts a secret in the release document, a command or the serialized provider code", () => {
         for (const r of registered) {
-            for (const key of ["create", "delete", "__provider"]) {
-                assert.ok(!String(r.inputs[key] ?? "").includes(SENTINEL), `${r.name}.${key} holds the secret`);
+            for (const key of ["create", "delete", "release", "configFiles", "__provider"]) {
+                assert.ok(!JSON.stringify(r.inputs[key] ?? "").includes(SENTINEL), `${r.name}.${key} holds the secret`);
             }
         }
     });

@@ -18,6 +18,7 @@ function cloud(environment: string, d: Record<string, unknown> = {}, coops?: unk
     return {
         environment,
         proxy: { image: PROXY },
+        agent: `ghcr.io/example-coop/coop-agent@sha256:${"9".repeat(64)}`,
         sshPrivateKey: SECRET_PRESENT,
         digitalocean: {
             region: "ams3",

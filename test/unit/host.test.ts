@@ -20,7 +20,7 @@ before(async () => {
         {
             newResource(args) {
                 registered.push({ type: args.type, name: args.name, inputs: args.inputs });
-                const stdout = args.name.endsWith("-up")
+                const stdout = args.name.endsWith("/up")
                     ? JSON.stringify({ network: "coop", networkCreated: true, proxy: { container: "coop-proxy", image: IMAGE, changed: true } })
                     : "";
                 return { id: `${args.name}-id`, state: { ...args.inputs, stdout } };
@@ -37,37 +37,34 @@ async function settle<T>(o: pulumi.Output<T>): Promise<T> {
     return new Promise((resolve) => o.apply(resolve));
 }
 
+const AGENT_IMAGE = `127.0.0.1:5001/coop-agent@sha256:abcdef012345${"0".repeat(52)}`;
+
 describe("HostBootstrap", () => {
-    it("registers the tool, the directories and host-up as children named after the host", async () => {
+    it("installs the agent of the stack's image, then runs host-up with its document on stdin", async () => {
         const { HostBootstrap } = await import("../../components/host");
         const host = new HostBootstrap("h1", {
             connection: { host: "127.0.0.1", port: 2222, user: "deploy", privateKey: pulumi.secret(KEY), hostKey: HOST_KEY },
             root: "/opt/coop",
             network: "coop",
             proxy: { image: IMAGE, bindAddress: "127.0.0.1", httpPort: 8080, httpsPort: 8443, tls: false },
-            toolSource: "#!/usr/bin/env bash\necho tool\n",
+            agentImage: AGENT_IMAGE,
         });
         const status = await settle(host.status);
-        const tool = await settle(host.tool);
 
         assert.deepEqual(
             registered.map((r) => `${r.type} ${r.name}`),
-            [
-                "coop:app:HostBootstrap h1",
-                "pulumi-nodejs:dynamic/coop:RemoteCommand h1-dirs",
-                "pulumi-nodejs:dynamic/coop:RemoteFile h1-tool",
-                "pulumi-nodejs:dynamic/coop:RemoteCommand h1-up",
-            ],
+            ["coop:app:HostBootstrap h1", "pulumi-nodejs:dynamic/coop:RemoteCommand h1/agent", "pulumi-nodejs:dynamic/coop:RemoteCommand h1/up"],
         );
-        const up = registered.find((r) => r.name === "h1-up")!;
+        assert.equal(host.agent, "/opt/coop/bin/coop-agent-abcdef012345");
+        const agent = registered.find((r) => r.name === "h1/agent")!;
         assert.equal(
-            up.inputs.create,
-            `${tool} host-up --network coop --proxy-image ${IMAGE} --bind 127.0.0.1 --http-port 8080 --https-port 8443`,
+            agent.inputs.create,
+            `mkdir -p /opt/coop/bin /opt/coop/coops && docker run --rm --network none --volume /opt/coop/bin:/out ${AGENT_IMAGE} install /out/coop-agent-abcdef012345`,
         );
-        assert.equal(up.inputs.delete, `${tool} host-down --network coop`);
-        const file = registered.find((r) => r.name === "h1-tool")!;
-        assert.equal(file.inputs.mode, 0o755);
-        assert.equal(file.inputs.path, tool);
+        const up = registered.find((r) => r.name === "h1/up")!;
+        assert.equal(up.inputs.create, "/opt/coop/bin/coop-agent-abcdef012345 host-up");
+        assert.equal(up.inputs.delete, "/opt/coop/bin/coop-agent-abcdef012345 host-down");
+        assert.deepEqual(JSON.parse(up.inputs.stdin as string), { network: "coop", proxy: { image: IMAGE, bindAddress: "127.0.0.1", httpPort: 8080, httpsPort: 8443 } });
         assert.equal(status.proxy.container, "coop-proxy");
     });
 

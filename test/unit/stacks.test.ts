@@ -100,11 +100,11 @@ for (const stack of ["dev", "uat", "prod"] as const) {
 
         it("gives each co-op its own database, user and pool, whose URL reaches only that co-op, as a secret", () => {
             assert.deepEqual(of(r, "DatabaseDb").map((d) => d.inputs.name).sort(), stack === "dev" ? ["coop_alpha", "coop_beta"] : ["coop_alpha", "coop_riverside"]);
-            const envFiles = r.resources.filter((x) => x.name.endsWith("-env"));
-            assert.ok(envFiles.length >= 2);
-            for (const f of envFiles) {
-                assert.ok(isSecret(f.inputs.content), `${f.name} is a secret`);
-                const text = plain(f.inputs.content) as string;
+            const releases = of(r, "CoopRelease");
+            assert.ok(releases.length >= 2);
+            for (const f of releases) {
+                assert.ok(isSecret(f.inputs.env), `${f.name}'s env is a secret`);
+                const text = plain(f.inputs.env) as string;
                 const id = /^COOP_ID=(.*)$/m.exec(text)![1];
                 assert.match(text, new RegExp(`^DATABASE_URL=postgresql://coop_${id}:[^@]+@private-pool[^/]+/coop_${id}$`, "m"));
                 assert.match(text, /^REDIS_URL=valkey:\/\//m);
@@ -127,24 +127,24 @@ for (const stack of ["dev", "uat", "prod"] as const) {
         });
 
         it("hands the application layer each droplet with its pinned host key, after cloud-init finishes", () => {
-            const boots = r.resources.filter((x) => x.name.endsWith("-boot"));
+            const boots = r.resources.filter((x) => x.name.endsWith("/boot"));
             assert.equal(boots.length, EXPECTED[stack].Droplet);
             for (const b of boots) {
                 assert.equal(b.inputs.create, "cloud-init status --wait");
                 const conn = plain(b.inputs.connection) as { host: string; hostKey: string; user: string; port: number };
                 assert.match(conn.host, /^192\.0\.2\.\d+$/);
-                assert.match(conn.hostKey, new RegExp(`^ssh-ed25519 \\S+ ${b.name.replace(/-boot$/, "")}$`));
+                assert.match(conn.hostKey, new RegExp(`^ssh-ed25519 \\S+ ${b.name.replace(/\/boot$/, "")}$`));
                 assert.deepEqual([conn.user, conn.port], ["deploy", 22]);
             }
         });
 
         it("deploys each co-op one host after the other", () => {
-            const instances = r.resources.filter((x) => x.type === "coop:app:CoopInstance" && x.name.startsWith("alpha-"));
+            const releases = of(r, "CoopRelease").filter((x) => x.name.startsWith("alpha/"));
             assert.deepEqual(
-                instances.map((x) => [x.name, x.dependsOn]),
-                instances.map((x, i) => [x.name, i === 0 ? [] : [instances[i - 1].name]]),
+                releases.map((x) => [x.name, x.dependsOn]),
+                releases.map((x, i) => [x.name, [x.name.split("/")[1], ...(i === 0 ? [] : [releases[i - 1].name])]]),
             );
-            assert.equal(instances.length, EXPECTED[stack].Droplet);
+            assert.equal(releases.length, EXPECTED[stack].Droplet);
         });
 
         it("groups the droplets, clusters, load balancer and zones in the environment's project", () => {
@@ -174,6 +174,7 @@ describe("a bad stack file", () => {
                 `config:
   coop:environment: prod
   coop:proxy: { image: "ghcr.io/x/proxy@sha256:${"a".repeat(64)}" }
+  coop:agent: "ghcr.io/x/agent@sha256:${"c".repeat(64)}"
   coop:digitalocean:
     region: ams3
     vpcIpRange: 10.1.0.0/20
@@ -200,7 +201,7 @@ describe("a bad stack file", () => {
                 'coop:digitalocean.database.region: "nyc3" differs from the VPC\'s region "ams3"; a cluster joins a VPC only in its own region',
                 'coop:coops[1].domains[0]: "a.coophost.example" is already served by coop "a"',
                 "coop:coops[1].colour: unknown key (known: id, domains, image, port, healthPath, healthTimeout, migrate, env, secretEnv, generatedSecrets, configFiles, memory, cpus, retain, deleteDataOnRemove)",
-                "coop:coops[1].image: must be pinned by digest (REPOSITORY@sha256:<64 hex digits>); a tag alone is refused in uat and prod",
+                "coop:coops[1].image: must be pinned by digest (REPOSITORY@sha256:<64 hex digits>): a tag names no fixed release, and the host agent refuses it",
             ]);
         } finally {
             rmSync(dir, { recursive: true, force: true });
