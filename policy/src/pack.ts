@@ -72,7 +72,7 @@ const databaseBehindFirewall: StackValidationPolicy = {
 export const policies: (ResourceValidationPolicy | StackValidationPolicy)[] = [
     resourcePolicy(
         "no-ssh-from-anywhere",
-        "Firewalls do not open SSH (TCP 22, or a range including it) to 0.0.0.0/0 or ::/0.",
+        "Firewalls do not open SSH (TCP 22, or a range including it) to every address: a source range of prefix length 0 (0.0.0.0/0, ::/0, 1.2.3.4/0).",
         rules.TYPES.firewall,
         rules.sshFromAnywhere,
     ),
@@ -97,15 +97,20 @@ export const policies: (ResourceValidationPolicy | StackValidationPolicy)[] = [
     ),
     resourcePolicy(
         "coop-image-pinned-by-digest",
-        "Co-op deploys name their image by digest (REPOSITORY@sha256:<64 hex>), never by tag.",
-        undefined,
+        "Co-op releases name their image by digest (release.image: REPOSITORY@sha256:<64 hex digits>), never by tag.",
+        rules.TYPES.coopRelease,
         rules.coopImagePinned,
     ),
-    resourcePolicy("coop-health-check", "Co-op deploys give the proxy a health path (--health-path /...).", undefined, rules.coopHealthCheck),
+    resourcePolicy(
+        "coop-health-check",
+        "Co-op releases give the proxy an absolute health path (release.healthPath: /...).",
+        rules.TYPES.coopRelease,
+        rules.coopHealthCheck,
+    ),
     resourcePolicy(
         "coop-release-retention",
-        "Co-op deploys keep at least one previous release for rollback (--retain >= 1).",
-        undefined,
+        "Co-op releases keep at least one previous release for rollback (release.retain >= 1).",
+        rules.TYPES.coopRelease,
         rules.coopReleaseRetention,
     ),
     resourcePolicy(

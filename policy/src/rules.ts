@@ -1,13 +1,17 @@
 /**
  * The rules, as pure functions: a resource's properties (plain data, see values.ts) in, the list of
  * violation messages out, each naming the field (`inboundRules[0].sourceAddresses: ...`). An
- * empty list means compliant. index.ts wires them into the policy pack; test/rules.test.ts feeds
+ * empty list means compliant. pack.ts wires them into the policy pack; test/rules.test.ts feeds
  * each a violating and a compliant input.
+ *
+ * What the program, its config parser and the host agent also decide (an image pinned by digest, a
+ * range that admits every address) is not restated here: it comes from the program's
+ * components/rules.ts, which tsconfig.json compiles into the pack (build/components/rules.js).
  *
  * A value unknown during preview ({@link UNKNOWN}) is never a violation by itself: it is checked
  * again at `pulumi up`, where it is known.
  */
-import { DeployCommand, parseDeployCommand } from "./coopctl";
+import { admitsEveryAddress, IMAGE_DIGEST_HINT, isImageDigest } from "../../components/rules";
 import { joinIndex, joinKey, Props, UNKNOWN, Value } from "./values";
 
 export const TYPES = {
@@ -16,6 +20,8 @@ export const TYPES = {
     databaseFirewall: "digitalocean:index/databaseFirewall:DatabaseFirewall",
     droplet: "digitalocean:index/droplet:Droplet",
     loadBalancer: "digitalocean:index/loadBalancer:LoadBalancer",
+    /** A co-op's release on a host (components/remote/coopRelease.ts), a Pulumi dynamic resource. */
+    coopRelease: "pulumi-nodejs:dynamic/coop:CoopRelease",
 } as const;
 
 function isObject(v: Value): v is { [key: string]: Value } {
@@ -31,8 +37,6 @@ function show(v: Value): string {
 
 // ---------------------------------------------------------------------------------------------
 // no-ssh-from-anywhere
-
-const ANYWHERE = new Set(["0.0.0.0/0", "::/0", "::0/0"]);
 
 /** Whether a DigitalOcean firewall port range (`22`, `20-30`, `1-65535`, `all`, `0`) includes 22. */
 export function portRangeIncludes(range: Value, port: number): boolean {
@@ -51,7 +55,11 @@ export function portRangeIncludes(range: Value, port: number): boolean {
     return lo <= port && port <= hi;
 }
 
-/** A firewall's inbound TCP rules must not open port 22 to 0.0.0.0/0 or ::/0. */
+/**
+ * A firewall's inbound TCP rules must not open port 22 to every address. A source range admits
+ * every address when its prefix length is 0, whatever address precedes the `/0` (`1.2.3.4/0` is
+ * the whole IPv4 internet): the shared rule the config parser refuses `sshAllowlist` entries by.
+ */
 export function sshFromAnywhere(props: Props): string[] {
     const rules = props.inboundRules;
     if (!Array.isArray(rules)) {
@@ -68,7 +76,7 @@ export function sshFromAnywhere(props: Props): string[] {
             return;
         }
         const sources = Array.isArray(rule.sourceAddresses) ? rule.sourceAddresses : [];
-        const open = sources.filter((a): a is string => typeof a === "string" && ANYWHERE.has(a.trim()));
+        const open = sources.filter((a): a is string => typeof a === "string" && admitsEveryAddress(a));
         if (open.length > 0) {
             const ports = typeof range === "string" && range.trim() === "22" ? "22" : `port range ${show(range)} includes 22`;
             out.push(`${joinKey(joinIndex("inboundRules", i), "sourceAddresses")}: SSH (${ports}) open to ${open.join(", ")}`);
@@ -164,65 +172,69 @@ export function loadBalancerHttpsRedirect(props: Props): string[] {
 
 // ---------------------------------------------------------------------------------------------
 // coop-image-pinned-by-digest, coop-health-check, coop-release-retention
+//
+// They read the `release` input of a CoopRelease: the typed document the host agent deploys
+// (components/release.ts ReleaseDocument), data the program sends as it is, not a command line.
 
-/** Inputs that can hold the co-op deploy command (RemoteCommand's `create` and `update`). */
-const COMMAND_FIELDS = ["create", "update"] as const;
-
-/** The coopctl deploy commands in a resource's command inputs, with the field each is in. */
-export function coopDeploys(props: Props): { field: string; deploy: DeployCommand }[] {
-    const out: { field: string; deploy: DeployCommand }[] = [];
-    for (const field of COMMAND_FIELDS) {
-        const v = props[field];
-        if (typeof v === "string") {
-            const deploy = parseDeployCommand(v);
-            if (deploy) {
-                out.push({ field, deploy });
-            }
-        }
+/**
+ * The field `name` of a CoopRelease's release document, with its path for messages; or the
+ * violation when there is no document to read. An unknown document (or field) is returned as
+ * {@link UNKNOWN}, which no rule reports.
+ */
+function releaseField(props: Props, name: string): { path: string; value: Value } | { problem: string } {
+    const release = props.release;
+    const path = joinKey("release", name);
+    if (release === UNKNOWN) {
+        return { path, value: UNKNOWN };
     }
-    return out;
+    if (!isObject(release)) {
+        return { problem: `release: ${show(release)}, not a release document: ${path} cannot be checked (a CoopRelease deploys its release input)` };
+    }
+    return { path, value: release[name] };
 }
 
-/** The value coopctl uses for an option given more than once: the last. */
-function last(d: DeployCommand, name: string): string | undefined {
-    const values = d.options[name];
-    return values && values.length > 0 ? values[values.length - 1] : undefined;
-}
-
-/** `REPOSITORY@sha256:<64 hex>` (a tag before the digest is allowed; the digest decides). */
-export const DIGEST_REF = /^[^\s@]+@sha256:[0-9a-f]{64}$/;
-
+/** `release.image` is pinned by digest (components/rules.ts isImageDigest, the config parser's and the agent's rule). */
 export function coopImagePinned(props: Props): string[] {
-    return coopDeploys(props).flatMap(({ field, deploy }) => {
-        const image = last(deploy, "image");
-        if (image === undefined) {
-            return [`${field}: coopctl deploy ${deploy.id} has no --image`];
-        }
-        return DIGEST_REF.test(image) ? [] : [`${field}: coopctl deploy ${deploy.id} --image ${image} is not pinned by digest (REPOSITORY@sha256:<64 hex>)`];
-    });
+    const f = releaseField(props, "image");
+    if ("problem" in f) {
+        return [f.problem];
+    }
+    if (f.value === UNKNOWN || (typeof f.value === "string" && isImageDigest(f.value))) {
+        return [];
+    }
+    return [`${f.path}: ${show(f.value)} is not pinned by digest (${IMAGE_DIGEST_HINT})`];
 }
 
+/** `release.healthPath` is an absolute path: the proxy checks the new slot there before it switches. */
 export function coopHealthCheck(props: Props): string[] {
-    return coopDeploys(props).flatMap(({ field, deploy }) => {
-        const path = last(deploy, "health-path");
-        if (path === undefined || path === "") {
-            return [`${field}: coopctl deploy ${deploy.id} has no --health-path (the proxy must check the new release before switching)`];
-        }
-        return path.startsWith("/") ? [] : [`${field}: coopctl deploy ${deploy.id} --health-path ${path} is not an absolute path (starts with /)`];
-    });
+    const f = releaseField(props, "healthPath");
+    if ("problem" in f) {
+        return [f.problem];
+    }
+    const v = f.value;
+    if (v === UNKNOWN || (typeof v === "string" && v.startsWith("/"))) {
+        return [];
+    }
+    if (v === undefined || v === null || v === "") {
+        return [`${f.path}: no health path (${show(v)}); the proxy must check the new release before switching (set an absolute path such as /health)`];
+    }
+    return [`${f.path}: ${show(v)} is not an absolute path (starts with /)`];
 }
 
+/** `release.retain` >= 1: the previous release stays on the host for an instant rollback. */
 export function coopReleaseRetention(props: Props): string[] {
-    return coopDeploys(props).flatMap(({ field, deploy }) => {
-        const retain = last(deploy, "retain");
-        if (retain === undefined) {
-            return [`${field}: coopctl deploy ${deploy.id} has no --retain (keep at least 1 previous release for rollback)`];
-        }
-        if (!/^\d+$/.test(retain)) {
-            return [`${field}: coopctl deploy ${deploy.id} --retain ${retain} is not a whole number`];
-        }
-        return Number(retain) >= 1 ? [] : [`${field}: coopctl deploy ${deploy.id} --retain ${retain} keeps no previous release (needs >= 1 for rollback)`];
-    });
+    const f = releaseField(props, "retain");
+    if ("problem" in f) {
+        return [f.problem];
+    }
+    const v = f.value;
+    if (v === UNKNOWN) {
+        return [];
+    }
+    if (typeof v !== "number" || !Number.isInteger(v)) {
+        return [`${f.path}: ${show(v)} is not a whole number of previous releases (keep at least 1 for rollback)`];
+    }
+    return v >= 1 ? [] : [`${f.path}: ${v} keeps no previous release (needs >= 1 for rollback)`];
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,8 +6,8 @@
  * @pulumi/policy hands a rule its properties behind a proxy that throws `UnknownValueError` when
  * the rule reads an unknown value, and the SDK then turns the whole policy into an advisory
  * "can't run during preview" note. {@link toPlain} reads every field once, up front, so a rule
- * can decide field by field (a VPC id unknown at preview is "set"; an unknown command is skipped
- * and checked at `up`, where it is known).
+ * can decide field by field (a VPC id unknown at preview is "set"; an unknown release image is
+ * skipped and checked at `up`, where it is known).
  */
 import { UnknownValueError } from "@pulumi/policy";
 

@@ -4,12 +4,13 @@
  */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { test } from "node:test";
 import { ResourceValidationArgs, ResourceValidationPolicy, StackValidationPolicy, unknownCheckingProxy } from "@pulumi/policy";
 import { specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
 import { ENVIRONMENTS, PACK_NAME, policies } from "../src/pack";
 import { secretPathsInWire, secretPathsOf } from "../src/secrets";
+import { IMAGE_DIGEST_HINT } from "../../components/rules";
 import { TYPES } from "../src/rules";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -19,6 +20,9 @@ const { Struct } = require("google-protobuf/google/protobuf/struct_pb") as { Str
 const deserialize = require("@pulumi/policy/deserialize") as { deserializeProperties(s: unknown, proxySecrets: boolean): Record<string, unknown> };
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { unknownStringValue } = require("@pulumi/policy/proxy") as { unknownStringValue: string };
+
+/** policy/, from this file compiled to policy/build/policy/test/. */
+const POLICY_DIR = resolve(__dirname, "..", "..", "..");
 
 const NAMES = [
     "no-ssh-from-anywhere",
@@ -60,7 +64,7 @@ test("the pack is coop-policies with one policy per rule", () => {
 
 test("config files: dev advisory, uat and prod mandatory, each naming its environment", () => {
     for (const env of ["dev", "uat", "prod"]) {
-        const config = JSON.parse(readFileSync(join(__dirname, "..", "..", "config", `${env}.json`), "utf8")) as Record<string, unknown>;
+        const config = JSON.parse(readFileSync(join(POLICY_DIR, "config", `${env}.json`), "utf8")) as Record<string, unknown>;
         assert.deepEqual(config, { all: env === "dev" ? "advisory" : "mandatory", "droplet-backups-in-prod": { environment: env } });
         for (const key of Object.keys(config)) {
             assert.ok(key === "all" || NAMES.includes(key), key);
@@ -113,14 +117,36 @@ test("secrets: the SDK unwraps them; the hook records where they were", () => {
     ]);
 });
 
-test("co-op rules run on the project's dynamic resources", () => {
-    const create = "/opt/coop/bin/coopctl-0a1b deploy alpha --image 127.0.0.1:5001/coop-demo:v1 --port 8080 --health-path /health --network coop --retain 2";
-    assert.deepEqual(run("coop-image-pinned-by-digest", "pulumi-nodejs:dynamic/coop:RemoteCommand", { create }), [
-        "create: coopctl deploy alpha --image 127.0.0.1:5001/coop-demo:v1 is not pinned by digest (REPOSITORY@sha256:<64 hex>)",
+test("co-op rules read the release document of the project's CoopRelease resources", () => {
+    const release = { coop: "alpha", image: "127.0.0.1:5001/coop-demo:v1", port: 8080, healthPath: "/health", domains: ["alpha.localhost"], migrate: [], network: "coop", retain: 2, tls: false, healthTimeoutSeconds: 10, drainTimeoutSeconds: 30 };
+    const wire = { connection: secret({ host: "127.0.0.1", port: 2222, user: "deploy", privateKey: "k", hostKey: "h" }), agent: "/opt/coop/bin/coop-agent-0123", root: "/opt/coop", release, env: secret("COOP_ID=alpha\n") };
+    assert.equal(TYPES.coopRelease, "pulumi-nodejs:dynamic/coop:CoopRelease");
+    assert.deepEqual(run("coop-image-pinned-by-digest", TYPES.coopRelease, wire), [
+        `release.image: "127.0.0.1:5001/coop-demo:v1" is not pinned by digest (${IMAGE_DIGEST_HINT})`,
     ]);
-    assert.deepEqual(run("coop-image-pinned-by-digest", "pulumi-nodejs:dynamic/coop:RemoteCommand", { create: unknownStringValue }), []);
-    assert.deepEqual(run("coop-health-check", "pulumi-nodejs:dynamic/coop:RemoteCommand", { create }), []);
-    assert.deepEqual(run("coop-release-retention", "pulumi-nodejs:dynamic/coop:RemoteCommand", { create }), []);
+    assert.deepEqual(run("coop-health-check", TYPES.coopRelease, wire), []);
+    assert.deepEqual(run("coop-release-retention", TYPES.coopRelease, { ...wire, release: { ...release, retain: 0 } }), [
+        "release.retain: 0 keeps no previous release (needs >= 1 for rollback)",
+    ]);
+    // Only CoopRelease resources: a host's bootstrap RemoteCommand has no release.
+    assert.deepEqual(run("coop-image-pinned-by-digest", "pulumi-nodejs:dynamic/coop:RemoteCommand", wire), []);
+    assert.deepEqual(run("coop-health-check", "pulumi-nodejs:dynamic/coop:RemoteCommand", { create: "mkdir -p /opt/coop/bin" }), []);
+});
+
+test("co-op rules: a release field unknown at preview is no violation, through the SDK's proxy", () => {
+    const release = { coop: "alpha", image: unknownStringValue, port: 8080, healthPath: unknownStringValue, domains: [], migrate: [], network: "coop", retain: unknownStringValue, tls: false };
+    for (const name of ["coop-image-pinned-by-digest", "coop-health-check", "coop-release-retention"]) {
+        assert.deepEqual(run(name, TYPES.coopRelease, { release }), [], name);
+        assert.deepEqual(run(name, TYPES.coopRelease, { release: unknownStringValue }), [], name);
+    }
+    // Known fields next to an unknown one are still checked.
+    assert.deepEqual(run("coop-release-retention", TYPES.coopRelease, { release: { ...release, retain: 0 } }), ["release.retain: 0 keeps no previous release (needs >= 1 for rollback)"]);
+});
+
+test("no-ssh-from-anywhere: a range of prefix length 0 is anywhere, whatever its address", () => {
+    const rule = (sourceAddresses: string[]) => run("no-ssh-from-anywhere", TYPES.firewall, { inboundRules: [{ protocol: "tcp", portRange: "22", sourceAddresses }] });
+    assert.deepEqual(rule(["1.2.3.4/0", "2001:db8::/0"]), ["inboundRules[0].sourceAddresses: SSH (22) open to 1.2.3.4/0, 2001:db8::/0"]);
+    assert.deepEqual(rule(["1.2.3.4/1", "2001:db8::/32"]), []);
 });
 
 test("database-behind-firewall reads the link from the firewall's propertyDependencies", () => {

@@ -2,8 +2,9 @@
  * The pack under the real CLI: `pulumi preview --policy-pack policy` of the fixture program
  * (test/fixtures/coop-stack), on a throwaway file backend in a temporary directory. The bad variant
  * must fail with each co-op rule's name and message; with config/dev.json the same stack passes
- * with advisories; the good variant passes. A preview only calls the dynamic provider's
- * check/diff: nothing is deployed, no host is contacted.
+ * with advisories; the good variant passes, one of its releases with an image that is unknown at
+ * preview. A preview only calls the dynamic provider's check/diff: nothing is deployed, no host is
+ * contacted.
  *
  * Needs the project's toolchain on PATH (test.sh sources scripts/env.sh): pulumi 3.248, the
  * language host and pulumi-analyzer-policy-coop-nodejs from scripts/toolchain.sh.
@@ -14,11 +15,13 @@ import { copyFileSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, test } from "node:test";
+import { IMAGE_DIGEST_HINT } from "../../components/rules";
 
-const POLICY_DIR = resolve(__dirname, "..", "..");
+/** policy/, from this file compiled to policy/build/policy/test/ (tsconfig.json: rootDir ..). */
+const POLICY_DIR = resolve(__dirname, "..", "..", "..");
 const FIXTURE_SRC = join(POLICY_DIR, "test", "fixtures", "coop-stack");
-const FIXTURE_JS = join(POLICY_DIR, "build", "test", "fixtures", "coop-stack", "index.js");
-const RULE_TYPE = "pulumi-nodejs:dynamic/coop:RemoteCommand";
+const FIXTURE_JS = join(POLICY_DIR, "build", "policy", "test", "fixtures", "coop-stack", "index.js");
+const RULE_TYPE = "pulumi-nodejs:dynamic/coop:CoopRelease";
 
 let work = "";
 let env: NodeJS.ProcessEnv = {};
@@ -46,8 +49,8 @@ function pulumi(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<Run> 
 }
 
 /** A preview of the fixture as variant `fixture` on its own stack, with the pack and a config file. */
-function preview(stack: string, fixture: "good" | "bad", config?: string): Promise<Run> {
-    const args = ["preview", "--stack", stack, "--policy-pack", POLICY_DIR];
+function preview(stack: string, fixture: "good" | "bad", config?: string, extra: string[] = []): Promise<Run> {
+    const args = ["preview", "--stack", stack, "--policy-pack", POLICY_DIR, ...extra];
     if (config) {
         args.push("--policy-pack-config", join(POLICY_DIR, "config", `${config}.json`));
     }
@@ -92,14 +95,14 @@ after(() => {
 /** One `- [level]  policy  (type: name)` entry of the preview's Policies section, with its message. */
 function violation(level: string, policy: string, resource: string, message: string): RegExp {
     const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-    return new RegExp(`- \\[${level}\\]\\s+${esc(policy)}\\s+\\(${esc(RULE_TYPE)}: ${resource}\\)\\n.*\\n\\s+${esc(message)}\\n`);
+    return new RegExp(`- \\[${level}\\]\\s+${esc(policy)}\\s+\\(${esc(RULE_TYPE)}: ${esc(resource)}\\)\\n.*\\n\\s+${esc(message)}\\n`);
 }
 
 const BAD = [
-    ["coop-image-pinned-by-digest", "alpha-deploy", "create: coopctl deploy alpha --image 127.0.0.1:5001/coop-demo:v1 is not pinned by digest (REPOSITORY@sha256:<64 hex>)"],
-    ["coop-health-check", "beta-deploy", "create: coopctl deploy beta has no --health-path (the proxy must check the new release before switching)"],
-    ["coop-release-retention", "beta-deploy", "create: coopctl deploy beta --retain 0 keeps no previous release (needs >= 1 for rollback)"],
-    ["no-plaintext-secrets", "alpha-deploy", "connection.privateKey: a private key block in plaintext; pass it as a Pulumi secret"],
+    ["coop-image-pinned-by-digest", "alpha/local-1", `release.image: "127.0.0.1:5001/coop-demo:v1" is not pinned by digest (${IMAGE_DIGEST_HINT})`],
+    ["coop-health-check", "beta/local-1", 'release.healthPath: "health" is not an absolute path (starts with /)'],
+    ["coop-release-retention", "beta/local-1", "release.retain: 0 keeps no previous release (needs >= 1 for rollback)"],
+    ["no-plaintext-secrets", "alpha/local-1", "connection.privateKey: a private key block in plaintext; pass it as a Pulumi secret"],
 ] as const;
 
 test("real CLI: previews with the pack (bad stack fails, advisory in dev, good stack passes)", async (t) => {
@@ -107,7 +110,8 @@ test("real CLI: previews with the pack (bad stack fails, advisory in dev, good s
     // fight for the same cores.
     const badProd = await preview("bad-prod", "bad", "prod");
     const badDev = await preview("bad-dev", "bad", "dev");
-    const goodProd = await preview("good-prod", "good", "prod");
+    // --diff: the inputs are printed, so the test can see that gamma's release.image is unknown.
+    const goodProd = await preview("good-prod", "good", "prod", ["--diff"]);
     t.diagnostic(`preview seconds: bad/prod ${badProd.seconds}, bad/dev ${badDev.seconds}, good/prod ${goodProd.seconds}`);
 
     // prod: mandatory, the preview fails, each rule by name with its message.
@@ -116,7 +120,8 @@ test("real CLI: previews with the pack (bad stack fails, advisory in dev, good s
     for (const [policy, resource, message] of BAD) {
         assert.match(badProd.output, violation("mandatory", policy, resource, message), badProd.output);
     }
-    // Exactly those: beta's key is a Pulumi secret and is not reported.
+    // Exactly those: beta's key and both env files (a password in DATABASE_URL) are Pulumi secrets
+    // and are not reported.
     assert.equal(badProd.output.match(/- \[mandatory\]/g)?.length, BAD.length, badProd.output);
 
     // dev: the same violations, advisory, and the preview succeeds.
@@ -128,8 +133,13 @@ test("real CLI: previews with the pack (bad stack fails, advisory in dev, good s
 
     // The compliant stack passes.
     assert.equal(goodProd.code, 0, goodProd.output);
-    assert.match(goodProd.output, /✅ coop-policies@v0\.1\.0/, goodProd.output);
+    // (With --diff the CLI prints no ✅ summary for a pack that passed; it lists the packs run.)
+    assert.match(goodProd.output, /Policy Packs run:\n.*\n\s+coop-policies\|local\|/, goodProd.output);
     assert.doesNotMatch(goodProd.output, /\[(mandatory|advisory)\]/, goodProd.output);
-    // And nothing was deployed: a preview leaves the stacks empty.
-    assert.match(goodProd.output, /\+ 3 to create/, goodProd.output);
+    // gamma's release.image is unknown at preview (its image is built in the same update): no
+    // violation, and no "can't run ... during preview" note from the SDK either.
+    assert.match(goodProd.output, /CoopRelease::gamma\/local-1\][^]*?image\s+: \[unknown\]/, goodProd.output);
+    assert.doesNotMatch(goodProd.output, /can't (run|be known)/, goodProd.output);
+    // And nothing was deployed: a preview leaves the stacks empty (stack, 3 releases, 1 image).
+    assert.match(goodProd.output, /\+ 5 to create/, goodProd.output);
 });

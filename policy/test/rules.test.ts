@@ -1,13 +1,36 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { IMAGE_DIGEST_HINT } from "../../components/rules";
 import * as rules from "../src/rules";
-import { Props, UNKNOWN } from "../src/values";
+import { Props, UNKNOWN, Value } from "../src/values";
 
 const DIGEST = "sha256:" + "0123456789abcdef".repeat(4);
-const TOOL = "/opt/coop/bin/coopctl-0a1b2c3d4e5f";
 
-function deploy(id: string, parts: string): string {
-    return `${TOOL} deploy ${id} ${parts} --network coop --health-timeout 10 --drain-timeout 30 --domain ${id}.localhost --migrate migrate`;
+/** A CoopRelease's inputs as components/coop.ts gives them, its release document changed by `change`. */
+function coopRelease(change: Record<string, Value> = {}): Props {
+    return {
+        connection: { host: "127.0.0.1", port: 2222, user: "deploy", privateKey: UNKNOWN, hostKey: "ssh-ed25519 AAAA" },
+        agent: "/opt/coop/bin/coop-agent-0123456789ab",
+        root: "/opt/coop",
+        release: {
+            coop: "alpha",
+            image: `127.0.0.1:5001/coop-demo@${DIGEST}`,
+            port: 8080,
+            healthPath: "/health",
+            domains: ["alpha.localhost"],
+            migrate: ["migrate"],
+            network: "coop",
+            retain: 2,
+            tls: false,
+            healthTimeoutSeconds: 10,
+            drainTimeoutSeconds: 30,
+            ...change,
+        },
+        env: "COOP_ID=alpha\n",
+        configFiles: {},
+        deleteData: false,
+        timeoutMs: 940000,
+    };
 }
 
 test("no-ssh-from-anywhere", () => {
@@ -36,6 +59,24 @@ test("no-ssh-from-anywhere", () => {
     };
     assert.deepEqual(rules.sshFromAnywhere(good), []);
     assert.deepEqual(rules.sshFromAnywhere({}), []);
+});
+
+test("no-ssh-from-anywhere judges a range by its prefix length, as the config parser does", () => {
+    // Any address before /0 admits every address of its family; written as the firewall has it.
+    const anywhere = ["1.2.3.4/0", "2001:db8::/0", "::0/0", "10.0.0.0/0", " 0.0.0.0/0 ", "FFFF::1/0"];
+    for (const a of anywhere) {
+        assert.deepEqual(rules.sshFromAnywhere({ inboundRules: [{ protocol: "tcp", portRange: "22", sourceAddresses: ["203.0.113.7/32", a] }] }), [
+            `inboundRules[0].sourceAddresses: SSH (22) open to ${a}`,
+        ], a);
+    }
+    // A prefix of 1 or more is a range, however wide; a bare address is one host; not a range at all is not "anywhere".
+    const ranges = ["0.0.0.0/1", "128.0.0.0/1", "::/1", "2001:db8::/32", "1.2.3.4", "0.0.0.0", "::", "0.0.0.0/00", "anywhere", ""];
+    for (const a of ranges) {
+        assert.deepEqual(rules.sshFromAnywhere({ inboundRules: [{ protocol: "tcp", portRange: "22", sourceAddresses: [a] }] }), [], a);
+    }
+    // Unknown at preview (an address of a resource not yet created) is not a violation by itself.
+    assert.deepEqual(rules.sshFromAnywhere({ inboundRules: [{ protocol: "tcp", portRange: "22", sourceAddresses: [UNKNOWN, "192.0.2.0/24"] }] }), []);
+    assert.deepEqual(rules.sshFromAnywhere({ inboundRules: [{ protocol: "tcp", portRange: "22", sourceAddresses: UNKNOWN }] }), []);
 });
 
 test("portRangeIncludes", () => {
@@ -108,43 +149,69 @@ test("load-balancer-https-redirect", () => {
     assert.deepEqual(rules.loadBalancerHttpsRedirect({ redirectHttpToHttps: true }), []);
 });
 
-test("coop-image-pinned-by-digest", () => {
-    assert.deepEqual(rules.coopImagePinned({ create: deploy("alpha", "--image 127.0.0.1:5001/coop-demo:v1 --port 8080 --health-path /health --retain 2") }), [
-        "create: coopctl deploy alpha --image 127.0.0.1:5001/coop-demo:v1 is not pinned by digest (REPOSITORY@sha256:<64 hex>)",
+test("coop-image-pinned-by-digest reads release.image with the shared rule", () => {
+    const notPinned = (v: string) => `release.image: ${v} is not pinned by digest (${IMAGE_DIGEST_HINT})`;
+    assert.deepEqual(rules.coopImagePinned(coopRelease({ image: "127.0.0.1:5001/coop-demo:v1" })), [notPinned('"127.0.0.1:5001/coop-demo:v1"')]);
+    assert.deepEqual(rules.coopImagePinned(coopRelease({ image: "ghcr.io/org/app@sha256:abc" })), [notPinned('"ghcr.io/org/app@sha256:abc"')]);
+    // Upper-case hex, or an upper-case repository path: components/rules.ts refuses both, and so does the pack.
+    assert.deepEqual(rules.coopImagePinned(coopRelease({ image: `ghcr.io/org/app@${DIGEST.toUpperCase().replace("SHA256", "sha256")}` })).length, 1);
+    assert.deepEqual(rules.coopImagePinned(coopRelease({ image: `ghcr.io/Org/app@${DIGEST}` })).length, 1);
+    assert.deepEqual(rules.coopImagePinned(coopRelease({ image: undefined })), [notPinned("unset")]);
+    assert.deepEqual(rules.coopImagePinned(coopRelease({ image: 7 })), [notPinned("7")]);
+    assert.deepEqual(rules.coopImagePinned(coopRelease()), []);
+    assert.deepEqual(rules.coopImagePinned(coopRelease({ image: `ghcr.io/org/app:v1@${DIGEST}` })), []);
+    assert.deepEqual(rules.coopImagePinned(coopRelease({ image: `Registry.Example:5000/org/app@${DIGEST}` })), []);
+    // Not known yet (an image built in the same update), or the whole document not known: nothing to check.
+    assert.deepEqual(rules.coopImagePinned(coopRelease({ image: UNKNOWN })), []);
+    assert.deepEqual(rules.coopImagePinned({ ...coopRelease(), release: UNKNOWN }), []);
+    // A CoopRelease without a release document cannot be checked: said, not passed.
+    assert.deepEqual(rules.coopImagePinned({ ...coopRelease(), release: undefined }), [
+        "release: unset, not a release document: release.image cannot be checked (a CoopRelease deploys its release input)",
     ]);
-    assert.deepEqual(rules.coopImagePinned({ create: deploy("alpha", "--image ghcr.io/org/app@sha256:abc --retain 2") }), [
-        "create: coopctl deploy alpha --image ghcr.io/org/app@sha256:abc is not pinned by digest (REPOSITORY@sha256:<64 hex>)",
-    ]);
-    assert.deepEqual(rules.coopImagePinned({ update: deploy("beta", "--port 8080") }), ["update: coopctl deploy beta has no --image"]);
-    assert.deepEqual(rules.coopImagePinned({ create: deploy("alpha", `--image 127.0.0.1:5001/coop-demo@${DIGEST} --retain 2`) }), []);
-    assert.deepEqual(rules.coopImagePinned({ create: deploy("alpha", `--image ghcr.io/org/app:v1@${DIGEST}`) }), []);
-    // Not a deploy, or not known yet: nothing to check.
-    assert.deepEqual(rules.coopImagePinned({ create: `${TOOL} prepare alpha` }), []);
-    assert.deepEqual(rules.coopImagePinned({ create: UNKNOWN }), []);
+    // A command line is not read back (DESIGN.md): only the release document decides.
+    assert.deepEqual(rules.coopImagePinned({ ...coopRelease(), create: "/opt/coop/bin/coopctl deploy alpha --image x:v1" }), []);
 });
 
-test("coop-health-check", () => {
-    assert.deepEqual(rules.coopHealthCheck({ create: deploy("alpha", `--image x@${DIGEST} --port 8080 --retain 2`) }), [
-        "create: coopctl deploy alpha has no --health-path (the proxy must check the new release before switching)",
+test("coop-health-check reads release.healthPath", () => {
+    const none = (v: string) => `release.healthPath: no health path (${v}); the proxy must check the new release before switching (set an absolute path such as /health)`;
+    assert.deepEqual(rules.coopHealthCheck(coopRelease({ healthPath: undefined })), [none("unset")]);
+    assert.deepEqual(rules.coopHealthCheck(coopRelease({ healthPath: "" })), [none('""')]);
+    assert.deepEqual(rules.coopHealthCheck(coopRelease({ healthPath: null })), [none("null")]);
+    assert.deepEqual(rules.coopHealthCheck(coopRelease({ healthPath: "health" })), ['release.healthPath: "health" is not an absolute path (starts with /)']);
+    assert.deepEqual(rules.coopHealthCheck(coopRelease({ healthPath: "http://x/health" })), ['release.healthPath: "http://x/health" is not an absolute path (starts with /)']);
+    assert.deepEqual(rules.coopHealthCheck(coopRelease()), []);
+    assert.deepEqual(rules.coopHealthCheck(coopRelease({ healthPath: "/up?full=1" })), []);
+    assert.deepEqual(rules.coopHealthCheck(coopRelease({ healthPath: UNKNOWN })), []);
+    assert.deepEqual(rules.coopHealthCheck({ ...coopRelease(), release: UNKNOWN }), []);
+    assert.deepEqual(rules.coopHealthCheck({ ...coopRelease(), release: "x" }), [
+        'release: "x", not a release document: release.healthPath cannot be checked (a CoopRelease deploys its release input)',
     ]);
-    assert.deepEqual(rules.coopHealthCheck({ create: deploy("alpha", `--image x@${DIGEST} --health-path health`) }), [
-        "create: coopctl deploy alpha --health-path health is not an absolute path (starts with /)",
-    ]);
-    assert.deepEqual(rules.coopHealthCheck({ create: deploy("alpha", `--image x@${DIGEST} --health-path /health`) }), []);
 });
 
-test("coop-release-retention", () => {
-    assert.deepEqual(rules.coopReleaseRetention({ create: deploy("alpha", `--image x@${DIGEST} --retain 0`) }), [
-        "create: coopctl deploy alpha --retain 0 keeps no previous release (needs >= 1 for rollback)",
+test("coop-release-retention reads release.retain", () => {
+    assert.deepEqual(rules.coopReleaseRetention(coopRelease({ retain: 0 })), ["release.retain: 0 keeps no previous release (needs >= 1 for rollback)"]);
+    assert.deepEqual(rules.coopReleaseRetention(coopRelease({ retain: -1 })), ["release.retain: -1 keeps no previous release (needs >= 1 for rollback)"]);
+    assert.deepEqual(rules.coopReleaseRetention(coopRelease({ retain: undefined })), [
+        "release.retain: unset is not a whole number of previous releases (keep at least 1 for rollback)",
     ]);
-    assert.deepEqual(rules.coopReleaseRetention({ create: deploy("alpha", `--image x@${DIGEST}`) }), [
-        "create: coopctl deploy alpha has no --retain (keep at least 1 previous release for rollback)",
+    assert.deepEqual(rules.coopReleaseRetention(coopRelease({ retain: "2" })), [
+        'release.retain: "2" is not a whole number of previous releases (keep at least 1 for rollback)',
     ]);
-    assert.deepEqual(rules.coopReleaseRetention({ create: deploy("alpha", `--image x@${DIGEST} --retain two`) }), [
-        "create: coopctl deploy alpha --retain two is not a whole number",
+    assert.deepEqual(rules.coopReleaseRetention(coopRelease({ retain: 1.5 })), [
+        "release.retain: 1.5 is not a whole number of previous releases (keep at least 1 for rollback)",
     ]);
-    assert.deepEqual(rules.coopReleaseRetention({ create: deploy("alpha", `--image x@${DIGEST} --retain 1`) }), []);
-    assert.deepEqual(rules.coopReleaseRetention({ create: deploy("alpha", `--image x@${DIGEST} --retain 2`) }), []);
+    assert.deepEqual(rules.coopReleaseRetention(coopRelease({ retain: 1 })), []);
+    assert.deepEqual(rules.coopReleaseRetention(coopRelease({ retain: 2 })), []);
+    assert.deepEqual(rules.coopReleaseRetention(coopRelease({ retain: UNKNOWN })), []);
+    assert.deepEqual(rules.coopReleaseRetention({ ...coopRelease(), release: UNKNOWN }), []);
+});
+
+test("the co-op rules read nothing but the release: the secret inputs may be unknown or anything", () => {
+    const release = coopRelease();
+    const unknownSecrets: Props = { ...release, connection: UNKNOWN, env: UNKNOWN, agent: UNKNOWN };
+    for (const props of [release, unknownSecrets]) {
+        assert.deepEqual([...rules.coopImagePinned(props), ...rules.coopHealthCheck(props), ...rules.coopReleaseRetention(props)], []);
+    }
 });
 
 test("no-plaintext-secrets", () => {
@@ -176,7 +243,12 @@ test("no-plaintext-secrets", () => {
         rules.plaintextSecrets(props, ["connection.privateKey", "env", "triggers[1]", "dbPassword", "apiToken", '["client-secret"]', "secretAccessKey"]),
         [],
     );
-    assert.deepEqual(rules.plaintextSecrets({ connection: { user: "deploy" }, create: "coopctl deploy alpha", url: "https://example.org/a@b" }, []), []);
+    assert.deepEqual(rules.plaintextSecrets({ connection: { user: "deploy" }, create: "coop-agent deploy", url: "https://example.org/a@b" }, []), []);
+    // A CoopRelease: its release document holds nothing secret; connection and env are secrets.
+    assert.deepEqual(rules.plaintextSecrets({ ...coopRelease(), env: "SECRET_KEY=abc\nDATABASE_URL=postgres://u:p@h/db\n" }, ["connection", "env"]), []);
+    assert.deepEqual(rules.plaintextSecrets({ ...coopRelease(), env: "DATABASE_URL=postgres://u:p@h/db\n" }, ["connection"]), [
+        "env: a password in a URL (scheme://user:password@) in plaintext; pass it as a Pulumi secret",
+    ]);
 });
 
 test("isSecretKeyName", () => {
