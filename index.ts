@@ -6,8 +6,9 @@ import { Coop } from "./components/coop";
 import { infrastructure } from "./components/digitalocean";
 import { behindLoadBalancer } from "./components/digitalocean/dns";
 import { HostBootstrap } from "./components/host";
-import { staleBuild } from "./components/programSource";
+import { plainStackTraces, staleBuild } from "./components/programSource";
 
+plainStackTraces();
 /** The repository: the program runs from build/index.js. */
 const ROOT = path.resolve(__dirname, "..");
 const stale = staleBuild(ROOT);

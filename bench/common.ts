@@ -140,6 +140,7 @@ export function initLocalStack(stack: string, coops: unknown[], env: NodeJS.Proc
         "coop:environment": "local",
         "coop:hosts": [{ name: "local-1", address: host.host, port: host.port, hostKey: host.hostKey.split(" ").slice(0, 2).join(" ") }],
         "coop:proxy": { image: img["kamal-proxy"], bindAddress: "127.0.0.1", httpPort: 8080, httpsPort: 8443 },
+        "coop:agent": img["coop-agent"],
         "coop:sshPrivateKey": { secure },
         "coop:coops": coops,
     };

@@ -1,8 +1,7 @@
 /**
- * The program runs compiled (build/index.js), not through ts-node: no type check and no source-map
- * rewriting of every stack trace the SDK captures at each run (together most of the evaluation
- * time with hundreds of co-ops). `npm run build` stamps the build with a digest of the sources it
- * was compiled from; the program refuses to run from a build whose sources have changed since.
+ * How the program runs. It runs compiled (build/index.js), not through ts-node: no type check at
+ * every run. `npm run build` stamps the build with a digest of the sources it was compiled from;
+ * the program refuses to run from a build whose sources have changed since.
  */
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
@@ -37,4 +36,15 @@ export function staleBuild(root: string): string | undefined {
         return "the program has not been built: run `npm run build` (npm run pulumi does it for you)";
     }
     return stamped === sourceDigest(root) ? undefined : "the compiled program (build/) is older than its TypeScript sources: run `npm run build` (npm run pulumi does it for you)";
+}
+
+/**
+ * Stack traces in V8's own format. Pulumi's runner installs source-map-support, which maps every
+ * frame of every stack trace through the source maps of each file on the stack, and the SDK records
+ * a stack trace for each promise it makes (a dozen per resource). With hundreds of co-ops that
+ * mapping was a sixth of the preview (bench:scale). The program is compiled JavaScript: its frames
+ * name build/*.js, which need no map to be read.
+ */
+export function plainStackTraces(): void {
+    delete (Error as { prepareStackTrace?: unknown }).prepareStackTrace;
 }

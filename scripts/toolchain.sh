@@ -73,6 +73,10 @@ else
   build pulumi-language-nodejs "$PULUMI_LANGHOST_VERSION" langhost \
     github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs \
     "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_LANGHOST_VERSION"
+  # The 3.68 host takes Pulumi.yaml's runtime options only as flags, which the 3.248 CLI no longer
+  # passes: toolchain/pulumi-language-nodejs reads them from Pulumi.yaml and passes them.
+  mv -f "$COOP_TOOLCHAIN_BIN/pulumi-language-nodejs" "$COOP_TOOLCHAIN_BIN/pulumi-language-nodejs.bin"
+  install -m 0755 "$COOP_ROOT/toolchain/pulumi-language-nodejs" "$COOP_TOOLCHAIN_BIN/pulumi-language-nodejs"
 fi
 
 # The dynamic-provider plugin is a shell script shipped in the sdk module at the CLI's version.

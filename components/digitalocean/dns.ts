@@ -39,20 +39,31 @@ export function certificateNames(domains: string[], zones: string[]): string[] {
     return [...names].sort();
 }
 
-/** An A record of a co-op domain in its zone (`@` for the zone's apex). */
+/** An A record in a zone: `@` for its apex, `*` for every name one label below it, or a deeper name. */
 export interface RecordSpec {
     zone: string;
     name: string;
+    /** The name it answers for, written out (`*.coophost.example` for a wildcard). */
     domain: string;
 }
 
-/** The A records for the co-op domains. Pure. */
+/**
+ * The A records the co-op domains need, all pointing at the same address: per zone in use, one
+ * wildcard for every co-op one label below it (as the certificate's wildcard covers them) and the
+ * apex when a co-op is the apex; a deeper domain by name. The count follows the zones, not the
+ * co-ops: adding a co-op under a zone touches no DNS. Pure; throws when a domain is in no zone (the
+ * config parser refuses that earlier, by path).
+ */
 export function dnsRecords(domains: string[], zones: string[]): RecordSpec[] {
-    return domains.map((domain) => {
+    const records = new Map<string, RecordSpec>();
+    for (const domain of domains) {
         const zone = zoneOf(domain, zones);
         if (!zone) {
             throw new Error(`dnsRecords: ${domain} is in none of ${zones.join(", ")}`);
         }
-        return { zone, domain, name: domain === zone ? "@" : domain.slice(0, -(zone.length + 1)) };
-    });
+        const relative = domain === zone ? "@" : domain.slice(0, -(zone.length + 1));
+        const r = relative === "@" ? { zone, name: "@", domain } : relative.includes(".") ? { zone, name: relative, domain } : { zone, name: "*", domain: `*.${zone}` };
+        records.set(r.domain, r);
+    }
+    return [...records.values()].sort((a, b) => (a.domain < b.domain ? -1 : a.domain > b.domain ? 1 : 0));
 }

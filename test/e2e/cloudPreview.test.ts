@@ -8,30 +8,17 @@
 // It runs wherever the plugin is installed (an operator's machine, GitHub's runners); elsewhere it
 // reports itself skipped with the command that installs it.
 import assert from "node:assert/strict";
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
+import { DIGITALOCEAN_PLUGIN, cloudProject, digitaloceanPluginInstalled } from "../cloudProject";
 import type { MockRun } from "../mockProgram";
 import { ROOT, run } from "../support";
 
-const PLUGIN_VERSION = (JSON.parse(readFileSync(path.join(ROOT, "node_modules", "@pulumi", "digitalocean", "package.json"), "utf8")) as { version: string }).version;
-const INSTALL = `pulumi plugin install resource digitalocean ${PLUGIN_VERSION}`;
-
-function pulumi(args: string[], env: NodeJS.ProcessEnv, input?: string) {
-    return run(path.join(ROOT, "scripts", "pulumi.sh"), [...args, "--non-interactive"], { env, input, timeoutMs: 15 * 60 * 1000 });
-}
-
-/** Whether the CLI finds the plugin @pulumi/digitalocean asks for (under PULUMI_HOME, as Pulumi looks). */
-function pluginInstalled(): boolean {
-    const r = pulumi(["plugin", "ls", "--json"], {});
-    if (r.status !== 0) return false;
-    const plugins = JSON.parse(r.stdout || "[]") as Array<{ name: string; kind: string; version: string }>;
-    return plugins.some((p) => p.name === "digitalocean" && p.kind === "resource" && p.version === PLUGIN_VERSION);
-}
-
-const installed = pluginInstalled();
-const skip = installed ? false : `the DigitalOcean provider plugin ${PLUGIN_VERSION} is not installed here; install it with: ${INSTALL}`;
+const skip = digitaloceanPluginInstalled()
+    ? false
+    : `the DigitalOcean provider plugin ${DIGITALOCEAN_PLUGIN} is not installed here; install it with: pulumi plugin install resource digitalocean ${DIGITALOCEAN_PLUGIN}`;
 
 interface Step {
     op: string;
@@ -42,44 +29,23 @@ const typeOf = (urn: string): string => urn.split("::")[2].split("$").at(-1)!;
 
 describe("pulumi preview of the cloud stacks with the real DigitalOcean provider", { skip }, () => {
     let work = "";
-    let key = { private: "", public: "" };
 
     before(() => {
         work = mkdtempSync(path.join(tmpdir(), "coop-cloud-preview-"));
-        const k = path.join(work, "deploy_ed25519");
-        assert.equal(run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "preview-only", "-f", k]).status, 0);
-        key = { private: readFileSync(k, "utf8"), public: readFileSync(`${k}.pub`, "utf8").trim().split(" ").slice(0, 2).join(" ") };
-        const built = run("test", ["-f", path.join(ROOT, "policy", "build", "index.js")]);
-        assert.equal(built.status, 0, "the policy pack is not built: run npm run test:policy (or cd policy && npm ci && npx tsc -p .)");
+        const main = (JSON.parse(readFileSync(path.join(ROOT, "policy", "package.json"), "utf8")) as { main: string }).main;
+        const built = run("test", ["-f", path.join(ROOT, "policy", main)]);
+        assert.equal(built.status, 0, `the policy pack is not built (no policy/${main}): run npm run test:policy`);
     });
     after(() => rmSync(work, { recursive: true, force: true }));
 
     for (const stack of ["dev", "uat", "prod"] as const) {
         it(`${stack}: previews with no error, passes the policy pack, and registers what the harness registers`, () => {
-            // A project directory whose Pulumi.yaml is this one's with `main` pointing at this
-            // repository: the same program and declarations, with the stack file and state kept
-            // out of the working tree.
-            const dir = mkdtempSync(path.join(work, `${stack}-`));
-            const pulumiYaml = readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8");
-            assert.match(pulumiYaml, /^main: build\/$/m);
-            writeFileSync(path.join(dir, "Pulumi.yaml"), pulumiYaml.replace(/^main: build\/$/m, `main: ${path.relative(dir, path.join(ROOT, "build"))}/`));
-            copyFileSync(path.join(ROOT, `Pulumi.${stack}.yaml`), path.join(dir, `Pulumi.${stack}.yaml`));
-            const env = {
-                PULUMI_BACKEND_URL: `file://${dir}/.state`,
-                PULUMI_CONFIG_PASSPHRASE: "preview-only",
-                DIGITALOCEAN_TOKEN: "dop_v1_preview_only_not_a_token",
-            };
-            run("mkdir", ["-p", `${dir}/.state`]);
-            const cwd = ["--cwd", dir];
-            assert.equal(pulumi([...cwd, "stack", "init", stack], env).status, 0);
-            assert.equal(pulumi([...cwd, "config", "set", "--secret", "coop:sshPrivateKey", "--stack", stack], env, key.private).status, 0);
-            assert.equal(pulumi([...cwd, "config", "set", "--path", "coop:digitalocean.deployPublicKey", key.public, "--stack", stack], env).status, 0);
-
+            const p = cloudProject(work, stack);
+            const { dir } = p;
             const started = Date.now();
             // Streaming JSON: the engine's events, the policy pack's among them.
-            const r = run(path.join(ROOT, "scripts", "pulumi.sh"), [...cwd, "preview", "--stack", stack, "--json", "--non-interactive", "--policy-pack", path.join(ROOT, "policy"), "--policy-pack-config", path.join(ROOT, "policy", "config", `${stack}.json`)], {
-                env: { ...env, PULUMI_ENABLE_STREAMING_JSON_PREVIEW: "1" },
-                timeoutMs: 15 * 60 * 1000,
+            const r = p.pulumi(["preview", "--stack", stack, "--json", "--policy-pack", path.join(ROOT, "policy"), "--policy-pack-config", path.join(ROOT, "policy", "config", `${stack}.json`)], {
+                env: { PULUMI_ENABLE_STREAMING_JSON_PREVIEW: "1" },
             });
             const seconds = (Date.now() - started) / 1000;
             const events = r.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, any>);
@@ -95,7 +61,7 @@ describe("pulumi preview of the cloud stacks with the real DigitalOcean provider
             const steps: Step[] = events.filter((e) => e.resourcePreEvent).map((e) => e.resourcePreEvent.metadata as Step);
 
             // The engine-mocked harness on the same stack file must register the same resources.
-            writeFileSync(path.join(dir, "plaintext.json"), JSON.stringify({ "coop:sshPrivateKey": key.private }));
+            writeFileSync(path.join(dir, "plaintext.json"), JSON.stringify({ "coop:sshPrivateKey": p.privateKey }));
             const mocked = run(process.execPath, [path.join(ROOT, "build", "test", "mockProgram.js"), path.join(dir, `Pulumi.${stack}.yaml`), "--as-is", "--project", dir, "--plaintext", path.join(dir, "plaintext.json")]);
             const m = JSON.parse(mocked.stdout) as MockRun;
             assert.equal(m.error, undefined);

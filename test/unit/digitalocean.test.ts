@@ -155,12 +155,17 @@ describe("names in DNS", () => {
         ]);
     });
 
-    it("makes an A record per domain, @ for a zone apex", () => {
-        assert.deepEqual(dnsRecords(["riverside.example", "www.riverside.example", "a.b.coophost.example"], ["coophost.example", "riverside.example"]), [
-            { zone: "riverside.example", domain: "riverside.example", name: "@" },
-            { zone: "riverside.example", domain: "www.riverside.example", name: "www" },
+    it("makes a wildcard per zone for the co-ops one label below it, @ for an apex, deeper names one by one", () => {
+        const domains = ["riverside.example", "www.riverside.example", "a.b.coophost.example", "alpha.coophost.example", "beta.coophost.example"];
+        assert.deepEqual(dnsRecords(domains, ["coophost.example", "riverside.example"]), [
+            { zone: "coophost.example", domain: "*.coophost.example", name: "*" },
+            { zone: "riverside.example", domain: "*.riverside.example", name: "*" },
             { zone: "coophost.example", domain: "a.b.coophost.example", name: "a.b" },
+            { zone: "riverside.example", domain: "riverside.example", name: "@" },
         ]);
+        // More co-ops under a zone, no more records.
+        const many = Array.from({ length: 200 }, (_, i) => `c${i}.coophost.example`);
+        assert.equal(dnsRecords(many, ["coophost.example"]).length, 1);
     });
 });
 

@@ -34,7 +34,7 @@ const isSecret = (v: unknown): boolean => typeof v === "object" && v !== null &&
 // each behind its own database firewall; a database, user and pool per co-op (two co-ops).
 const COMMON = { Vpc: 1, Tag: 1, Firewall: 1, Project: 1, DatabaseCluster: 2, DatabaseFirewall: 2, DatabaseValkeyConfig: 1, DatabaseDb: 2, DatabaseUser: 2, DatabaseConnectionPool: 2 };
 const EXPECTED: Record<string, Record<string, number>> = {
-    dev: { ...COMMON, Droplet: 1, ReservedIp: 1, ReservedIpAssignment: 1, Domain: 1, DnsRecord: 2 },
+    dev: { ...COMMON, Droplet: 1, ReservedIp: 1, ReservedIpAssignment: 1, Domain: 1, DnsRecord: 1 },
     uat: { ...COMMON, Droplet: 2, LoadBalancer: 1, Certificate: 1, Domain: 2, DnsRecord: 3 },
     prod: { ...COMMON, Droplet: 2, LoadBalancer: 1, Certificate: 1, Domain: 2, DnsRecord: 3 },
 };
