@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
-import type { MockRun, Registered } from "../mockProgram";
+import { deployKey, type MockRun, type Registered } from "../mockProgram";
 import { ROOT, run } from "../support";
 
 function mockRun(stackFile: string, ...args: string[]): MockRun {
@@ -236,5 +236,68 @@ describe("Pulumi.yaml's declarations reach every stack", () => {
         } finally {
             rmSync(dir, { recursive: true, force: true });
         }
+    });
+});
+
+describe("names that cannot collide", () => {
+    // Each case once made two resources of one type and name (a duplicate URN at the engine).
+    const key = deployKey();
+    const IMAGE = `127.0.0.1:5001/coop-demo@sha256:${"a".repeat(64)}`;
+    function runWith(stack: string, config: Record<string, unknown>): MockRun {
+        const dir = mkdtempSync(path.join(tmpdir(), "coop-names-"));
+        try {
+            const yaml = require("js-yaml") as { dump(v: unknown): string };
+            const file = path.join(dir, `Pulumi.${stack}.yaml`);
+            writeFileSync(file, yaml.dump({ config: { ...config, "coop:sshPrivateKey": { secure: "v1:x" } } }));
+            writeFileSync(path.join(dir, "plaintext.json"), JSON.stringify({ "coop:sshPrivateKey": key.private }));
+            return mockRun(file, "--as-is", "--plaintext", path.join(dir, "plaintext.json"));
+        } finally {
+            rmSync(dir, { recursive: true, force: true });
+        }
+    }
+    const local = (coops: unknown[], hosts = ["local-1"]) =>
+        runWith("local", {
+            "coop:environment": "local",
+            "coop:hosts": hosts.map((name, i) => ({ name, address: "127.0.0.1", port: 2222 + i, hostKey: key.public })),
+            "coop:proxy": { image: `127.0.0.1:5001/kamal-proxy@sha256:${"b".repeat(64)}`, bindAddress: "127.0.0.1", httpPort: 8080, httpsPort: 8443 },
+            "coop:agent": `127.0.0.1:5001/coop-agent@sha256:${"c".repeat(64)}`,
+            "coop:coops": coops,
+        });
+
+    it("co-ops a and a-b on hosts b-c and c", () => {
+        const r = local(
+            [
+                { id: "a", domains: ["a.localhost"], image: IMAGE },
+                { id: "a-b", domains: ["ab.localhost"], image: IMAGE },
+            ],
+            ["b-c", "c"],
+        );
+        assert.equal(r.error, undefined);
+        assert.deepEqual(r.duplicates, []);
+        assert.equal(r.resources.filter((x) => x.type.endsWith(":CoopRelease")).length, 4);
+    });
+
+    it("generated secrets SECRET_KEY and secret_key, and config files named like the resources' parts", () => {
+        const r = local([{ id: "a", domains: ["a.localhost"], image: IMAGE, generatedSecrets: ["SECRET_KEY", "secret_key"], configFiles: { env: "x", up: "y", "local-1": "z", agent: "w" } }]);
+        assert.equal(r.error, undefined);
+        assert.deepEqual(r.duplicates, []);
+        assert.deepEqual(r.resources.filter((x) => x.type.endsWith(":RandomSecret")).map((x) => x.name).sort(), ["a/secret/SECRET_KEY", "a/secret/secret_key"]);
+    });
+
+    it("zones a-b.example and a.b.example, with domains a-b.ZONE and a.b.ZONE", () => {
+        const committed = (require("js-yaml") as { load(t: string): any }).load(readFileSync(path.join(ROOT, "Pulumi.prod.yaml"), "utf8")).config;
+        const d = { ...committed["coop:digitalocean"], dnsZones: ["a-b.example", "a.b.example"], deployPublicKey: key.public };
+        const r = runWith("prod", {
+            ...committed,
+            "coop:digitalocean": d,
+            "coop:coops": [
+                { id: "one", domains: ["a-b.a-b.example", "a.b.a-b.example"], image: IMAGE },
+                { id: "two", domains: ["a-b.a.b.example", "a.b.a.b.example", "a.b.example"], image: IMAGE },
+            ],
+        });
+        assert.equal(r.error, undefined);
+        assert.deepEqual(r.duplicates, []);
+        assert.deepEqual(r.resources.filter((x) => x.type.endsWith(":Domain")).map((x) => x.name).sort(), ["prod-dns/a-b.example", "prod-dns/a.b.example"]);
+        assert.equal(r.resources.filter((x) => x.type.endsWith(":DnsRecord")).length, 5);
     });
 });
