@@ -71,18 +71,7 @@ async function waitFor(url: string, ok: (r: Reply) => boolean, timeoutMs: number
 }
 
 function caddyfile(upstream: string): string {
-    return [
-        "{",
-        `\tadmin ${ADMIN}`,
-        "\tauto_https off",
-        "}",
-        "",
-        `http://:${PROXY_PORT} {`,
-        "\tbind 127.0.0.1",
-        `\treverse_proxy ${upstream}`,
-        "}",
-        "",
-    ].join("\n");
+    return ["{", `\tadmin ${ADMIN}`, "\tauto_https off", "}", "", `http://:${PROXY_PORT} {`, "\tbind 127.0.0.1", `\treverse_proxy ${upstream}`, "}", ""].join("\n");
 }
 
 /** The admin-API path of the dial address of the (only) reverse_proxy handler's first upstream. */
@@ -200,7 +189,7 @@ async function main(): Promise<void> {
     try {
         figures = await measure();
     } catch (e) {
-        throw new Error(`${(e as Error).stack}\n${diagnose()}`);
+        throw new Error(`${(e as Error).stack}\n${diagnose()}`, { cause: e });
     } finally {
         await cleanup();
     }
@@ -237,7 +226,7 @@ async function measure(): Promise<Record<string, string | number>> {
     try {
         await waitFor(TARGET, (r) => r.status === 200 && r.body.trim() === VERSION.a, 15000, "caddy");
     } catch (e) {
-        throw new Error(`${(e as Error).message}\ncaddy log:\n${readFileSync(logFile, "utf8").slice(-4000)}`);
+        throw new Error(`${(e as Error).message}\ncaddy log:\n${readFileSync(logFile, "utf8").slice(-4000)}`, { cause: e });
     }
     const caddyVersion = run(CADDY, ["version"]).stdout.trim().split(/\s+/)[0];
 
@@ -305,7 +294,7 @@ async function measure(): Promise<Record<string, string | number>> {
 
 for (const sig of ["SIGINT", "SIGTERM"] as const) {
     process.once(sig, () => {
-        cleanup().finally(() => process.exit(130));
+        void cleanup().finally(() => process.exit(130));
     });
 }
 

@@ -59,10 +59,7 @@ export class BenchCoop {
 
     /** One release; resolves with the agent's report and the wall time seen from here (SSH included). */
     async deploy(image: string): Promise<{ wallMs: number; report: DeployReport }> {
-        const doc = releaseDocument(
-            { ...BENCH_COOP, id: this.id, domains: [this.domain], image, migrate: this.opts.migrate ? ["migrate"] : [] },
-            { network: "coop", tls: false },
-        );
+        const doc = releaseDocument({ ...BENCH_COOP, id: this.id, domains: [this.domain], image, migrate: this.opts.migrate ? ["migrate"] : [] }, { network: "coop", tls: false });
         const started = performance.now();
         const r = await exec(localTarget(), render([this.tool, "deploy", "--health-interval", "0.1"]), { stdin: JSON.stringify(doc) });
         const wallMs = performance.now() - started;

@@ -101,7 +101,9 @@ function main(): void {
             }
             figures.preview_200_over_1_ratio = figures.preview_200_ms / figures.preview_1_ms;
         } else {
-            console.error("the DigitalOcean plugin is not installed: previewing the application layer alone (pulumi plugin install resource digitalocean VERSION for the whole graph)");
+            console.error(
+                "the DigitalOcean plugin is not installed: previewing the application layer alone (pulumi plugin install resource digitalocean VERSION for the whole graph)",
+            );
             localHostsUp();
             const env = { PULUMI_BACKEND_URL: `file://${work}`, PULUMI_CONFIG_PASSPHRASE: "bench-only" };
             for (const n of SIZES) {

@@ -22,14 +22,16 @@ export function sourceDigest(root: string): string {
     const files = ["index.ts", "tsconfig.json", ...tsFiles(root, "components")].sort();
     const h = createHash("sha256");
     for (const f of files) {
-        h.update(`${f}\0`).update(readFileSync(path.join(root, f))).update("\0");
+        h.update(`${f}\0`)
+            .update(readFileSync(path.join(root, f)))
+            .update("\0");
     }
     return h.digest("hex");
 }
 
 /** Why the build at `root` cannot run, or undefined when it was compiled from the sources there. */
 export function staleBuild(root: string): string | undefined {
-    let stamped = "";
+    let stamped: string;
     try {
         stamped = readFileSync(path.join(root, STAMP), "utf8").trim();
     } catch {

@@ -147,7 +147,9 @@ export function planRollback(releases: Release[], current: Record<string, string
         // Failed updates count: migrations run before the health gate that may have failed them.
         const later = releases.find((r) => r.number > target!.number && r.kind === "update" && r.changed.includes(coop) && r.migrating.includes(coop));
         return later
-            ? [`${coop}: migrations ran with update ${later.number} (after update ${target!.number}); they are not rolled back — check that the old release works with the newer schema`]
+            ? [
+                  `${coop}: migrations ran with update ${later.number} (after update ${target!.number}); they are not rolled back — check that the old release works with the newer schema`,
+              ]
             : [];
     });
     return { target, current: live, changes, warnings };
@@ -174,5 +176,12 @@ export function formatReleases(releases: Release[]): string {
         ...coops.map((c) => (r.kind === "update" ? `${short(r.images[c])}${r.changed.includes(c) ? " *" : ""}` : "")),
     ]);
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
-    return [header, ...rows].map((row) => row.map((cell, i) => cell.padEnd(widths[i])).join("  ").trimEnd()).join("\n");
+    return [header, ...rows]
+        .map((row) =>
+            row
+                .map((cell, i) => cell.padEnd(widths[i]))
+                .join("  ")
+                .trimEnd(),
+        )
+        .join("\n");
 }

@@ -232,7 +232,7 @@ export function canonicalCidr(c: Cidr): string {
     // The longest run of zero words becomes '::'.
     let best = -1;
     let bestLen = 1;
-    for (let i = 0; i < 8; ) {
+    for (let i = 0; i < 8;) {
         let j = i;
         while (j < 8 && words[j] === "0") j++;
         if (j - i > bestLen) {

@@ -61,7 +61,16 @@ export interface StackSnapshot {
 function cli(args: string[]): Promise<string> {
     return new Promise((resolve, reject) =>
         execFile("pulumi", [...args, "--non-interactive"], { cwd: ROOT, maxBuffer: 256 * 1024 * 1024 }, (err, stdout, stderr) =>
-            err ? reject(new Error(stderr.trim().split("\n").find((l) => /error/i.test(l)) ?? stderr.trim())) : resolve(stdout),
+            err
+                ? reject(
+                      new Error(
+                          stderr
+                              .trim()
+                              .split("\n")
+                              .find((l) => /error/i.test(l)) ?? stderr.trim(),
+                      ),
+                  )
+                : resolve(stdout),
         ),
     );
 }

@@ -102,7 +102,10 @@ export function cliConfig(
     stack: string,
     opts: { stackFile?: string; stackDoc?: { config?: Record<string, unknown> }; plaintext?: (key: string) => string } = {},
 ): CliConfig {
-    const project = yaml.load(readFileSync(path.join(projectDir, "Pulumi.yaml"), "utf8"), { schema: yaml.CORE_SCHEMA }) as { name: string; config?: Record<string, Declaration | unknown> };
+    const project = yaml.load(readFileSync(path.join(projectDir, "Pulumi.yaml"), "utf8"), { schema: yaml.CORE_SCHEMA }) as {
+        name: string;
+        config?: Record<string, Declaration | unknown>;
+    };
     const stackFile = opts.stackFile ?? path.join(projectDir, `Pulumi.${stack}.yaml`);
     const doc = opts.stackDoc ?? ((yaml.load(readFileSync(stackFile, "utf8"), { schema: yaml.CORE_SCHEMA }) ?? {}) as { config?: Record<string, unknown> });
     const plaintext = opts.plaintext ?? ((key: string) => `mock-secret-of-${key}`);
@@ -149,7 +152,9 @@ export function cliConfig(
         // Scalars reach the check as their text, objects as themselves.
         const v = parsed[key] !== null && typeof parsed[key] === "object" ? parsed[key] : config[key];
         if (!validType(decl.type, decl.items, v)) {
-            throw new CliConfigError(`Stack '${stack}' with configuration key '${name}' must be of type '${decl.type === "array" && decl.items ? `array<${decl.items.type}>` : decl.type}'`);
+            throw new CliConfigError(
+                `Stack '${stack}' with configuration key '${name}' must be of type '${decl.type === "array" && decl.items ? `array<${decl.items.type}>` : decl.type}'`,
+            );
         }
     }
     return { config, secretKeys: [...secure].sort() };

@@ -49,7 +49,11 @@ export function cloudProject(parent: string, stack: "dev" | "uat" | "prod", edit
     const env = { PULUMI_BACKEND_URL: `file://${dir}/.state`, PULUMI_CONFIG_PASSPHRASE: "preview-only", DIGITALOCEAN_TOKEN: "dop_v1_preview_only_not_a_token" };
     run("mkdir", ["-p", `${dir}/.state`]);
     const pulumi: CloudProject["pulumi"] = (args, opts = {}) =>
-        run(path.join(ROOT, "scripts", "pulumi.sh"), ["--cwd", dir, ...args, "--non-interactive"], { env: { ...env, ...opts.env }, input: opts.input, timeoutMs: opts.timeoutMs ?? 15 * 60 * 1000 });
+        run(path.join(ROOT, "scripts", "pulumi.sh"), ["--cwd", dir, ...args, "--non-interactive"], {
+            env: { ...env, ...opts.env },
+            input: opts.input,
+            timeoutMs: opts.timeoutMs ?? 15 * 60 * 1000,
+        });
     const must = (r: RunResult, what: string) => {
         if (r.status !== 0) throw new Error(`${what}: ${r.stderr || r.stdout}`);
     };

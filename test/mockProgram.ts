@@ -40,7 +40,10 @@ export interface MockRun {
  * `coop:digitalocean.deployPublicKey`. `coops` replaces the co-ops with N copies of the first one
  * (ids and domains numbered). Returns the file (in a temporary directory) and the secret's plaintext.
  */
-export function operatorStackFile(stackFile: string, opts: { coops?: number; edit?: (config: Record<string, any>) => void } = {}): { file: string; plaintext: Record<string, string> } {
+export function operatorStackFile(
+    stackFile: string,
+    opts: { coops?: number; edit?: (config: Record<string, any>) => void } = {},
+): { file: string; plaintext: Record<string, string> } {
     const yaml = require("js-yaml") as { load(text: string): unknown; dump(v: unknown): string };
     const doc = yaml.load(readFileSync(stackFile, "utf8")) as { config?: Record<string, any> };
     const config = { ...(doc.config ?? {}) };
@@ -136,7 +139,10 @@ export async function runProgram(stackFile: string, opts: { plaintext?: Record<s
         {
             newResource(args) {
                 resources.push({ type: args.type, name: args.name, inputs: args.inputs, protect: false, dependsOn: [] });
-                return { id: args.type.startsWith("digitalocean:index/droplet") ? String(100000 + resources.length) : `${args.name}-id`, state: mockState(args.type, args.name, args.inputs) };
+                return {
+                    id: args.type.startsWith("digitalocean:index/droplet") ? String(100000 + resources.length) : `${args.name}-id`,
+                    state: mockState(args.type, args.name, args.inputs),
+                };
             },
             call: () => ({}),
         },
@@ -157,7 +163,11 @@ export async function runProgram(stackFile: string, opts: { plaintext?: Record<s
                 if (t.opts.protect === true) protectedNames.add(`${t.type}::${t.name}`);
                 const deps = t.opts.dependsOn;
                 // A resource's name is not public; the SDK keeps it as __name.
-                if (Array.isArray(deps)) dependsOn.set(`${t.type}::${t.name}`, deps.map((d) => (d as unknown as { __name: string }).__name));
+                if (Array.isArray(deps))
+                    dependsOn.set(
+                        `${t.type}::${t.name}`,
+                        deps.map((d) => (d as unknown as { __name: string }).__name),
+                    );
                 return undefined;
             });
             // What the CLI runs (Pulumi.yaml: main build/): the compiled program.

@@ -19,7 +19,11 @@ export function str(hint?: string, test?: Test) {
 /** A whole number from `min` to `max`. */
 export function int(min: number, max: number) {
     const msg = `must be an integer from ${min} to ${max}`;
-    return z.number({ error: required(msg) }).int({ error: msg }).min(min, { error: msg }).max(max, { error: msg });
+    return z
+        .number({ error: required(msg) })
+        .int({ error: msg })
+        .min(min, { error: msg })
+        .max(max, { error: msg });
 }
 
 export function bool() {

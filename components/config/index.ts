@@ -132,7 +132,10 @@ export function parseStackConfig(raw: Record<string, unknown>, secretKeys: reado
 
     const environment = parseInto(environmentField, raw.environment, ["environment"], errors) as Environment | undefined;
     if (environment && ctx.stack && (ENVIRONMENTS as readonly string[]).includes(ctx.stack) && ctx.stack !== environment) {
-        fail("coop:environment", `is "${environment}" on the stack named ${ctx.stack}: a stack named after an environment must be that environment (it takes its resource names and its guards)`);
+        fail(
+            "coop:environment",
+            `is "${environment}" on the stack named ${ctx.stack}: a stack named after an environment must be that environment (it takes its resource names and its guards)`,
+        );
     }
     const cloud = environment !== undefined && environment !== "local";
     const sshUser = parseInto(sshUserField, raw.sshUser, ["sshUser"], errors);
@@ -165,7 +168,8 @@ export function parseStackConfig(raw: Record<string, unknown>, secretKeys: reado
         }
     }
 
-    const agent = raw.agent === undefined ? void fail("coop:agent", `is required: ${IMAGE_DIGEST_HINT} (the host agent's image)`) : parseInto(agentField, raw.agent, ["agent"], errors);
+    const agent =
+        raw.agent === undefined ? void fail("coop:agent", `is required: ${IMAGE_DIGEST_HINT} (the host agent's image)`) : parseInto(agentField, raw.agent, ["agent"], errors);
     const coops = environment ? parseCoops(raw.coops, environment, errors) : [];
     if (loadBalanced && Array.isArray(raw.coops) && raw.coops.length === 0) {
         fail("coop:coops", "must list at least one co-op when droplets.count > 1: the load balancer's certificate covers the co-op domains, and one with no name cannot be issued");
@@ -367,13 +371,19 @@ function checkCoopsAgainstInfrastructure(
         const connections = postgresConnections(spec.database.size);
         const needed = coops.length * spec.database.poolSize;
         if (connections !== undefined && needed > connections) {
-            fail("coop:digitalocean.database.poolSize", `${coops.length} co-ops × ${spec.database.poolSize} connections = ${needed}, more than the ${connections} a ${spec.database.size} node serves; use a larger size or a smaller pool`);
+            fail(
+                "coop:digitalocean.database.poolSize",
+                `${coops.length} co-ops × ${spec.database.poolSize} connections = ${needed}, more than the ${connections} a ${spec.database.size} node serves; use a larger size or a smaller pool`,
+            );
         }
     }
     const domains = coops.flatMap((c) => c.domains).filter((x) => zoneOf(x, zones));
     const names = loadBalanced ? certificateNames(domains, zones).length : 0;
     if (names > MAX_CERTIFICATE_NAMES) {
-        fail("coop:coops", `the co-op domains need ${names} names on the load balancer's certificate; Let's Encrypt allows ${MAX_CERTIFICATE_NAMES} (put co-ops one label below a zone: one wildcard covers them all)`);
+        fail(
+            "coop:coops",
+            `the co-op domains need ${names} names on the load balancer's certificate; Let's Encrypt allows ${MAX_CERTIFICATE_NAMES} (put co-ops one label below a zone: one wildcard covers them all)`,
+        );
     }
 }
 
@@ -405,7 +415,11 @@ function privateKeyFacts(text: string): SecretFacts["privateKey"] {
  * the namespace-free form {@link parseStackConfig} takes, the facts about secrets, and the keys of
  * other namespaces. Secret values never reach the parser or a message.
  */
-export function readConfig(all: Record<string, string>, secretKeys: readonly string[], namespace = "coop"): { raw: Record<string, unknown>; secretKeys: string[]; ctx: ParseContext } {
+export function readConfig(
+    all: Record<string, string>,
+    secretKeys: readonly string[],
+    namespace = "coop",
+): { raw: Record<string, unknown>; secretKeys: string[]; ctx: ParseContext } {
     const raw: Record<string, unknown> = {};
     const coopSecrets: string[] = [];
     const secretValues: Record<string, string> = {};

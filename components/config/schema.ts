@@ -44,14 +44,70 @@ export const DEFAULT_ENV_NAMES = { database: "DATABASE_URL", cache: "REDIS_URL" 
 
 /** Accounts a deploy must never log in as: root and the system accounts of Debian and Ubuntu images. */
 const SYSTEM_USERS = [
-    "root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news", "uucp", "proxy", "www-data", "backup", "list", "irc", "gnats",
-    "nobody", "_apt", "messagebus", "sshd", "syslog", "uuidd", "tcpdump", "tss", "landscape", "pollinate", "fwupd-refresh", "usbmux", "dnsmasq",
-    "polkitd", "lxd", "docker", "containerd", "postgres", "redis",
+    "root",
+    "daemon",
+    "bin",
+    "sys",
+    "sync",
+    "games",
+    "man",
+    "lp",
+    "mail",
+    "news",
+    "uucp",
+    "proxy",
+    "www-data",
+    "backup",
+    "list",
+    "irc",
+    "gnats",
+    "nobody",
+    "_apt",
+    "messagebus",
+    "sshd",
+    "syslog",
+    "uuidd",
+    "tcpdump",
+    "tss",
+    "landscape",
+    "pollinate",
+    "fwupd-refresh",
+    "usbmux",
+    "dnsmasq",
+    "polkitd",
+    "lxd",
+    "docker",
+    "containerd",
+    "postgres",
+    "redis",
 ];
 const SYSTEM_USER_PREFIXES = ["systemd-"];
 
 /** Directories whose ownership the deploy user must never get (cloud-init chowns hostRoot to it). */
-const SYSTEM_DIRS = ["/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/root", "/run", "/sbin", "/sys", "/tmp", "/usr", "/var/tmp", "/var/run", "/var/lock", "/var/log", "/var/lib/docker", "/var/lib/containerd", "/snap"];
+const SYSTEM_DIRS = [
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/proc",
+    "/root",
+    "/run",
+    "/sbin",
+    "/sys",
+    "/tmp",
+    "/usr",
+    "/var/tmp",
+    "/var/run",
+    "/var/lock",
+    "/var/log",
+    "/var/lib/docker",
+    "/var/lib/containerd",
+    "/snap",
+];
 
 /** Docker's own networks: a co-op network with one of these names would be the host's or none. */
 const DOCKER_NETWORKS = ["host", "none", "bridge", "default", "ingress"];
@@ -81,7 +137,11 @@ const DO_RESERVED_RANGES = ["10.244.0.0/16", "10.245.0.0/16", "10.246.0.0/24", "
 
 const hostKey = str().superRefine((v, ctx) => {
     const problem = sshPublicKeyProblem(v);
-    if (problem) ctx.addIssue({ code: "custom", message: `must be the host's OpenSSH public key, such as "ssh-ed25519 AAAA..." (remote commands never trust an unknown host key): ${problem}` });
+    if (problem)
+        ctx.addIssue({
+            code: "custom",
+            message: `must be the host's OpenSSH public key, such as "ssh-ed25519 AAAA..." (remote commands never trust an unknown host key): ${problem}`,
+        });
 });
 
 const digest = str(IMAGE_DIGEST_HINT, isImageDigest);
@@ -160,9 +220,17 @@ export function coopSchema() {
         /** Arguments a one-off container of the new image runs before the cutover (migrations). */
         migrate: list(str("must be a single-line argument without carriage returns or NUL bytes", (v) => !hasLineBreakOrNul(v))).default([]),
         /** Plain environment variables. */
-        env: record(isEnvName, ENV_NAME_HINT, z.string({ error: "must be a string" }).refine((v) => !hasLineBreakOrNul(v), { error: SINGLE_LINE })).default({}),
+        env: record(
+            isEnvName,
+            ENV_NAME_HINT,
+            z.string({ error: "must be a string" }).refine((v) => !hasLineBreakOrNul(v), { error: SINGLE_LINE }),
+        ).default({}),
         /** Secret environment: variable name -> name of a `coop:` config key set with --secret. */
-        secretEnv: record(isEnvName, ENV_NAME_HINT, str("must name a coop: config key (letters, digits, '_', '-')", (v) => CONFIG_KEY.test(v))).default({}),
+        secretEnv: record(
+            isEnvName,
+            ENV_NAME_HINT,
+            str("must name a coop: config key (letters, digits, '_', '-')", (v) => CONFIG_KEY.test(v)),
+        ).default({}),
         /** Variables whose values are random, generated once and kept (SECRET_KEY, JWT secrets). */
         generatedSecrets: list(str(ENV_NAME_HINT, isEnvName)).default([]),
         /** Files mounted read-only under /config: file name -> content. */
@@ -202,15 +270,16 @@ function cidrList(anywhere: "allow" | "refuse", environment: string) {
 
 const vpcIpRange = str().superRefine((v, ctx) => {
     const c = parseCidr(v);
-    const problem = !c || c.version !== 4
-        ? "must be a private IPv4 range in CIDR form such as 10.110.0.0/20"
-        : !isCanonicalCidr(c)
-          ? `has bits set beyond its /${c.prefix} prefix; the range it means is ${canonicalCidr(c)}`
-          : !isPrivateIPv4Range(c)
-            ? "must be a private range (inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16); DigitalOcean refuses public ranges for a VPC"
-            : c.prefix < VPC_PREFIX.min || c.prefix > VPC_PREFIX.max
-              ? `must be from /${VPC_PREFIX.min} to /${VPC_PREFIX.max} (DigitalOcean's VPC sizes)`
-              : DO_RESERVED_RANGES.find((r) => ipv4RangesOverlap(c, parseCidr(r)!));
+    const problem =
+        !c || c.version !== 4
+            ? "must be a private IPv4 range in CIDR form such as 10.110.0.0/20"
+            : !isCanonicalCidr(c)
+              ? `has bits set beyond its /${c.prefix} prefix; the range it means is ${canonicalCidr(c)}`
+              : !isPrivateIPv4Range(c)
+                ? "must be a private range (inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16); DigitalOcean refuses public ranges for a VPC"
+                : c.prefix < VPC_PREFIX.min || c.prefix > VPC_PREFIX.max
+                  ? `must be from /${VPC_PREFIX.min} to /${VPC_PREFIX.max} (DigitalOcean's VPC sizes)`
+                  : DO_RESERVED_RANGES.find((r) => ipv4RangesOverlap(c, parseCidr(r)!));
     if (problem && DO_RESERVED_RANGES.includes(problem)) {
         ctx.addIssue({ code: "custom", message: `overlaps ${problem}, which DigitalOcean keeps for its own networks` });
     } else if (problem) {
@@ -234,19 +303,29 @@ function dropletsSchema(prod: boolean) {
         /** Base image slug. */
         image: str("must be an image slug such as ubuntu-24-04-x64", (v) => SLUG.test(v)).default("ubuntu-24-04-x64"),
         /** Backups with DigitalOcean's policy below; on in prod, and prod refuses them off. */
-        backups: prod ? bool().refine((v) => v, { error: "must be true in prod" }).default(true) : bool().default(false),
+        backups: prod
+            ? bool()
+                  .refine((v) => v, { error: "must be true in prod" })
+                  .default(true)
+            : bool().default(false),
         /** Backup window: daily or weekly, the weekday and the hour (UTC) it starts. */
         backupPolicy: object({
             plan: z.enum(["daily", "weekly"], { error: "must be daily or weekly" }).default("weekly"),
             weekday: z.enum(WEEKDAYS, { error: `must be one of ${WEEKDAYS.join(", ")}` }).default("SUN"),
-            hour: int(0, 20).refine((h) => h % 4 === 0, { error: "must be 0, 4, 8, 12, 16 or 20 (DigitalOcean's backup windows)" }).default(4),
+            hour: int(0, 20)
+                .refine((h) => h % 4 === 0, { error: "must be 0, 4, 8, 12, 16 or 20 (DigitalOcean's backup windows)" })
+                .default(4),
         }).default({ plan: "weekly", weekday: "SUN", hour: 4 }),
     });
 }
 
 const databaseSchema = object({
     /** Postgres major version. */
-    version: z.union([z.string(), z.number()], { error: "must be a Postgres major version from 13 to 18" }).transform(String).pipe(str("must be a Postgres major version from 13 to 18", (v) => /^1[3-8]$/.test(v))).default("16"),
+    version: z
+        .union([z.string(), z.number()], { error: "must be a Postgres major version from 13 to 18" })
+        .transform(String)
+        .pipe(str("must be a Postgres major version from 13 to 18", (v) => /^1[3-8]$/.test(v)))
+        .default("16"),
     /** Node size slug, e.g. `db-s-1vcpu-1gb`. */
     size: str("must be a database size slug such as db-s-1vcpu-1gb", (v) => DB_SIZE.test(v)),
     /** Nodes: 1, or 2-3 for standbys. */
@@ -261,7 +340,11 @@ const databaseSchema = object({
 
 const cacheSchema = object({
     /** Valkey major version. */
-    version: z.union([z.string(), z.number()], { error: "must be a Valkey major version: 7 or 8" }).transform(String).pipe(str("must be a Valkey major version: 7 or 8", (v) => /^[78]$/.test(v))).default("8"),
+    version: z
+        .union([z.string(), z.number()], { error: "must be a Valkey major version: 7 or 8" })
+        .transform(String)
+        .pipe(str("must be a Valkey major version: 7 or 8", (v) => /^[78]$/.test(v)))
+        .default("8"),
     /** Node size slug. */
     size: str("must be a database size slug such as db-s-1vcpu-1gb", (v) => DB_SIZE.test(v)),
     /** Nodes: 1, or 2 for a standby. */
@@ -304,12 +387,17 @@ export function digitaloceanSchema(environment: CloudEnvironment | undefined) {
         database: databaseSchema,
         cache: cacheSchema,
         /** DNS zones managed here; every co-op domain must fall in one of them. */
-        dnsZones: list(str("must be a DNS zone such as example.org", (v) => ZONE.test(v)), "must list at least one DNS zone (the co-ops' domains are records in these zones)"),
+        dnsZones: list(
+            str("must be a DNS zone such as example.org", (v) => ZONE.test(v)),
+            "must list at least one DNS zone (the co-ops' domains are records in these zones)",
+        ),
         /** Load balancer size units when there is one (droplets.count > 1). */
         loadBalancerSizeUnits: int(1, 100).default(1),
         /** Protect stateful resources (clusters, droplets, zones) from deletion; on in prod, and prod refuses it off. */
         protect: prod
-            ? bool().refine((v) => v, { error: "must stay true in prod: it is what stops a destroy from deleting the databases" }).default(true)
+            ? bool()
+                  .refine((v) => v, { error: "must stay true in prod: it is what stops a destroy from deleting the databases" })
+                  .default(true)
             : bool().default(false),
     });
 }

@@ -77,7 +77,9 @@ export class AppHosts extends pulumi.ComponentResource {
             const key = new SshHostKey(`${name}-${i}-hostkey`, { comment: hostName }, { parent: this, protect: args.protect });
             const userData = pulumi
                 .all([key.publicKey, key.privateKey])
-                .apply(([publicKey, privateKey]) => cloudInit({ deployUser: args.deployUser, deployPublicKey: args.deployPublicKey, hostRoot: args.hostRoot, hostKey: { publicKey, privateKey } }));
+                .apply(([publicKey, privateKey]) =>
+                    cloudInit({ deployUser: args.deployUser, deployPublicKey: args.deployPublicKey, hostRoot: args.hostRoot, hostKey: { publicKey, privateKey } }),
+                );
             const droplet = new digitalocean.Droplet(
                 `${name}-${i}`,
                 {
@@ -103,7 +105,11 @@ export class AppHosts extends pulumi.ComponentResource {
 
         if (args.reservedIp) {
             this.reservedIp = new digitalocean.ReservedIp(`${name}-ip`, { region: args.region }, { parent: this, protect: args.protect });
-            new digitalocean.ReservedIpAssignment(`${name}-ip-assignment`, { ipAddress: this.reservedIp.ipAddress, dropletId: dropletIdNumber(this.droplets[0]) }, { parent: this });
+            new digitalocean.ReservedIpAssignment(
+                `${name}-ip-assignment`,
+                { ipAddress: this.reservedIp.ipAddress, dropletId: dropletIdNumber(this.droplets[0]) },
+                { parent: this },
+            );
         }
         this.projectResources = [...this.droplets.map((x) => x.dropletUrn), ...(this.reservedIp ? [this.reservedIp.reservedIpUrn] : [])];
         this.registerOutputs({ addresses: this.droplets.map((x) => x.ipv4Address) });

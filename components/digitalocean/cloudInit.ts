@@ -29,7 +29,11 @@ const q = (s: string): string => JSON.stringify(s);
 
 /** A YAML literal block, indented under its key. */
 function block(text: string, indent: string): string {
-    return `|\n${text.replace(/\n$/, "").split("\n").map((l) => `${indent}${l}`).join("\n")}`;
+    return `|\n${text
+        .replace(/\n$/, "")
+        .split("\n")
+        .map((l) => `${indent}${l}`)
+        .join("\n")}`;
 }
 
 /** The `#cloud-config` document for one droplet. */

@@ -28,7 +28,16 @@ function privateCluster(parent: pulumi.ComponentResource, name: string, a: Priva
     const s = a.spec;
     const cluster = new digitalocean.DatabaseCluster(
         `${name}-cluster`,
-        { name: a.clusterName, engine: a.engine, version: s.version, size: s.size, nodeCount: s.nodes, region: s.region, privateNetworkUuid: a.vpcId, tags: [`coop-${a.environment}`] },
+        {
+            name: a.clusterName,
+            engine: a.engine,
+            version: s.version,
+            size: s.size,
+            nodeCount: s.nodes,
+            region: s.region,
+            privateNetworkUuid: a.vpcId,
+            tags: [`coop-${a.environment}`],
+        },
         { parent, protect: a.protect },
     );
     new digitalocean.DatabaseFirewall(`${name}-firewall`, { clusterId: cluster.id, rules: [{ type: "tag", value: a.hostTag }] }, { parent });

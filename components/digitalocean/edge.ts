@@ -79,9 +79,7 @@ export class DnsZones extends pulumi.ComponentResource {
     constructor(name: string, args: DnsArgs, opts?: pulumi.ComponentResourceOptions) {
         super("coop:do:DnsZones", name, {}, opts);
         this.baseName = name;
-        this.zones = Object.fromEntries(
-            args.dnsZones.map((z) => [z, new digitalocean.Domain(`${name}/${z}`, { name: z }, { parent: this, protect: args.protect })]),
-        );
+        this.zones = Object.fromEntries(args.dnsZones.map((z) => [z, new digitalocean.Domain(`${name}/${z}`, { name: z }, { parent: this, protect: args.protect })]));
         this.registerOutputs({});
     }
 

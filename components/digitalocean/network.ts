@@ -37,14 +37,11 @@ type OutRule = { protocol: string; portRange?: string; destinationAddresses: str
  */
 export function firewallRules<T>(a: { sshAllowlist: string[]; loadBalancerUid?: T }): { inbound: Rule<T>[]; outbound: OutRule[] } {
     const web = (port: string): Rule<T> =>
-        a.loadBalancerUid === undefined ? { protocol: "tcp", portRange: port, sourceAddresses: ANYWHERE } : { protocol: "tcp", portRange: port, sourceLoadBalancerUids: [a.loadBalancerUid] };
+        a.loadBalancerUid === undefined
+            ? { protocol: "tcp", portRange: port, sourceAddresses: ANYWHERE }
+            : { protocol: "tcp", portRange: port, sourceLoadBalancerUids: [a.loadBalancerUid] };
     return {
-        inbound: [
-            { protocol: "tcp", portRange: "22", sourceAddresses: [...a.sshAllowlist] },
-            web("80"),
-            web("443"),
-            { protocol: "icmp", sourceAddresses: ANYWHERE },
-        ],
+        inbound: [{ protocol: "tcp", portRange: "22", sourceAddresses: [...a.sshAllowlist] }, web("80"), web("443"), { protocol: "icmp", sourceAddresses: ANYWHERE }],
         outbound: [
             { protocol: "tcp", portRange: "1-65535", destinationAddresses: ANYWHERE },
             { protocol: "udp", portRange: "1-65535", destinationAddresses: ANYWHERE },

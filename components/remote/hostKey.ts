@@ -43,6 +43,13 @@ export class SshHostKey extends pulumi.dynamic.Resource {
     declare public readonly privateKey: pulumi.Output<string>;
 
     constructor(name: string, args: SshHostKeyArgs, opts?: pulumi.CustomResourceOptions) {
-        super(provider, name, { ...args, publicKey: undefined, privateKey: undefined }, pulumi.mergeOptions(opts, { additionalSecretOutputs: ["privateKey"] }), "coop", "SshHostKey");
+        super(
+            provider,
+            name,
+            { ...args, publicKey: undefined, privateKey: undefined },
+            pulumi.mergeOptions(opts, { additionalSecretOutputs: ["privateKey"] }),
+            "coop",
+            "SshHostKey",
+        );
     }
 }

@@ -87,7 +87,7 @@ export async function connect(t: SshTarget): Promise<Client> {
             const e = err as Error & { code?: string; fatal?: boolean; level?: string };
             const retryable = !e.fatal && (RETRYABLE.includes(e.code ?? "") || e.level === "client-timeout");
             if (!retryable || Date.now() > deadline) {
-                throw new Error(`ssh ${describe(t)}: ${e.message}${attempt > 1 ? ` (after ${attempt} attempts)` : ""}`);
+                throw new Error(`ssh ${describe(t)}: ${e.message}${attempt > 1 ? ` (after ${attempt} attempts)` : ""}`, { cause: err });
             }
             await new Promise((r) => setTimeout(r, Math.min(5000, 250 * attempt)));
         }
@@ -106,10 +106,13 @@ export function execOn(client: Client, t: SshTarget, command: string, opts: { st
     return new Promise<ExecResult>((resolve, reject) => {
         const out = { text: "" };
         const err = { text: "" };
-        const timer = setTimeout(() => {
-            client.end();
-            reject(new Error(`ssh ${describe(t)}: command did not finish within ${opts.timeoutMs} ms`));
-        }, opts.timeoutMs ?? 30 * 60 * 1000);
+        const timer = setTimeout(
+            () => {
+                client.end();
+                reject(new Error(`ssh ${describe(t)}: command did not finish within ${opts.timeoutMs} ms`));
+            },
+            opts.timeoutMs ?? 30 * 60 * 1000,
+        );
         client.exec(command, (e, stream) => {
             if (e) {
                 clearTimeout(timer);

@@ -76,12 +76,7 @@ export const policies: (ResourceValidationPolicy | StackValidationPolicy)[] = [
         rules.TYPES.firewall,
         rules.sshFromAnywhere,
     ),
-    resourcePolicy(
-        "database-in-vpc",
-        "Managed databases and caches are inside a VPC (privateNetworkUuid set).",
-        rules.TYPES.databaseCluster,
-        rules.databaseInVpc,
-    ),
+    resourcePolicy("database-in-vpc", "Managed databases and caches are inside a VPC (privateNetworkUuid set).", rules.TYPES.databaseCluster, rules.databaseInVpc),
     databaseBehindFirewall,
     resourcePolicy("droplet-monitoring", "Droplets have monitoring: true.", rules.TYPES.droplet, rules.dropletMonitoring),
     resourcePolicy(
@@ -101,12 +96,7 @@ export const policies: (ResourceValidationPolicy | StackValidationPolicy)[] = [
         rules.TYPES.coopRelease,
         rules.coopImagePinned,
     ),
-    resourcePolicy(
-        "coop-health-check",
-        "Co-op releases give the proxy an absolute health path (release.healthPath: /...).",
-        rules.TYPES.coopRelease,
-        rules.coopHealthCheck,
-    ),
+    resourcePolicy("coop-health-check", "Co-op releases give the proxy an absolute health path (release.healthPath: /...).", rules.TYPES.coopRelease, rules.coopHealthCheck),
     resourcePolicy(
         "coop-release-retention",
         "Co-op releases keep at least one previous release for rollback (release.retain >= 1).",
@@ -119,10 +109,5 @@ export const policies: (ResourceValidationPolicy | StackValidationPolicy)[] = [
         undefined,
         (props, args) => rules.plaintextSecrets(props, (secretTracking && secretPathsOf(args.props)) || []),
     ),
-    resourcePolicy(
-        "load-balancer-https-redirect",
-        "Load balancers redirect HTTP to HTTPS (redirectHttpToHttps: true).",
-        rules.TYPES.loadBalancer,
-        rules.loadBalancerHttpsRedirect,
-    ),
+    resourcePolicy("load-balancer-https-redirect", "Load balancers redirect HTTP to HTTPS (redirectHttpToHttps: true).", rules.TYPES.loadBalancer, rules.loadBalancerHttpsRedirect),
 ];

@@ -63,7 +63,7 @@ export function installSecretTracking(): boolean {
     if (installed) {
         return true;
     }
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
+
     const mod = require("@pulumi/policy/deserialize") as { deserializeProperties?: Deserialize };
     const original = mod.deserializeProperties;
     if (typeof original !== "function") {

@@ -13,12 +13,11 @@ import { secretPathsInWire, secretPathsOf } from "../src/secrets";
 import { IMAGE_DIGEST_HINT } from "../../components/rules";
 import { TYPES } from "../src/rules";
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { Struct } = require("google-protobuf/google/protobuf/struct_pb") as { Struct: { fromJavaScript(o: unknown): { toJavaScript(): unknown } } };
 // The SDK's internals the wiring relies on (src/secrets.ts, src/values.ts).
-// eslint-disable-next-line @typescript-eslint/no-require-imports
+
 const deserialize = require("@pulumi/policy/deserialize") as { deserializeProperties(s: unknown, proxySecrets: boolean): Record<string, unknown> };
-// eslint-disable-next-line @typescript-eslint/no-require-imports
+
 const { unknownStringValue } = require("@pulumi/policy/proxy") as { unknownStringValue: string };
 
 /** policy/, from this file compiled to policy/build/policy/test/. */
@@ -58,7 +57,10 @@ function run(name: string, type: string, wire: Record<string, unknown>, config: 
 
 test("the pack is coop-policies with one policy per rule", () => {
     assert.equal(PACK_NAME, "coop-policies");
-    assert.deepEqual(policies.map((p) => p.name), NAMES);
+    assert.deepEqual(
+        policies.map((p) => p.name),
+        NAMES,
+    );
     assert.ok("validateStack" in (policies.find((p) => p.name === "database-behind-firewall") as StackValidationPolicy));
 });
 
@@ -118,12 +120,28 @@ test("secrets: the SDK unwraps them; the hook records where they were", () => {
 });
 
 test("co-op rules read the release document of the project's CoopRelease resources", () => {
-    const release = { coop: "alpha", image: "127.0.0.1:5001/coop-demo:v1", port: 8080, healthPath: "/health", domains: ["alpha.localhost"], migrate: [], network: "coop", retain: 2, tls: false, healthTimeoutSeconds: 10, drainTimeoutSeconds: 30 };
-    const wire = { connection: secret({ host: "127.0.0.1", port: 2222, user: "deploy", privateKey: "k", hostKey: "h" }), agent: "/opt/coop/bin/coop-agent-0123", root: "/opt/coop", release, env: secret("COOP_ID=alpha\n") };
+    const release = {
+        coop: "alpha",
+        image: "127.0.0.1:5001/coop-demo:v1",
+        port: 8080,
+        healthPath: "/health",
+        domains: ["alpha.localhost"],
+        migrate: [],
+        network: "coop",
+        retain: 2,
+        tls: false,
+        healthTimeoutSeconds: 10,
+        drainTimeoutSeconds: 30,
+    };
+    const wire = {
+        connection: secret({ host: "127.0.0.1", port: 2222, user: "deploy", privateKey: "k", hostKey: "h" }),
+        agent: "/opt/coop/bin/coop-agent-0123",
+        root: "/opt/coop",
+        release,
+        env: secret("COOP_ID=alpha\n"),
+    };
     assert.equal(TYPES.coopRelease, "pulumi-nodejs:dynamic/coop:CoopRelease");
-    assert.deepEqual(run("coop-image-pinned-by-digest", TYPES.coopRelease, wire), [
-        `release.image: "127.0.0.1:5001/coop-demo:v1" is not pinned by digest (${IMAGE_DIGEST_HINT})`,
-    ]);
+    assert.deepEqual(run("coop-image-pinned-by-digest", TYPES.coopRelease, wire), [`release.image: "127.0.0.1:5001/coop-demo:v1" is not pinned by digest (${IMAGE_DIGEST_HINT})`]);
     assert.deepEqual(run("coop-health-check", TYPES.coopRelease, wire), []);
     assert.deepEqual(run("coop-release-retention", TYPES.coopRelease, { ...wire, release: { ...release, retain: 0 } }), [
         "release.retain: 0 keeps no previous release (needs >= 1 for rollback)",
@@ -134,13 +152,25 @@ test("co-op rules read the release document of the project's CoopRelease resourc
 });
 
 test("co-op rules: a release field unknown at preview is no violation, through the SDK's proxy", () => {
-    const release = { coop: "alpha", image: unknownStringValue, port: 8080, healthPath: unknownStringValue, domains: [], migrate: [], network: "coop", retain: unknownStringValue, tls: false };
+    const release = {
+        coop: "alpha",
+        image: unknownStringValue,
+        port: 8080,
+        healthPath: unknownStringValue,
+        domains: [],
+        migrate: [],
+        network: "coop",
+        retain: unknownStringValue,
+        tls: false,
+    };
     for (const name of ["coop-image-pinned-by-digest", "coop-health-check", "coop-release-retention"]) {
         assert.deepEqual(run(name, TYPES.coopRelease, { release }), [], name);
         assert.deepEqual(run(name, TYPES.coopRelease, { release: unknownStringValue }), [], name);
     }
     // Known fields next to an unknown one are still checked.
-    assert.deepEqual(run("coop-release-retention", TYPES.coopRelease, { release: { ...release, retain: 0 } }), ["release.retain: 0 keeps no previous release (needs >= 1 for rollback)"]);
+    assert.deepEqual(run("coop-release-retention", TYPES.coopRelease, { release: { ...release, retain: 0 } }), [
+        "release.retain: 0 keeps no previous release (needs >= 1 for rollback)",
+    ]);
 });
 
 test("no-ssh-from-anywhere: a range of prefix length 0 is anywhere, whatever its address", () => {

@@ -65,9 +65,11 @@ test("no-ssh-from-anywhere judges a range by its prefix length, as the config pa
     // Any address before /0 admits every address of its family; written as the firewall has it.
     const anywhere = ["1.2.3.4/0", "2001:db8::/0", "::0/0", "10.0.0.0/0", " 0.0.0.0/0 ", "FFFF::1/0"];
     for (const a of anywhere) {
-        assert.deepEqual(rules.sshFromAnywhere({ inboundRules: [{ protocol: "tcp", portRange: "22", sourceAddresses: ["203.0.113.7/32", a] }] }), [
-            `inboundRules[0].sourceAddresses: SSH (22) open to ${a}`,
-        ], a);
+        assert.deepEqual(
+            rules.sshFromAnywhere({ inboundRules: [{ protocol: "tcp", portRange: "22", sourceAddresses: ["203.0.113.7/32", a] }] }),
+            [`inboundRules[0].sourceAddresses: SSH (22) open to ${a}`],
+            a,
+        );
     }
     // A prefix of 1 or more is a range, however wide; a bare address is one host; not a range at all is not "anywhere".
     const ranges = ["0.0.0.0/1", "128.0.0.0/1", "::/1", "2001:db8::/32", "1.2.3.4", "0.0.0.0", "::", "0.0.0.0/00", "anywhere", ""];
@@ -194,12 +196,8 @@ test("coop-release-retention reads release.retain", () => {
     assert.deepEqual(rules.coopReleaseRetention(coopRelease({ retain: undefined })), [
         "release.retain: unset is not a whole number of previous releases (keep at least 1 for rollback)",
     ]);
-    assert.deepEqual(rules.coopReleaseRetention(coopRelease({ retain: "2" })), [
-        'release.retain: "2" is not a whole number of previous releases (keep at least 1 for rollback)',
-    ]);
-    assert.deepEqual(rules.coopReleaseRetention(coopRelease({ retain: 1.5 })), [
-        "release.retain: 1.5 is not a whole number of previous releases (keep at least 1 for rollback)",
-    ]);
+    assert.deepEqual(rules.coopReleaseRetention(coopRelease({ retain: "2" })), ['release.retain: "2" is not a whole number of previous releases (keep at least 1 for rollback)']);
+    assert.deepEqual(rules.coopReleaseRetention(coopRelease({ retain: 1.5 })), ["release.retain: 1.5 is not a whole number of previous releases (keep at least 1 for rollback)"]);
     assert.deepEqual(rules.coopReleaseRetention(coopRelease({ retain: 1 })), []);
     assert.deepEqual(rules.coopReleaseRetention(coopRelease({ retain: 2 })), []);
     assert.deepEqual(rules.coopReleaseRetention(coopRelease({ retain: UNKNOWN })), []);
@@ -239,10 +237,7 @@ test("no-plaintext-secrets", () => {
         "secretAccessKey: secretAccessKey holds a plaintext string; pass it as a Pulumi secret",
     ]);
     // The same values as Pulumi secrets (a secret field, or a secret object around them) are fine.
-    assert.deepEqual(
-        rules.plaintextSecrets(props, ["connection.privateKey", "env", "triggers[1]", "dbPassword", "apiToken", '["client-secret"]', "secretAccessKey"]),
-        [],
-    );
+    assert.deepEqual(rules.plaintextSecrets(props, ["connection.privateKey", "env", "triggers[1]", "dbPassword", "apiToken", '["client-secret"]', "secretAccessKey"]), []);
     assert.deepEqual(rules.plaintextSecrets({ connection: { user: "deploy" }, create: "coop-agent deploy", url: "https://example.org/a@b" }, []), []);
     // A CoopRelease: its release document holds nothing secret; connection and env are secrets.
     assert.deepEqual(rules.plaintextSecrets({ ...coopRelease(), env: "SECRET_KEY=abc\nDATABASE_URL=postgres://u:p@h/db\n" }, ["connection", "env"]), []);
@@ -252,7 +247,21 @@ test("no-plaintext-secrets", () => {
 });
 
 test("isSecretKeyName", () => {
-    for (const k of ["password", "dbPassword", "db_password", "PASSWORD", "secret", "clientSecret", "token", "apiToken", "privateKey", "private_key", "apiKey", "secretAccessKey", "passphrase"]) {
+    for (const k of [
+        "password",
+        "dbPassword",
+        "db_password",
+        "PASSWORD",
+        "secret",
+        "clientSecret",
+        "token",
+        "apiToken",
+        "privateKey",
+        "private_key",
+        "apiKey",
+        "secretAccessKey",
+        "passphrase",
+    ]) {
         assert.equal(rules.isSecretKeyName(k), true, k);
     }
     for (const k of ["secretEnv", "generatedSecrets", "tokenUrl", "hostKey", "publicKey", "passwordPolicy", "key", "sshKeys"]) {

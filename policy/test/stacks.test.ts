@@ -23,9 +23,8 @@ import { TYPES } from "../src/rules";
 const ROOT = resolve(__dirname, "..", "..", "..", "..");
 const MOCK_PROGRAM = join(ROOT, "build", "test", "mockProgram.js");
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { Struct } = require("google-protobuf/google/protobuf/struct_pb") as { Struct: { fromJavaScript(o: unknown): unknown } };
-// eslint-disable-next-line @typescript-eslint/no-require-imports
+
 const deserialize = require("@pulumi/policy/deserialize") as { deserializeProperties(s: unknown, proxySecrets: boolean): Record<string, unknown> };
 
 interface Registered {
@@ -58,7 +57,14 @@ function violations(resources: Registered[], environment: string): string[] {
         // The mocks give every resource the id `<name>-id`, which is what a DatabaseFirewall's
         // clusterId then holds: the stack policy matches by known id (the engine's
         // propertyDependencies are not seen by the mocks).
-        stackResources.push({ type: r.type, name: r.name, urn: urn(r), props: propsOf({ ...r.inputs, id: `${r.name}-id` }), dependencies: [], propertyDependencies: {} } as unknown as PolicyResource);
+        stackResources.push({
+            type: r.type,
+            name: r.name,
+            urn: urn(r),
+            props: propsOf({ ...r.inputs, id: `${r.name}-id` }),
+            dependencies: [],
+            propertyDependencies: {},
+        } as unknown as PolicyResource);
     }
     for (const p of policies) {
         if (!("validateStack" in p)) continue;

@@ -44,25 +44,54 @@ describe("pulumi preview of the cloud stacks with the real DigitalOcean provider
             const { dir } = p;
             const started = Date.now();
             // Streaming JSON: the engine's events, the policy pack's among them.
-            const r = p.pulumi(["preview", "--stack", stack, "--json", "--policy-pack", path.join(ROOT, "policy"), "--policy-pack-config", path.join(ROOT, "policy", "config", `${stack}.json`)], {
-                env: { PULUMI_ENABLE_STREAMING_JSON_PREVIEW: "1" },
-            });
+            const r = p.pulumi(
+                ["preview", "--stack", stack, "--json", "--policy-pack", path.join(ROOT, "policy"), "--policy-pack-config", path.join(ROOT, "policy", "config", `${stack}.json`)],
+                {
+                    env: { PULUMI_ENABLE_STREAMING_JSON_PREVIEW: "1" },
+                },
+            );
             const seconds = (Date.now() - started) / 1000;
-            const events = r.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, any>);
+            const events = r.stdout
+                .split("\n")
+                .filter((l) => l.startsWith("{"))
+                .map((l) => JSON.parse(l) as Record<string, any>);
             const diagnostics = events.filter((e) => e.diagnosticEvent).map((e) => e.diagnosticEvent as { severity: string; message: string });
-            assert.equal(r.status, 0, `preview of ${stack} failed:\n${diagnostics.filter((d) => d.severity === "error").map((d) => d.message).join("\n")}\n${r.stderr.slice(-2000)}`);
-            assert.deepEqual(diagnostics.filter((d) => d.severity === "error").map((d) => d.message), [], "no error diagnostics");
+            assert.equal(
+                r.status,
+                0,
+                `preview of ${stack} failed:\n${diagnostics
+                    .filter((d) => d.severity === "error")
+                    .map((d) => d.message)
+                    .join("\n")}\n${r.stderr.slice(-2000)}`,
+            );
+            assert.deepEqual(
+                diagnostics.filter((d) => d.severity === "error").map((d) => d.message),
+                [],
+                "no error diagnostics",
+            );
             const summary = events.find((e) => e.summaryEvent)?.summaryEvent as { result: string; resourceChanges: Record<string, number> };
             assert.equal(summary.result, "succeeded");
             // The pack ran on every resource, and reported nothing (not even advisories).
             assert.equal(events.filter((e) => e.policyLoadEvent).length, 1, "the policy pack loaded");
             assert.ok(events.filter((e) => e.policyAnalyzeSummaryEvent).length >= summary.resourceChanges.create, "the pack analyzed every resource");
-            assert.deepEqual(events.filter((e) => e.policyEvent).map((e) => `${e.policyEvent.policyName}: ${e.policyEvent.message}`), [], "no policy violation");
+            assert.deepEqual(
+                events.filter((e) => e.policyEvent).map((e) => `${e.policyEvent.policyName}: ${e.policyEvent.message}`),
+                [],
+                "no policy violation",
+            );
             const steps: Step[] = events.filter((e) => e.resourcePreEvent).map((e) => e.resourcePreEvent.metadata as Step);
 
             // The engine-mocked harness on the same stack file must register the same resources.
             writeFileSync(path.join(dir, "plaintext.json"), JSON.stringify({ "coop:sshPrivateKey": p.privateKey }));
-            const mocked = run(process.execPath, [path.join(ROOT, "build", "test", "mockProgram.js"), path.join(dir, `Pulumi.${stack}.yaml`), "--as-is", "--project", dir, "--plaintext", path.join(dir, "plaintext.json")]);
+            const mocked = run(process.execPath, [
+                path.join(ROOT, "build", "test", "mockProgram.js"),
+                path.join(dir, `Pulumi.${stack}.yaml`),
+                "--as-is",
+                "--project",
+                dir,
+                "--plaintext",
+                path.join(dir, "plaintext.json"),
+            ]);
             const m = JSON.parse(mocked.stdout) as MockRun;
             assert.equal(m.error, undefined);
             const count = (types: string[]) => types.reduce<Record<string, number>>((o, t) => ((o[t] = (o[t] ?? 0) + 1), o), {});

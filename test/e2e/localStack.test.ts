@@ -89,7 +89,9 @@ describe("local stack through the real CLI", () => {
         assert.match(await onHost(`${agent} version`), /"version"/);
         assert.equal(await onHost("docker network inspect coop --format '{{.Driver}}'"), "bridge");
         assert.equal(
-            await onHost("docker inspect coop-proxy --format '{{.State.Running}} {{.Config.Image}} {{.HostConfig.RestartPolicy.Name}} {{index .HostConfig.LogConfig.Config \"max-size\"}}'"),
+            await onHost(
+                "docker inspect coop-proxy --format '{{.State.Running}} {{.Config.Image}} {{.HostConfig.RestartPolicy.Name}} {{index .HostConfig.LogConfig.Config \"max-size\"}}'",
+            ),
             `true ${images()["kamal-proxy"]} unless-stopped 10m`,
         );
         assert.equal(await onHost("docker inspect coop-alpha-blue --format '{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}'"), "134217728 500000000");
@@ -118,7 +120,9 @@ describe("local stack through the real CLI", () => {
         pulumi(["config", "set", "--stack", "local", "--path", "coop:coops[0].image", images()["demo:v3-broken"]]);
         const child = spawn(path.join(ROOT, "scripts", "pulumi.sh"), ["up", "--stack", "local", "--yes", "--skip-preview"], { cwd: ROOT, detached: true, stdio: "ignore" });
         // Kill it (and its language host and providers) once the new release is starting on the host.
-        await onHost(`for i in $(seq 300); do docker ps --no-trunc --filter name=coop-alpha- --format '{{.Image}}' | grep -q '${images()["demo:v3-broken"].slice(-20)}' && exit 0; sleep 0.1; done; exit 1`);
+        await onHost(
+            `for i in $(seq 300); do docker ps --no-trunc --filter name=coop-alpha- --format '{{.Image}}' | grep -q '${images()["demo:v3-broken"].slice(-20)}' && exit 0; sleep 0.1; done; exit 1`,
+        );
         const exited = new Promise((resolve) => child.on("exit", resolve));
         process.kill(-child.pid!, "SIGKILL");
         await exited;
@@ -130,7 +134,9 @@ describe("local stack through the real CLI", () => {
         // The abandoned deploy on the host gives up by itself (its client is gone), puts the
         // slot back and frees the lock: no orphan, no lock held forever.
         assert.equal(
-            await onHost("for i in $(seq 300); do n=$(docker ps --filter name=coop-alpha- -q | wc -l); [ $n = 1 ] && [ ! -e /opt/coop/coops/alpha/lock ] && break; sleep 0.1; done; docker ps -a --filter name=coop-alpha- --format '{{.Names}}' | sort | tr '\\n' ' '; docker ps --filter name=coop-alpha- -q | wc -l"),
+            await onHost(
+                "for i in $(seq 300); do n=$(docker ps --filter name=coop-alpha- -q | wc -l); [ $n = 1 ] && [ ! -e /opt/coop/coops/alpha/lock ] && break; sleep 0.1; done; docker ps -a --filter name=coop-alpha- --format '{{.Names}}' | sort | tr '\\n' ' '; docker ps --filter name=coop-alpha- -q | wc -l",
+            ),
             "coop-alpha-blue coop-alpha-green 1",
         );
         assert.equal(await onHost("test -e /opt/coop/coops/alpha/lock && echo held || echo free"), "free");
@@ -142,7 +148,10 @@ describe("local stack through the real CLI", () => {
         const r = up();
         logs.push(r.stdout, r.stderr);
         assert.deepEqual(changedResources(r.stdout).sort(), ["beta/local-1"]);
-        assert.equal(await onHost("docker inspect coop-beta-green --format '{{range .Config.Env}}{{println .}}{{end}}' | grep -c '^API_TOKEN=sentinel-api-token-e2e-6d2[c]$'"), "1");
+        assert.equal(
+            await onHost("docker inspect coop-beta-green --format '{{range .Config.Env}}{{println .}}{{end}}' | grep -c '^API_TOKEN=sentinel-api-token-e2e-6d2[c]$'"),
+            "1",
+        );
 
         const places: Record<string, string> = {
             "pulumi output": logs.join("\n"),
@@ -159,7 +168,9 @@ describe("local stack through the real CLI", () => {
                 }
             }
         }
-        const leaked = Object.entries(places).filter(([, text]) => text.includes(SENTINEL)).map(([where]) => where);
+        const leaked = Object.entries(places)
+            .filter(([, text]) => text.includes(SENTINEL))
+            .map(([where]) => where);
         assert.deepEqual(leaked, []);
     });
 

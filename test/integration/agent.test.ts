@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { quote } from "../../components/remote/shell";
+import type { ReleaseDocument } from "../../components/release";
 import { ExecResult, connect, exec, writeFile } from "../../components/remote/ssh";
 import { ROOT, installTool, localHostsUp, localTarget, proxyGet, run, runOk } from "../support";
 
@@ -37,25 +38,8 @@ async function prepare(id: string, env: string): Promise<void> {
     await writeFile(localTarget(), `/opt/coop/coops/${id}/env`, env, 0o600);
 }
 
-/** The release document `deploy` reads on stdin. */
-interface Release {
-    coop: string;
-    image: string;
-    port: number;
-    healthPath: string;
-    domains: string[];
-    migrate: string[];
-    memory?: string;
-    cpus?: string;
-    network: string;
-    retain: number;
-    tls: boolean;
-    healthTimeoutSeconds: number;
-    drainTimeoutSeconds: number;
-}
-
 /** The test's release of `image` for co-op `id`, with fields replaced by `change`. */
-function release(id: string, image: string, change: Partial<Release> = {}): Release {
+function release(id: string, image: string, change: Partial<ReleaseDocument> = {}): ReleaseDocument {
     return {
         coop: id,
         image,
@@ -73,11 +57,11 @@ function release(id: string, image: string, change: Partial<Release> = {}): Rele
 }
 
 /** A shell command that runs the deploy with its document piped in (for runs in the background). */
-function deployCmd(id: string, image: string, change: Partial<Release> = {}): string {
+function deployCmd(id: string, image: string, change: Partial<ReleaseDocument> = {}): string {
     return `printf '%s' ${quote(JSON.stringify(release(id, image, change)))} | nohup ${TOOL} deploy`;
 }
 
-async function deploy(id: string, image: string, change: Partial<Release> = {}, flags = ""): Promise<ExecResult> {
+async function deploy(id: string, image: string, change: Partial<ReleaseDocument> = {}, flags = ""): Promise<ExecResult> {
     return exec(localTarget(), `${TOOL} deploy${flags ? ` ${flags}` : ""}`, { stdin: JSON.stringify(release(id, image, change)) });
 }
 
@@ -89,7 +73,9 @@ describe("host agent co-op release (real engine, registry, sshd, proxy)", () => 
         img = images();
         assert.equal(await installTool("coop-agent-it"), TOOL);
         // Start from nothing: no co-op of an earlier run, no image of the demo app on the host.
-        await sh(`for id in it-a it-b it-c; do ${TOOL} remove $id --delete-data; done >/dev/null 2>&1; docker image rm $(docker image ls -q 127.0.0.1:5001/coop-demo) >/dev/null 2>&1; true`);
+        await sh(
+            `for id in it-a it-b it-c; do ${TOOL} remove $id --delete-data; done >/dev/null 2>&1; docker image rm $(docker image ls -q 127.0.0.1:5001/coop-demo) >/dev/null 2>&1; true`,
+        );
     });
 
     after(async () => {
@@ -116,7 +102,9 @@ describe("host agent co-op release (real engine, registry, sshd, proxy)", () => 
         assert.match(tag.stderr, /release\.image: must be pinned by digest/);
         const trailing = await exec(localTarget(), `${TOOL} deploy`, { stdin: `${JSON.stringify(release("it-a", img["demo:v1"]))} {}` });
         assert.match(trailing.stderr, /release: trailing data after the document/);
-        const host = await exec(localTarget(), `${TOOL} host-up`, { stdin: JSON.stringify({ network: "coop", proxy: { image: images()["kamal-proxy"], bindAddress: "127.0.0.1", httpPort: 8080, httpsPort: 8443, bind: "0.0.0.0" } }) });
+        const host = await exec(localTarget(), `${TOOL} host-up`, {
+            stdin: JSON.stringify({ network: "coop", proxy: { image: images()["kamal-proxy"], bindAddress: "127.0.0.1", httpPort: 8080, httpsPort: 8443, bind: "0.0.0.0" } }),
+        });
         assert.equal(host.code, 1);
         assert.match(host.stderr, /host\.proxy: unknown field "bind"/);
         assert.equal(await ok("docker ps -a --filter name=coop-it-a- -q | wc -l"), "0");
@@ -217,7 +205,9 @@ describe("host agent co-op release (real engine, registry, sshd, proxy)", () => 
     it("an interrupted deploy (process killed) converges on the next run: no orphan, no lock held", async () => {
         const pid = await ok(`${deployCmd("it-a", img["demo:v3-broken"], { healthTimeoutSeconds: 15 })} >/tmp/coop-it-interrupted.log 2>&1 & echo $!`);
         // Wait until it holds the lock and has started the new slot, then kill it outright.
-        await ok(`for i in $(seq 100); do docker inspect coop-it-a-blue --format '{{.State.Running}} {{.Config.Image}}' 2>/dev/null | grep -q 'true .*${img["demo:v3-broken"].slice(-12)}' && break; sleep 0.1; done`);
+        await ok(
+            `for i in $(seq 100); do docker inspect coop-it-a-blue --format '{{.State.Running}} {{.Config.Image}}' 2>/dev/null | grep -q 'true .*${img["demo:v3-broken"].slice(-12)}' && break; sleep 0.1; done`,
+        );
         await ok(`kill -9 ${pid}`);
         assert.equal(await ok("test -d /opt/coop/coops/it-a/lock && echo held"), "held");
 
@@ -275,9 +265,7 @@ describe("host agent co-op release (real engine, registry, sshd, proxy)", () => 
     it("keeps secrets out of process arguments, the proxy and the release record", async () => {
         // The pattern is written so that this command's own text does not match it.
         const pattern = `'${SENTINEL.slice(0, -1)}[${SENTINEL.slice(-1)}]'`;
-        const leaks = await sh(
-            `ps -eo args | grep -c ${pattern}; docker inspect coop-proxy | grep -c ${pattern}; grep -c ${pattern} /opt/coop/coops/it-a/releases.log; true`,
-        );
+        const leaks = await sh(`ps -eo args | grep -c ${pattern}; docker inspect coop-proxy | grep -c ${pattern}; grep -c ${pattern} /opt/coop/coops/it-a/releases.log; true`);
         assert.equal(leaks.stdout.trim(), "0\n0\n0");
         assert.equal(await ok(`docker inspect coop-it-a-blue | grep -c ${SENTINEL}`), "1", "the app container has its env, as it must");
         assert.equal(await ok("stat -c %a /opt/coop/coops/it-a /opt/coop/coops/it-a/env"), "700\n600");
@@ -296,7 +284,10 @@ describe("host agent co-op release (real engine, registry, sshd, proxy)", () => 
 
     it("after the Docker engine restarts, the proxy and the co-op serve again", async () => {
         const before = await version("it-a");
-        const diag = before === "v2" ? "" : (await sh("docker ps -a --format '{{.Names}} {{.Status}}'; docker exec coop-proxy /kamal-proxy list; docker logs --tail 30 coop-proxy 2>&1")).stdout;
+        const diag =
+            before === "v2"
+                ? ""
+                : (await sh("docker ps -a --format '{{.Names}} {{.Status}}'; docker exec coop-proxy /kamal-proxy list; docker logs --tail 30 coop-proxy 2>&1")).stdout;
         assert.equal(before, "v2", diag);
         runOk("bash", ["-c", "pkill -x dockerd; for i in $(seq 150); do pgrep -x dockerd >/dev/null || exit 0; sleep 0.2; done; exit 1"]);
         assert.notEqual(run("docker", ["info"]).status, 0, "the engine is down");

@@ -92,7 +92,9 @@ function operatorStack(dir: string, stack: string): void {
     copyFileSync(path.join(ROOT, `Pulumi.${stack}.yaml`), path.join(dir, `Pulumi.${stack}.yaml`));
     const init = cli(dir, ["stack", "init", stack, "--secrets-provider", "passphrase"]);
     assert.equal(init.status, 0, init.stderr);
-    const set = cli(dir, ["config", "set", "--secret", "coop:sshPrivateKey", "--stack", stack], { input: "-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-real-key\n-----END OPENSSH PRIVATE KEY-----\n" });
+    const set = cli(dir, ["config", "set", "--secret", "coop:sshPrivateKey", "--stack", stack], {
+        input: "-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-real-key\n-----END OPENSSH PRIVATE KEY-----\n",
+    });
     assert.equal(set.status, 0, set.stderr);
 }
 
@@ -171,7 +173,10 @@ config:
         writeFileSync(path.join(dir, "Pulumi.edge.yaml"), stackFile);
         assert.equal(cli(dir, ["stack", "init", "edge", "--secrets-provider", "passphrase"]).status, 0);
         // A secret at the top and one inside an object, written by the real CLI.
-        for (const [key, extra] of [["edge:token", []], ["edge:db.password", ["--path"]]] as const) {
+        for (const [key, extra] of [
+            ["edge:token", []],
+            ["edge:db.password", ["--path"]],
+        ] as const) {
             const set = cli(dir, ["config", "set", ...extra, "--secret", key, "s3cret-value", "--stack", "edge"]);
             assert.equal(set.status, 0, set.stderr);
         }
@@ -184,7 +189,11 @@ config:
     it("refuses what the CLI refuses, with the CLI's words", () => {
         const base = readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8");
         const cases: Array<[string, string, string]> = [
-            ["missing", `${base}  siteOwner:\n    type: string\n  billingEmail:\n    type: string\n`, "Stack 'prod' is missing configuration values 'billingEmail' and 'siteOwner'"],
+            [
+                "missing",
+                `${base}  siteOwner:\n    type: string\n  billingEmail:\n    type: string\n`,
+                "Stack 'prod' is missing configuration values 'billingEmail' and 'siteOwner'",
+            ],
             ["typed", `${base}  ports:\n    type: integer\n    default: 1\n`, "Stack 'prod' with configuration key 'ports' must be of type 'integer'"],
         ];
         for (const [name, yaml, message] of cases) {

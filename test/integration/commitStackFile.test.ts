@@ -34,7 +34,13 @@ function setUp(): { origin: string; runner: string; other: string } {
 describe("commit-stack-file.sh (real git)", () => {
     const { origin, runner, other } = setUp();
     const script = path.join(runner, "scripts", "commit-stack-file.sh");
-    const env = { GITHUB_REF_NAME: "main", GIT_AUTHOR_NAME: "deploy-bot", GIT_AUTHOR_EMAIL: "bot@example.invalid", GIT_COMMITTER_NAME: "deploy-bot", GIT_COMMITTER_EMAIL: "bot@example.invalid" };
+    const env = {
+        GITHUB_REF_NAME: "main",
+        GIT_AUTHOR_NAME: "deploy-bot",
+        GIT_AUTHOR_EMAIL: "bot@example.invalid",
+        GIT_COMMITTER_NAME: "deploy-bot",
+        GIT_COMMITTER_EMAIL: "bot@example.invalid",
+    };
 
     it("does nothing when the stack file did not change", () => {
         const r = run(script, ["dev", "Deploy alpha to dev"], { cwd: runner, env });

@@ -55,10 +55,7 @@ describe("setup scripts refuse bad input clearly", () => {
         });
         assert.equal(r.status, 1);
         const last = r.stderr.trim().split("\n").pop();
-        assert.equal(
-            last,
-            "toolchain.sh: building pulumi 3.248.0 failed (log above); check that the Go module proxy answers (go env GOPROXY) and re-run",
-        );
+        assert.equal(last, "toolchain.sh: building pulumi 3.248.0 failed (log above); check that the Go module proxy answers (go env GOPROXY) and re-run");
     });
 
     it("local-hosts.sh refuses a port another program holds, and says which variable moves it", () => {
@@ -66,9 +63,6 @@ describe("setup scripts refuse bad input clearly", () => {
             env: { COOP_LOCAL_STATE: path.join(tmp, "state"), COOP_REGISTRY_PORT: String(busyPort) },
         });
         assert.equal(r.status, 1);
-        assert.equal(
-            r.stderr.trim().split("\n").pop(),
-            `local-hosts.sh: port ${busyPort} is in use by another program; stop it or set COOP_REGISTRY_PORT to a free port`,
-        );
+        assert.equal(r.stderr.trim().split("\n").pop(), `local-hosts.sh: port ${busyPort} is in use by another program; stop it or set COOP_REGISTRY_PORT to a free port`);
     });
 });

@@ -59,11 +59,19 @@ describe("bad input from the committed stack files is refused by path, before an
     describe("values that crashed the env-file renderer", () => {
         it("an env value with a carriage return or a NUL byte", () => {
             for (const bad of ["Hello\rWorld", "Hello\0World"]) {
-                refused(attempt("dev", (c) => (c["coop:coops"][0].env.GREETING = bad)), "coop:coops[0].env.GREETING", /carriage returns or NUL/);
+                refused(
+                    attempt("dev", (c) => (c["coop:coops"][0].env.GREETING = bad)),
+                    "coop:coops[0].env.GREETING",
+                    /carriage returns or NUL/,
+                );
             }
         });
         it("secretEnv naming the deploy key, or a secret whose value spans lines", () => {
-            refused(attempt("local", (c) => (c["coop:coops"][1].secretEnv.API_TOKEN = "sshPrivateKey")), "coop:coops[1].secretEnv.API_TOKEN", /deploy key/);
+            refused(
+                attempt("local", (c) => (c["coop:coops"][1].secretEnv.API_TOKEN = "sshPrivateKey")),
+                "coop:coops[1].secretEnv.API_TOKEN",
+                /deploy key/,
+            );
             refused(
                 attempt("local", (_, p) => (p["coop:betaApiToken"] = "line one\nline two")),
                 "coop:coops[1].secretEnv.API_TOKEN",
@@ -79,26 +87,48 @@ describe("bad input from the committed stack files is refused by path, before an
             assert.deepEqual(o, { refused: ["Stack 'prod' with configuration key 'sshPrivateKey' must be encrypted as it's secret"], by: "cli" });
             // And the program, should a project drop the declaration.
             const raw = { environment: "local", sshPrivateKey: "plain" };
-            assert.throws(() => parseStackConfig(raw, []), (e: Error) => /coop:sshPrivateKey: must be set as a secret/.test(e.message));
+            assert.throws(
+                () => parseStackConfig(raw, []),
+                (e: Error) => /coop:sshPrivateKey: must be set as a secret/.test(e.message),
+            );
         });
         it("an SSH range that admits every address, whatever is written before /0", () => {
             for (const cidr of ["1.2.3.4/0", "0.0.0.0/0", "::/0", "2001:db8::/0"]) {
-                refused(attempt("prod", (c) => (c["coop:digitalocean"].sshAllowlist = [cidr])), "coop:digitalocean.sshAllowlist[0]");
+                refused(
+                    attempt("prod", (c) => (c["coop:digitalocean"].sshAllowlist = [cidr])),
+                    "coop:digitalocean.sshAllowlist[0]",
+                );
             }
         });
         it("Docker's own networks", () => {
-            for (const n of ["host", "none", "bridge"]) refused(attempt("dev", (c) => (c["coop:network"] = n)), "coop:network", /Docker's own networks/);
+            for (const n of ["host", "none", "bridge"])
+                refused(
+                    attempt("dev", (c) => (c["coop:network"] = n)),
+                    "coop:network",
+                    /Docker's own networks/,
+                );
         });
         it("a host root that would hand a system directory to the deploy user", () => {
             for (const root of ["/tmp", "/", "/etc", "/usr", "/usr/local/coop", "/opt", "/var/lib/docker/coop", "/opt/../etc", "/opt/coop/"]) {
-                refused(attempt("dev", (c) => (c["coop:hostRoot"] = root)), "coop:hostRoot");
+                refused(
+                    attempt("dev", (c) => (c["coop:hostRoot"] = root)),
+                    "coop:hostRoot",
+                );
             }
         });
         it("root or a system account as the deploy user", () => {
-            for (const u of ["root", "daemon", "www-data", "systemd-network", "nobody"]) refused(attempt("uat", (c) => (c["coop:sshUser"] = u)), "coop:sshUser");
+            for (const u of ["root", "daemon", "www-data", "systemd-network", "nobody"])
+                refused(
+                    attempt("uat", (c) => (c["coop:sshUser"] = u)),
+                    "coop:sshUser",
+                );
         });
         it("another environment's name on a stack named after an environment", () => {
-            refused(attempt("dev", (c) => (c["coop:environment"] = "uat")), "coop:environment", /stack named dev/);
+            refused(
+                attempt("dev", (c) => (c["coop:environment"] = "uat")),
+                "coop:environment",
+                /stack named dev/,
+            );
         });
         it("a misspelt namespace", () => {
             refused(
@@ -108,23 +138,40 @@ describe("bad input from the committed stack files is refused by path, before an
             );
         });
         it("__proto__ as a variable name (JSON holds it, a JavaScript object drops it)", () => {
-            refused(attempt("dev", (c) => Object.defineProperty(c["coop:coops"][0].env, "__proto__", { value: "x", enumerable: true })), "coop:coops[0].env.__proto__");
+            refused(
+                attempt("dev", (c) => Object.defineProperty(c["coop:coops"][0].env, "__proto__", { value: "x", enumerable: true })),
+                "coop:coops[0].env.__proto__",
+            );
         });
         it("a co-op setting COOP_ID, or a database variable named COOP_ID", () => {
-            refused(attempt("dev", (c) => (c["coop:coops"][0].env.COOP_ID = "other")), "coop:coops[0]", /COOP_ID/);
-            refused(attempt("dev", (c) => (c["coop:digitalocean"].database.envName = "COOP_ID")), "coop:digitalocean.database.envName", /COOP_ID/);
+            refused(
+                attempt("dev", (c) => (c["coop:coops"][0].env.COOP_ID = "other")),
+                "coop:coops[0]",
+                /COOP_ID/,
+            );
+            refused(
+                attempt("dev", (c) => (c["coop:digitalocean"].database.envName = "COOP_ID")),
+                "coop:digitalocean.database.envName",
+                /COOP_ID/,
+            );
         });
     });
 
     describe("values the provider or DigitalOcean refuse minutes later", () => {
         it("a public, malformed, oversized or reserved VPC range", () => {
             for (const r of ["8.8.0.0/16", "10/8", "10.110.0.0", "010.110.0.0/20", "10.0.0.0/8", "10.110.0.0/29", "10.244.0.0/16", "10.110.0.1/20"]) {
-                refused(attempt("prod", (c) => (c["coop:digitalocean"].vpcIpRange = r)), "coop:digitalocean.vpcIpRange");
+                refused(
+                    attempt("prod", (c) => (c["coop:digitalocean"].vpcIpRange = r)),
+                    "coop:digitalocean.vpcIpRange",
+                );
             }
         });
         it("a deploy key that only looks like a key", () => {
             for (const k of ["ssh-ed25519 AAAA", "ssh-ed25519", "ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIKhSIrBDJO3FZ6GraOLKddfv/BRbJpD+ATtojKA5puLX"]) {
-                refused(attempt("prod", (c) => (c["coop:digitalocean"].deployPublicKey = k)), "coop:digitalocean.deployPublicKey");
+                refused(
+                    attempt("prod", (c) => (c["coop:digitalocean"].deployPublicKey = k)),
+                    "coop:digitalocean.deployPublicKey",
+                );
             }
         });
         it("more pooled connections than the database plan serves", () => {
@@ -135,25 +182,51 @@ describe("bad input from the committed stack files is refused by path, before an
             );
         });
         it("CPU limits of 0, below 0.01, beyond the droplet, or as a list", () => {
-            for (const cpus of [0, "0", 0.001, 64, "3", ["1"]]) refused(attempt("prod", (c) => (c["coop:coops"][0].cpus = cpus)), "coop:coops[0].cpus");
+            for (const cpus of [0, "0", 0.001, 64, "3", ["1"]])
+                refused(
+                    attempt("prod", (c) => (c["coop:coops"][0].cpus = cpus)),
+                    "coop:coops[0].cpus",
+                );
         });
         it("memory limits of nothing, or more than any host", () => {
-            for (const m of ["0m", "1m", "99999999999g", "5g", "lots"]) refused(attempt("prod", (c) => (c["coop:coops"][0].memory = m)), "coop:coops[0].memory");
+            for (const m of ["0m", "1m", "99999999999g", "5g", "lots"])
+                refused(
+                    attempt("prod", (c) => (c["coop:coops"][0].memory = m)),
+                    "coop:coops[0].memory",
+                );
         });
         it("a config file name longer than a file name can be", () => {
-            refused(attempt("dev", (c) => (c["coop:coops"][0].configFiles["x".repeat(256)] = "y")), `coop:coops[0].configFiles.${"x".repeat(256)}`);
+            refused(
+                attempt("dev", (c) => (c["coop:coops"][0].configFiles["x".repeat(256)] = "y")),
+                `coop:coops[0].configFiles.${"x".repeat(256)}`,
+            );
         });
         it("a NUL or carriage return in a migration argument", () => {
-            for (const a of ["migrate\0", "migrate\r", "a\nb"]) refused(attempt("dev", (c) => (c["coop:coops"][0].migrate = [a])), "coop:coops[0].migrate[0]");
+            for (const a of ["migrate\0", "migrate\r", "a\nb"])
+                refused(
+                    attempt("dev", (c) => (c["coop:coops"][0].migrate = [a])),
+                    "coop:coops[0].migrate[0]",
+                );
         });
         it("a proxy bind address that is no address", () => {
-            for (const a of ["localhost", "999.1.1.1", "1.2.3", "::g"]) refused(attempt("local", (c) => (c["coop:proxy"].bindAddress = a)), "coop:proxy.bindAddress");
+            for (const a of ["localhost", "999.1.1.1", "1.2.3", "::g"])
+                refused(
+                    attempt("local", (c) => (c["coop:proxy"].bindAddress = a)),
+                    "coop:proxy.bindAddress",
+                );
         });
         it("a load balancer with no co-op (its certificate would have no name)", () => {
-            refused(attempt("prod", (c) => (c["coop:coops"] = [])), "coop:coops", /load balancer/);
+            refused(
+                attempt("prod", (c) => (c["coop:coops"] = [])),
+                "coop:coops",
+                /load balancer/,
+            );
         });
         it("a standby node on the smallest database plan", () => {
-            refused(attempt("uat", (c) => (c["coop:digitalocean"].cache.size = "db-s-1vcpu-1gb")), "coop:digitalocean.cache.nodes");
+            refused(
+                attempt("uat", (c) => (c["coop:digitalocean"].cache.size = "db-s-1vcpu-1gb")),
+                "coop:digitalocean.cache.nodes",
+            );
         });
     });
 
@@ -201,18 +274,24 @@ describe("a sweep of mutations of every field of every committed stack", () => {
             for (const p of paths(base.config)) {
                 if (p[0] === "coop:sshPrivateKey") continue;
                 for (const v of [DELETE, ...VALUES]) mutations.push([`${p.join(".")} = ${v === DELETE ? "(deleted)" : JSON.stringify(v)}`, (c) => setAt(c, p, clone(v))]);
-                mutations.push([`${p.join(".")} duplicated`, (c) => {
-                    let o = c;
-                    for (const k of p.slice(0, -1)) o = o[k];
-                    if (Array.isArray(o)) o.push(clone(o[p[p.length - 1] as number]));
-                }]);
+                mutations.push([
+                    `${p.join(".")} duplicated`,
+                    (c) => {
+                        let o = c;
+                        for (const k of p.slice(0, -1)) o = o[k];
+                        if (Array.isArray(o)) o.push(clone(o[p[p.length - 1] as number]));
+                    },
+                ]);
             }
             for (const p of paths(base.config).filter((q) => typeof q[q.length - 1] === "string")) {
-                mutations.push([`${p.join(".")} gains an unknown key`, (c) => {
-                    let o = c;
-                    for (const k of p) o = o?.[k];
-                    if (o !== null && typeof o === "object" && !Array.isArray(o)) o.colour = "red";
-                }]);
+                mutations.push([
+                    `${p.join(".")} gains an unknown key`,
+                    (c) => {
+                        let o = c;
+                        for (const k of p) o = o?.[k];
+                        if (o !== null && typeof o === "object" && !Array.isArray(o)) o.colour = "red";
+                    },
+                ]);
             }
             for (const [what, edit] of mutations) {
                 const config = clone(base.config);

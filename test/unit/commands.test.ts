@@ -39,7 +39,10 @@ describe("host commands", () => {
             render(installAgentCommand("/opt/coop", agentImage)),
             `mkdir -p /opt/coop/bin /opt/coop/coops && docker run --rm --network none --volume /opt/coop/bin:/out ${agentImage} install /out/coop-agent-0123456789ab`,
         );
-        assert.equal(render(uninstallAgentCommand("/opt/coop", agentImage)), "rm -f /opt/coop/bin/coop-agent-0123456789ab && rmdir --ignore-fail-on-non-empty /opt/coop/bin /opt/coop/coops");
+        assert.equal(
+            render(uninstallAgentCommand("/opt/coop", agentImage)),
+            "rm -f /opt/coop/bin/coop-agent-0123456789ab && rmdir --ignore-fail-on-non-empty /opt/coop/bin /opt/coop/coops",
+        );
     });
 
     it("hands host-up its document: the network and the proxy, nothing else", () => {

@@ -100,9 +100,7 @@ describe("parseStackConfig", () => {
     });
 
     it("refuses a host root that is not a plain absolute path", () => {
-        assert.deepEqual(errorsOf(local({ hostRoot: "opt/coop; rm -rf /" })), [
-            "coop:hostRoot: must be an absolute path of letters, digits, '.', '_', '-' and '/'",
-        ]);
+        assert.deepEqual(errorsOf(local({ hostRoot: "opt/coop; rm -rf /" })), ["coop:hostRoot: must be an absolute path of letters, digits, '.', '_', '-' and '/'"]);
     });
 });
 
@@ -131,10 +129,7 @@ describe("co-ops in the config", () => {
 
     it("refuses duplicate ids and domains, and names both places", () => {
         const errors = errorsOf(local({ coops: [coop(), coop({ domains: ["b.example.org", "alpha.example.org"] })] }));
-        assert.deepEqual(errors, [
-            'coop:coops[1].id: duplicates coop:coops[0].id ("alpha")',
-            'coop:coops[1].domains[1]: "alpha.example.org" is already served by coop "alpha"',
-        ]);
+        assert.deepEqual(errors, ['coop:coops[1].id: duplicates coop:coops[0].id ("alpha")', 'coop:coops[1].domains[1]: "alpha.example.org" is already served by coop "alpha"']);
     });
 
     it("takes an image by digest only, on every stack (the host agent refuses a tag)", () => {

@@ -22,7 +22,8 @@ before(async () => {
                 registered.push({ type: args.type, name: args.name, inputs: args.inputs });
                 const state: Record<string, unknown> = { ...args.inputs };
                 if (args.type.endsWith(":RandomSecret")) state.value = `generated-for-${args.name}`;
-                if (args.name.endsWith("/up")) state.stdout = JSON.stringify({ network: "coop", networkCreated: false, proxy: { container: "coop-proxy", image: IMAGE, changed: false } });
+                if (args.name.endsWith("/up"))
+                    state.stdout = JSON.stringify({ network: "coop", networkCreated: false, proxy: { container: "coop-proxy", image: IMAGE, changed: false } });
                 if (args.type.endsWith(":CoopRelease")) state.stdout = JSON.stringify({ coop: "alpha", changed: false, slot: "blue", image: IMAGE, releaseKey: "k" });
                 return { id: `${args.name}-id`, state };
             },

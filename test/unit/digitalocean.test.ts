@@ -146,13 +146,10 @@ describe("names in DNS", () => {
     });
 
     it("covers co-ops one label below a zone with its wildcard, deeper ones by name", () => {
-        assert.deepEqual(certificateNames(["alpha.coophost.example", "beta.coophost.example", "x.y.coophost.example", "riverside.example"], ["coophost.example", "riverside.example"]), [
-            "*.coophost.example",
-            "*.riverside.example",
-            "coophost.example",
-            "riverside.example",
-            "x.y.coophost.example",
-        ]);
+        assert.deepEqual(
+            certificateNames(["alpha.coophost.example", "beta.coophost.example", "x.y.coophost.example", "riverside.example"], ["coophost.example", "riverside.example"]),
+            ["*.coophost.example", "*.riverside.example", "coophost.example", "riverside.example", "x.y.coophost.example"],
+        );
     });
 
     it("makes a wildcard per zone for the co-ops one label below it, @ for an apex, deeper names one by one", () => {
@@ -170,7 +167,10 @@ describe("names in DNS", () => {
 });
 
 describe("cloudInit", () => {
-    const hostKey = { publicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKey prod-app-1", privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nxyz\n-----END OPENSSH PRIVATE KEY-----\n" };
+    const hostKey = {
+        publicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKey prod-app-1",
+        privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nxyz\n-----END OPENSSH PRIVATE KEY-----\n",
+    };
     const args = { deployUser: "deploy", deployPublicKey: DEPLOY_KEY, hostRoot: "/opt/coop", hostKey };
 
     it("writes the exact document", () => {

@@ -100,11 +100,7 @@ describe("planRollback", () => {
         assert.equal(refused({ to: 2 }), "--to 2: update 2 was a refresh, not an update that deployed co-ops");
         assert.equal(refused({ to: 1 }, { alpha: img("1"), beta: img("1") }), "update 1's digests are already the stack's: nothing to roll back");
         assert.equal(refused({ coop: "gamma" }), "--coop gamma: no such co-op in the stack's config (co-ops: alpha, beta)");
-        assert.equal(
-            refused({}, {}),
-            "update 1's digests are already the stack's: nothing to roll back",
-            "no co-op in the config means nothing to change",
-        );
+        assert.equal(refused({}, {}), "update 1's digests are already the stack's: nothing to roll back", "no co-op in the config means nothing to change");
     });
 
     it("needs a successful update before the live one", () => {

@@ -19,7 +19,12 @@ const table = JSON.parse(readFileSync(path.join(ROOT, "test", "rules", "cases.js
 
 describe("the shared rule table", () => {
     it("has a TypeScript rule for every table and a table for every rule", () => {
-        assert.deepEqual(Object.keys(table).filter((k) => !k.startsWith("_")).sort(), Object.keys(RULES).sort());
+        assert.deepEqual(
+            Object.keys(table)
+                .filter((k) => !k.startsWith("_"))
+                .sort(),
+            Object.keys(RULES).sort(),
+        );
     });
     for (const [name, rule] of Object.entries(RULES)) {
         const rows = table[name] as { accept: string[]; refuse: string[] };

@@ -25,14 +25,26 @@ function counts(resources: Registered[]): Record<string, number> {
     return out;
 }
 
-const of = (run: MockRun, type: string): Registered[] => run.resources.filter((r) => short(r.type) === type && (r.type.startsWith("digitalocean:") || !type.startsWith("Database")));
+const of = (run: MockRun, type: string): Registered[] =>
+    run.resources.filter((r) => short(r.type) === type && (r.type.startsWith("digitalocean:") || !type.startsWith("Database")));
 /** The plain value of an input the program made secret (mocks see the secret envelope). */
 const plain = (v: unknown): any => (v && typeof v === "object" && "value" in (v as object) ? (v as { value: unknown }).value : v);
 const isSecret = (v: unknown): boolean => typeof v === "object" && v !== null && "4dabf18193072939515e22adb298388d" in v;
 
 // Shared by every stack: one VPC, tag, firewall and project; a Postgres and a Valkey cluster,
 // each behind its own database firewall; a database, user and pool per co-op (two co-ops).
-const COMMON = { Vpc: 1, Tag: 1, Firewall: 1, Project: 1, DatabaseCluster: 2, DatabaseFirewall: 2, DatabaseValkeyConfig: 1, DatabaseDb: 2, DatabaseUser: 2, DatabaseConnectionPool: 2 };
+const COMMON = {
+    Vpc: 1,
+    Tag: 1,
+    Firewall: 1,
+    Project: 1,
+    DatabaseCluster: 2,
+    DatabaseFirewall: 2,
+    DatabaseValkeyConfig: 1,
+    DatabaseDb: 2,
+    DatabaseUser: 2,
+    DatabaseConnectionPool: 2,
+};
 const EXPECTED: Record<string, Record<string, number>> = {
     dev: { ...COMMON, Droplet: 1, ReservedIp: 1, ReservedIpAssignment: 1, Domain: 1, DnsRecord: 1 },
     uat: { ...COMMON, Droplet: 2, LoadBalancer: 1, Certificate: 1, Domain: 2, DnsRecord: 3 },
@@ -99,7 +111,12 @@ for (const stack of ["dev", "uat", "prod"] as const) {
         });
 
         it("gives each co-op its own database, user and pool, whose URL reaches only that co-op, as a secret", () => {
-            assert.deepEqual(of(r, "DatabaseDb").map((d) => d.inputs.name).sort(), stack === "dev" ? ["coop_alpha", "coop_beta"] : ["coop_alpha", "coop_riverside"]);
+            assert.deepEqual(
+                of(r, "DatabaseDb")
+                    .map((d) => d.inputs.name)
+                    .sort(),
+                stack === "dev" ? ["coop_alpha", "coop_beta"] : ["coop_alpha", "coop_riverside"],
+            );
             const releases = of(r, "CoopRelease");
             assert.ok(releases.length >= 2);
             for (const f of releases) {
@@ -120,8 +137,21 @@ for (const stack of ["dev", "uat", "prod"] as const) {
                 assert.equal(lb.inputs.vpcUuid, `${stack}-network-vpc-id`);
                 const [cert] = of(r, "Certificate");
                 assert.match(cert.inputs.name as string, new RegExp(`^coop-${stack}-[0-9a-f]{8}$`), "named after its domains: a new set gets a new name");
-                assert.deepEqual((lb.inputs.forwardingRules as unknown[])[0], { entryPort: 443, entryProtocol: "https", targetPort: 80, targetProtocol: "http", certificateName: cert.inputs.name });
-                assert.deepEqual(lb.inputs.healthcheck, { port: 80, protocol: "tcp", checkIntervalSeconds: 5, responseTimeoutSeconds: 3, healthyThreshold: 2, unhealthyThreshold: 3 });
+                assert.deepEqual((lb.inputs.forwardingRules as unknown[])[0], {
+                    entryPort: 443,
+                    entryProtocol: "https",
+                    targetPort: 80,
+                    targetProtocol: "http",
+                    certificateName: cert.inputs.name,
+                });
+                assert.deepEqual(lb.inputs.healthcheck, {
+                    port: 80,
+                    protocol: "tcp",
+                    checkIntervalSeconds: 5,
+                    responseTimeoutSeconds: 3,
+                    healthyThreshold: 2,
+                    unhealthyThreshold: 3,
+                });
                 assert.equal(cert.inputs.type, "lets_encrypt");
             }
         });
@@ -194,15 +224,18 @@ describe("a bad stack file", () => {
                 res.resources.filter((x) => x.type !== "pulumi:pulumi:Stack"),
                 [],
             );
-            assert.deepEqual(res.error?.split("\n").map((l) => l.trim()), [
-                "invalid stack configuration:",
-                'coop:digitalocean.sshAllowlist[0]: "0.0.0.0/0" opens SSH to the whole internet, which prod refuses; list the operators\' addresses',
-                "coop:digitalocean.droplets.count: must be an integer from 1 to 20",
-                'coop:digitalocean.database.region: "nyc3" differs from the VPC\'s region "ams3"; a cluster joins a VPC only in its own region',
-                'coop:coops[1].domains[0]: "a.coophost.example" is already served by coop "a"',
-                "coop:coops[1].colour: unknown key (known: id, domains, image, port, healthPath, healthTimeout, migrate, env, secretEnv, generatedSecrets, configFiles, memory, cpus, retain, deleteDataOnRemove)",
-                "coop:coops[1].image: must be pinned by digest (REPOSITORY@sha256:<64 hex digits>): a tag names no fixed release, and the host agent refuses it",
-            ]);
+            assert.deepEqual(
+                res.error?.split("\n").map((l) => l.trim()),
+                [
+                    "invalid stack configuration:",
+                    'coop:digitalocean.sshAllowlist[0]: "0.0.0.0/0" opens SSH to the whole internet, which prod refuses; list the operators\' addresses',
+                    "coop:digitalocean.droplets.count: must be an integer from 1 to 20",
+                    'coop:digitalocean.database.region: "nyc3" differs from the VPC\'s region "ams3"; a cluster joins a VPC only in its own region',
+                    'coop:coops[1].domains[0]: "a.coophost.example" is already served by coop "a"',
+                    "coop:coops[1].colour: unknown key (known: id, domains, image, port, healthPath, healthTimeout, migrate, env, secretEnv, generatedSecrets, configFiles, memory, cpus, retain, deleteDataOnRemove)",
+                    "coop:coops[1].image: must be pinned by digest (REPOSITORY@sha256:<64 hex digits>): a tag names no fixed release, and the host agent refuses it",
+                ],
+            );
         } finally {
             rmSync(dir, { recursive: true, force: true });
         }
@@ -278,10 +311,18 @@ describe("names that cannot collide", () => {
     });
 
     it("generated secrets SECRET_KEY and secret_key, and config files named like the resources' parts", () => {
-        const r = local([{ id: "a", domains: ["a.localhost"], image: IMAGE, generatedSecrets: ["SECRET_KEY", "secret_key"], configFiles: { env: "x", up: "y", "local-1": "z", agent: "w" } }]);
+        const r = local([
+            { id: "a", domains: ["a.localhost"], image: IMAGE, generatedSecrets: ["SECRET_KEY", "secret_key"], configFiles: { env: "x", up: "y", "local-1": "z", agent: "w" } },
+        ]);
         assert.equal(r.error, undefined);
         assert.deepEqual(r.duplicates, []);
-        assert.deepEqual(r.resources.filter((x) => x.type.endsWith(":RandomSecret")).map((x) => x.name).sort(), ["a/secret/SECRET_KEY", "a/secret/secret_key"]);
+        assert.deepEqual(
+            r.resources
+                .filter((x) => x.type.endsWith(":RandomSecret"))
+                .map((x) => x.name)
+                .sort(),
+            ["a/secret/SECRET_KEY", "a/secret/secret_key"],
+        );
     });
 
     it("zones a-b.example and a.b.example, with domains a-b.ZONE and a.b.ZONE", () => {
@@ -297,7 +338,13 @@ describe("names that cannot collide", () => {
         });
         assert.equal(r.error, undefined);
         assert.deepEqual(r.duplicates, []);
-        assert.deepEqual(r.resources.filter((x) => x.type.endsWith(":Domain")).map((x) => x.name).sort(), ["prod-dns/a-b.example", "prod-dns/a.b.example"]);
+        assert.deepEqual(
+            r.resources
+                .filter((x) => x.type.endsWith(":Domain"))
+                .map((x) => x.name)
+                .sort(),
+            ["prod-dns/a-b.example", "prod-dns/a.b.example"],
+        );
         assert.equal(r.resources.filter((x) => x.type.endsWith(":DnsRecord")).length, 5);
     });
 });
