@@ -33,11 +33,12 @@ place() {
   ln -f "$1" "$2" 2>/dev/null || install -m 0755 "$1" "$2"
 }
 
-# build NAME VERSION MODULE_DIR PACKAGE [LDFLAGS]: go build PACKAGE inside the wrapper module
-# MODULE_DIR into $COOP_TOOLCHAIN_CACHE/NAME-VERSION-SUMHASH/NAME and link it into the bin dir.
+# build NAME VERSION MODULE_DIR PACKAGE [LDFLAGS [BIN_NAME]]: go build PACKAGE inside the wrapper
+# module MODULE_DIR into $COOP_TOOLCHAIN_CACHE/NAME-VERSION-SUMHASH/NAME and link it into the bin
+# dir as BIN_NAME (default NAME).
 # (Not called in $(...): a failure must stop this script, not a subshell.)
 build() {
-  local name=$1 version=$2 moddir=$COOP_ROOT/toolchain/$3 pkg=$4 ldflags=${5:-}
+  local name=$1 version=$2 moddir=$COOP_ROOT/toolchain/$3 pkg=$4 ldflags=${5:-} bin_name=${6:-$1}
   local sum dir
   sum=$(cat "$moddir/go.mod" "$moddir/go.sum" | sha256sum | cut -c1-12)
   dir=$COOP_TOOLCHAIN_CACHE/$name-$version-$sum
@@ -55,7 +56,7 @@ build() {
     mv "$dir/$name.tmp" "$dir/$name"
     say "built $name $version in $((SECONDS - started)) s"
   fi
-  place "$dir/$name" "$COOP_TOOLCHAIN_BIN/$name"
+  place "$dir/$name" "$COOP_TOOLCHAIN_BIN/$bin_name"
 }
 
 mkdir -p "$COOP_TOOLCHAIN_BIN"
@@ -70,12 +71,12 @@ if [[ -n $existing ]] && [[ $("$existing" version 2>/dev/null) == "v$PULUMI_VERS
 else
   version_flag="-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION"
   build pulumi "$PULUMI_VERSION" pulumi github.com/pulumi/pulumi/pkg/v3/cmd/pulumi "$version_flag"
+  # The 3.68 host takes Pulumi.yaml's runtime options only as flags, which the 3.248 CLI no longer
+  # passes: toolchain/pulumi-language-nodejs reads them from Pulumi.yaml and starts the host with them.
   build pulumi-language-nodejs "$PULUMI_LANGHOST_VERSION" langhost \
     github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs \
-    "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_LANGHOST_VERSION"
-  # The 3.68 host takes Pulumi.yaml's runtime options only as flags, which the 3.248 CLI no longer
-  # passes: toolchain/pulumi-language-nodejs reads them from Pulumi.yaml and passes them.
-  mv -f "$COOP_TOOLCHAIN_BIN/pulumi-language-nodejs" "$COOP_TOOLCHAIN_BIN/pulumi-language-nodejs.bin"
+    "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_LANGHOST_VERSION" \
+    pulumi-language-nodejs.bin
   install -m 0755 "$COOP_ROOT/toolchain/pulumi-language-nodejs" "$COOP_TOOLCHAIN_BIN/pulumi-language-nodejs"
 fi
 
