@@ -36,7 +36,14 @@ const privateKey = coopConfig.requireSecret("sshPrivateKey");
 // the local stack lists its hosts in config.
 const infra =
     cfg.digitalocean && cfg.environment !== "local"
-        ? infrastructure({ environment: cfg.environment, spec: cfg.digitalocean, coops: cfg.coops, deployUser: cfg.sshUser, hostRoot: cfg.hostRoot })
+        ? infrastructure({
+              environment: cfg.environment,
+              spec: cfg.digitalocean,
+              coops: cfg.coops,
+              deployUser: cfg.sshUser,
+              hostRoot: cfg.hostRoot,
+              slackWebhookUrl: cfg.digitalocean.alerts.slack ? coopConfig.requireSecret(cfg.digitalocean.alerts.slack.webhookKey) : undefined,
+          })
         : undefined;
 const endpoints = infra?.hosts ?? cfg.hosts;
 

@@ -78,9 +78,11 @@ function protoKeys(value: unknown, path: PropertyKey[], out: string[]): void {
     }
 }
 
-/** The config keys that co-ops' secretEnv entries name (they are allowed beside KNOWN_KEYS). */
-function secretReferences(coops: unknown): Set<string> {
+/** The config keys that co-ops' secretEnv entries and the Slack webhook name (allowed beside KNOWN_KEYS). */
+function secretReferences(coops: unknown, digitalocean?: unknown): Set<string> {
     const out = new Set<string>();
+    const webhook = dig(digitalocean, "alerts", "slack", "webhookKey");
+    if (typeof webhook === "string") out.add(webhook);
     if (Array.isArray(coops)) {
         for (const c of coops) {
             const se = (c as { secretEnv?: unknown } | null)?.secretEnv;
@@ -122,10 +124,10 @@ export function parseStackConfig(raw: Record<string, unknown>, secretKeys: reado
             fail(key, `unknown namespace "${ns}": this program reads coop:, and the provider settings digitalocean:${guess}`);
         }
     }
-    const referenced = secretReferences(raw.coops);
+    const referenced = secretReferences(raw.coops, raw.digitalocean);
     for (const key of Object.keys(raw)) {
         if (!(KNOWN_KEYS as readonly string[]).includes(key) && !referenced.has(key)) {
-            fail(`coop:${key}`, `unknown key (known: ${KNOWN_KEYS.join(", ")}, and the keys coops[].secretEnv names)`);
+            fail(`coop:${key}`, `unknown key (known: ${KNOWN_KEYS.join(", ")}, and the keys coops[].secretEnv and the Slack webhook name)`);
         }
     }
     protoKeys(raw, [], errors);
@@ -177,6 +179,10 @@ export function parseStackConfig(raw: Record<string, unknown>, secretKeys: reado
         fail("coop:coops", "is required when droplets.count > 1: the load balancer's certificate covers the co-op domains");
     }
     checkSecretEnv(coops, secrets, facts, fail);
+    const webhook = digitalocean?.alerts.slack?.webhookKey;
+    if (webhook !== undefined && !secrets.has(webhook)) {
+        fail("coop:digitalocean.alerts.slack.webhookKey", `coop:${webhook} must be set as a secret (pulumi config set --secret coop:${webhook} https://hooks.slack.com/...)`);
+    }
     if (cloud && raw.digitalocean !== undefined) {
         checkCoopsAgainstInfrastructure(coops, raw.digitalocean, digitalocean, loadBalanced, fail);
     }

@@ -366,6 +366,30 @@ const cacheSchema = object({
     envName: envNameOf(DEFAULT_ENV_NAMES.cache),
 }).refine(noStandbyOnSmallest, STANDBY_HINT);
 
+/** DigitalOcean's uptime check regions. */
+export const UPTIME_REGIONS = ["us_east", "us_west", "eu_west", "se_asia"] as const;
+const EMAIL = /^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$/;
+
+/** Where and when alerts go: uptime checks of every co-op domain, droplet and database metrics. */
+const alertsSchema = object({
+    /** Addresses alerts are mailed to. */
+    emails: list(str("must be an email address", (v) => EMAIL.test(v))).default([]),
+    /** A Slack channel; its webhook URL is a secret config key (it lets anyone post there). */
+    slack: object({
+        channel: str("must be a Slack channel such as #ops", (v) => /^#?[a-z0-9._-]{1,80}$/.test(v)),
+        webhookKey: str("must name a coop: config key (letters, digits, '_', '-') set with --secret", (v) => CONFIG_KEY.test(v)),
+    }).optional(),
+    /** Alert when a droplet's CPU stays above this percentage for 5 minutes. */
+    cpuPercent: int(1, 100).default(80),
+    /** Alert when a droplet's memory use stays above this percentage for 5 minutes. */
+    memoryPercent: int(1, 100).default(85),
+    /** Alert when a droplet's disk use goes above this percentage. */
+    diskPercent: int(1, 100).default(85),
+    /** Regions that check each co-op domain. */
+    uptimeRegions: list(z.enum(UPTIME_REGIONS, { error: `must be one of ${UPTIME_REGIONS.join(", ")}` }), "must list at least one region").default(["eu_west", "us_east"]),
+});
+export type AlertsSpec = z.output<typeof alertsSchema>;
+
 /** The `coop:digitalocean` block for a cloud environment. */
 export function digitaloceanSchema(environment: CloudEnvironment | undefined) {
     const strict = environment === "uat" || environment === "prod";
@@ -393,6 +417,13 @@ export function digitaloceanSchema(environment: CloudEnvironment | undefined) {
         ),
         /** Load balancer size units when there is one (droplets.count > 1). */
         loadBalancerSizeUnits: int(1, 100).default(1),
+        /** Uptime checks and alerts, and where the alerts go (uat and prod must name a recipient). */
+        alerts: (strict
+            ? alertsSchema.refine((a) => a.emails.length > 0 || a.slack !== undefined, {
+                  error: `must name a recipient (emails or slack) in ${environment}: an alert nobody receives is no alert`,
+              })
+            : alertsSchema
+        ).default({ emails: [], cpuPercent: 80, memoryPercent: 85, diskPercent: 85, uptimeRegions: ["eu_west", "us_east"] }),
         /** Protect stateful resources (clusters, droplets, zones) from deletion; on in prod, and prod refuses it off. */
         protect: prod
             ? bool()

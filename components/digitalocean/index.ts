@@ -10,6 +10,7 @@ import type { CloudEnvironment, CoopSpec, DigitalOceanSpec } from "../config";
 import { AppHosts, HostEndpoint } from "./appHosts";
 import { Cache, Database } from "./database";
 import { DnsZones, LoadBalancer } from "./edge";
+import { Monitoring } from "./monitoring";
 import { HostFirewall, Network } from "./network";
 import { behindLoadBalancer } from "./dns";
 
@@ -24,6 +25,8 @@ export interface InfrastructureArgs {
     deployUser: string;
     /** Directory cloud-init creates for the application layer (coop:hostRoot). */
     hostRoot: string;
+    /** The Slack webhook URL alerts post to, when `spec.alerts.slack` names one (a secret). */
+    slackWebhookUrl?: pulumi.Output<string>;
 }
 
 export interface Infrastructure {
@@ -81,6 +84,15 @@ export function infrastructure(a: InfrastructureArgs): Infrastructure {
 
     const database = new Database(`${env}-db`, { environment: env, spec: spec.database, vpcId, hostTag, coopIds: a.coops.map((c) => c.id), protect: spec.protect });
     const cache = new Cache(`${env}-cache`, { environment: env, spec: spec.cache, vpcId, hostTag, protect: spec.protect });
+
+    new Monitoring(`${env}-monitoring`, {
+        stack: env,
+        domains: a.coops.flatMap((c) => c.domains.map((domain) => ({ domain, healthPath: c.healthPath }))),
+        hostTag,
+        clusterIds: [database.cluster.id, cache.cluster.id],
+        alerts: spec.alerts,
+        slackUrl: a.slackWebhookUrl,
+    });
 
     new digitalocean.Project(`${env}-project`, {
         name: `coop-${env}`,

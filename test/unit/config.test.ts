@@ -80,7 +80,7 @@ describe("parseStackConfig", () => {
             }),
         );
         assert.deepEqual(errors, [
-            "coop:colour: unknown key (known: environment, sshUser, hosts, hostRoot, network, proxy, agent, coops, digitalocean, sshPrivateKey, and the keys coops[].secretEnv names)",
+            "coop:colour: unknown key (known: environment, sshUser, hosts, hostRoot, network, proxy, agent, coops, digitalocean, sshPrivateKey, and the keys coops[].secretEnv and the Slack webhook name)",
             "coop:environment: must be one of local, dev, uat, prod",
             "coop:hosts[0].extra: unknown key (known: name, address, port, hostKey)",
             'coop:hosts[0].hostKey: must be the host\'s OpenSSH public key, such as "ssh-ed25519 AAAA..." (remote commands never trust an unknown host key): type "not" is not one of ssh-ed25519, ecdsa-sha2-nistp256, ecdsa-sha2-nistp384, ecdsa-sha2-nistp521, ssh-rsa',

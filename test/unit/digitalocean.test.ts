@@ -77,7 +77,7 @@ describe("coop:digitalocean", () => {
             ),
         );
         assert.deepEqual(errors, [
-            "coop:digitalocean.regoin: unknown key (known: region, vpcIpRange, sshAllowlist, sshKeyFingerprints, deployPublicKey, droplets, database, cache, dnsZones, loadBalancerSizeUnits, protect)",
+            "coop:digitalocean.regoin: unknown key (known: region, vpcIpRange, sshAllowlist, sshKeyFingerprints, deployPublicKey, droplets, database, cache, dnsZones, loadBalancerSizeUnits, alerts, protect)",
             'coop:digitalocean.sshAllowlist[1]: "0.0.0.0/0" opens SSH to the whole internet, which prod refuses; list the operators\' addresses',
             'coop:digitalocean.sshAllowlist[2]: "10.0.0.0/33" is not a valid CIDR',
             "coop:digitalocean.droplets.count: must be an integer from 1 to 20",

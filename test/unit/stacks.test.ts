@@ -44,11 +44,14 @@ const COMMON = {
     DatabaseDb: 2,
     DatabaseUser: 2,
     DatabaseConnectionPool: 2,
+    // CPU, memory and disk of the droplets (by their tag) and of the clusters.
+    MonitorAlert: 6,
 };
 const EXPECTED: Record<string, Record<string, number>> = {
-    dev: { ...COMMON, Droplet: 1, ReservedIp: 1, ReservedIpAssignment: 1, Domain: 1, DnsRecord: 1 },
-    uat: { ...COMMON, Droplet: 2, LoadBalancer: 1, Certificate: 1, Domain: 2, DnsRecord: 3 },
-    prod: { ...COMMON, Droplet: 2, LoadBalancer: 1, Certificate: 1, Domain: 2, DnsRecord: 3 },
+    // An uptime check and its alert per co-op domain.
+    dev: { ...COMMON, Droplet: 1, ReservedIp: 1, ReservedIpAssignment: 1, Domain: 1, DnsRecord: 1, UptimeCheck: 2, UptimeAlert: 2 },
+    uat: { ...COMMON, Droplet: 2, LoadBalancer: 1, Certificate: 1, Domain: 2, DnsRecord: 3, UptimeCheck: 3, UptimeAlert: 3 },
+    prod: { ...COMMON, Droplet: 2, LoadBalancer: 1, Certificate: 1, Domain: 2, DnsRecord: 3, UptimeCheck: 3, UptimeAlert: 3 },
 };
 const sorted = (o: Record<string, number>) => Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)));
 
@@ -346,5 +349,35 @@ describe("names that cannot collide", () => {
             ["prod-dns/a-b.example", "prod-dns/a.b.example"],
         );
         assert.equal(r.resources.filter((x) => x.type.endsWith(":DnsRecord")).length, 5);
+    });
+});
+
+describe("uptime checks and alerts on the cloud stacks", () => {
+    const r = mockRun(path.join(ROOT, "Pulumi.prod.yaml"));
+    it("checks every co-op domain's health path over HTTPS and alerts when it is down everywhere", () => {
+        const checks = of(r, "UptimeCheck");
+        assert.deepEqual(checks.map((c) => c.inputs.target).sort(), [
+            "https://alpha.coophost.example/health",
+            "https://riverside-housing.example/health",
+            "https://www.riverside-housing.example/health",
+        ]);
+        for (const alert of of(r, "UptimeAlert")) {
+            assert.equal(alert.inputs.type, "down_global");
+            assert.deepEqual(alert.inputs.notifications, [{ emails: ["ops@coophost.example"], slacks: [] }]);
+        }
+    });
+    it("alerts on the droplets by their tag and on both clusters", () => {
+        const alerts = of(r, "MonitorAlert");
+        const droplets = alerts.filter((a) => String(a.inputs.type).startsWith("v1/insights/droplet/"));
+        assert.deepEqual(
+            droplets.map((a) => a.inputs.tags),
+            [["coop-prod-app"], ["coop-prod-app"], ["coop-prod-app"]],
+        );
+        const clusters = alerts.filter((a) => String(a.inputs.type).startsWith("v1/dbaas/"));
+        assert.deepEqual(
+            clusters.map((a) => a.inputs.entities),
+            Array(3).fill(["prod-db-cluster-id", "prod-cache-cluster-id"]),
+        );
+        for (const a of alerts) assert.deepEqual([a.inputs.compare, a.inputs.window], ["GreaterThan", "5m"]);
     });
 });
