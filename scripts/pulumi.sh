@@ -27,4 +27,10 @@ if ! node build/scripts/buildStamp.js --check 2>/dev/null; then
 fi
 mkdir -p "${PULUMI_BACKEND_URL#file://}"
 clear_stale_locks
+# An interrupted update's pending creates of steps the next up redoes are dropped; others are named.
+case " $* " in
+  *" up "* | *" preview "* | *" destroy "*)
+    if [[ -n $stack ]]; then node build/scripts/pendingOps.js "$stack" || true; fi
+    ;;
+esac
 exec pulumi "$@"
