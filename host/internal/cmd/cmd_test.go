@@ -69,6 +69,9 @@ func TestBadInputIsRefusedBeforeAnythingRuns(t *testing.T) {
 		{[]string{"deploy"}, ``, `release: no document on stdin`},
 		{[]string{"deploy", "--health-interval", "0"}, `{}`, `--health-interval must be from 0.001 to 60 seconds`},
 		{[]string{"deploy", "--lock-wait", "-1"}, `{}`, `--lock-wait must be 0 or more seconds`},
+		{[]string{"deploy", "--deploy-id", "a b"}, `{}`, `--deploy-id must be 1 to 64 letters`},
+		{[]string{"state", "Alpha"}, "", `invalid co-op id "Alpha"`},
+		{[]string{"reconcile", "alpha"}, "", `unknown command "alpha"`},
 		{[]string{"host-up"}, `{"network":"coop","proxy":{"image":"x"}}`, `host.proxy.image: must be pinned by digest`},
 		{[]string{"host-down", "--network", "coop"}, ``, `unknown flag: --network`},
 		{[]string{"nonsense"}, "", `unknown command "nonsense"`},
@@ -132,7 +135,23 @@ func TestInstallCopiesAtomicallyWithMode0755(t *testing.T) {
 		t.Fatalf("report %+v", rep)
 	}
 	entries, _ := os.ReadDir(filepath.Dir(dest))
-	if len(entries) != 1 {
+	if len(entries) != 2 {
+		t.Fatalf("left behind: %v", entries)
+	}
+	// The stable path names the installed agent, relative to its directory, and follows the
+	// next version installed.
+	link := filepath.Join(dir, "bin", "coop-agent")
+	if target, err := os.Readlink(link); err != nil || target != "coop-agent-0123456789ab" || rep.Link != link {
+		t.Fatalf("link %q %v, report %+v", target, err, rep)
+	}
+	next := filepath.Join(dir, "bin", "coop-agent-ba9876543210")
+	if _, err := install(src, next); err != nil {
+		t.Fatal(err)
+	}
+	if target, _ := os.Readlink(link); target != "coop-agent-ba9876543210" {
+		t.Fatalf("link names %q after the next install", target)
+	}
+	if entries, _ := os.ReadDir(filepath.Dir(dest)); len(entries) != 3 {
 		t.Fatalf("left behind: %v", entries)
 	}
 	if _, err := install(src, filepath.Join(dir, "missing", "x")); err == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"regexp"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -29,7 +30,11 @@ type deployFlags struct {
 	onlyIfRetained bool
 	lockWait       time.Duration
 	healthInterval float64 // seconds
+	deployID       string
 }
+
+// deployIDPattern is what --deploy-id takes: a name for the deploy (a UUID, say), not a secret.
+var deployIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 func (e *env) newDeployCommand() *cobra.Command {
 	f := deployFlags{}
@@ -51,6 +56,9 @@ The deployer's name comes from COOP_DEPLOY_BY (default: the user's name).`,
 				return fmt.Errorf("--lock-wait must be 0 or more seconds, got %d", lockWaitSeconds)
 			}
 			f.lockWait = time.Duration(lockWaitSeconds) * time.Second
+			if f.deployID != "" && !deployIDPattern.MatchString(f.deployID) {
+				return fmt.Errorf("--deploy-id must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit; got %q", f.deployID)
+			}
 			interval := time.Duration(f.healthInterval * float64(time.Second))
 			if interval < time.Millisecond || interval > maxHealthInterval {
 				return fmt.Errorf("--health-interval must be from 0.001 to %d seconds, got %g", int(maxHealthInterval.Seconds()), f.healthInterval)
@@ -60,6 +68,7 @@ The deployer's name comes from COOP_DEPLOY_BY (default: the user's name).`,
 	}
 	cmd.Flags().BoolVar(&f.onlyIfRetained, "only-if-retained", false, "switch only if the idle slot holds this release (rollback's fast path); else change nothing and exit 3")
 	cmd.Flags().IntVar(&lockWaitSeconds, "lock-wait", int(DefaultLockWait.Seconds()), "seconds to wait for another deploy of the co-op")
+	cmd.Flags().StringVar(&f.deployID, "deploy-id", "", "a name for this deploy, kept in the release record (see state): how a client whose connection was cut tells whether its release is the one the host runs")
 	cmd.Flags().Float64Var(&f.healthInterval, "health-interval", DefaultHealthInterval.Seconds(), "seconds between the proxy's health checks of the new slot")
 	return cmd
 }
@@ -102,6 +111,7 @@ func (e *env) deploy(ctx context.Context, f deployFlags, healthInterval time.Dur
 	}
 	res, err := d.Run(ctx, rel, e.coopDir(rel.Coop), deploy.Options{
 		By:             deployer(),
+		DeployID:       f.deployID,
 		OnlyIfRetained: f.onlyIfRetained,
 		LockWait:       f.lockWait,
 		HealthInterval: healthInterval,

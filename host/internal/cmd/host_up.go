@@ -2,8 +2,11 @@ package cmd
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -49,9 +52,65 @@ The proxy is recreated only when what it runs changes (its image, network or por
 			if err != nil {
 				return fmt.Errorf("host-up: %w", err)
 			}
+			// The host document is kept for the reconcile, which the host runs on its own.
+			if e.needRoot() == nil {
+				if err := saveHost(e.root, h); err != nil {
+					e.logf("warning: %v (the reconcile cannot make the proxy again without it)", err)
+				}
+			}
 			return e.report(rep)
 		},
 	}
+}
+
+// HostFile is ROOT/host.json: the host document of the last host-up.
+const HostFile = "host.json"
+
+// saveHost keeps the host document in ROOT/host.json.
+func saveHost(root string, h release.Host) error {
+	b, err := json.Marshal(h)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(root, HostFile), append(b, '\n'), 0o644)
+}
+
+// loadHost reads ROOT/host.json; ok is false when host-up never saved one.
+func loadHost(root string) (release.Host, bool, error) {
+	f, err := os.Open(filepath.Join(root, HostFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return release.Host{}, false, nil
+	}
+	if err != nil {
+		return release.Host{}, false, err
+	}
+	defer f.Close()
+	h, err := release.DecodeHost(f)
+	if err != nil {
+		return release.Host{}, false, fmt.Errorf("%s: %w", filepath.Join(root, HostFile), err)
+	}
+	return h, true, nil
+}
+
+// writeFileAtomic writes a file whole or not at all (temp file, then rename).
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // gone already once renamed
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }
 
 // hostUp creates the network when it is missing, and (re)creates the proxy when its config
@@ -73,13 +132,19 @@ func hostUp(ctx context.Context, eng *engine.Engine, h release.Host, log func(st
 		log("created network %s", h.Network)
 	}
 
-	// The proxy is recreated only when what it runs changes: its image or its ports.
+	// The proxy is recreated only when what it runs changes: its image or its ports. One that
+	// is merely stopped (an engine that crashed stops every container for good) is started.
 	want := proxy.ConfigHash(h)
 	st, err := eng.Inspect(ctx, proxy.Container)
 	if err != nil && !errors.Is(err, engine.ErrNotFound) {
 		return rep, err
 	}
-	if err != nil || st.Labels[proxy.ConfigLabel] != want || !st.Running {
+	switch {
+	case err == nil && st.Labels[proxy.ConfigLabel] == want && st.Running:
+	case err == nil && st.Labels[proxy.ConfigLabel] == want && eng.Start(ctx, proxy.Container) == nil:
+		rep.Proxy.Changed = true
+		log("started %s again", proxy.Container)
+	default:
 		if err := engine.EnsureImage(ctx, eng, h.Proxy.Image, engine.PullAttempts, sleep, log); err != nil {
 			return rep, fmt.Errorf("could not pull %s: %w", h.Proxy.Image, err)
 		}

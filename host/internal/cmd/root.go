@@ -116,6 +116,9 @@ func (e *env) newRoot() *cobra.Command {
 		e.newReleasesCommand(),
 		e.newInstallCommand(),
 		e.newRetireCommand(),
+		e.newReconcileCommand(),
+		e.newWatchCommand(),
+		e.newStateCommand(),
 	)
 	return root
 }

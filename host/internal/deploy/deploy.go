@@ -59,6 +59,7 @@ const (
 	EnvFile        = "env"
 	ConfigDir      = "config"
 	ReleasesLog    = "releases.log"
+	ReleaseFile    = "release.json" // the live release's document, to route it again (reconcile)
 	switchMarker   = "switch.exec"  // the exec id of a proxy switch under way
 	stoppingMarker = "stopping.pid" // the process stopping the old slot off the deploy's path
 )
@@ -99,6 +100,8 @@ type Engine interface {
 	RepoDigests(ctx context.Context) (map[string]bool, error)
 	RemoveImage(ctx context.Context, ref string) error
 	ExecRunning(ctx context.Context, id string) (bool, error)
+	// Ping fails when the engine does not answer (it went away).
+	Ping(ctx context.Context) error
 }
 
 // Proxy is what a release needs of the proxy.
@@ -133,6 +136,9 @@ type Deployer struct {
 type Options struct {
 	// By is who deploys, as the lock and the release record say.
 	By string
+	// DeployID names this deploy in the release record, so that a client whose connection was
+	// cut can ask afterwards whether it is the release the host runs.
+	DeployID string
 	// OnlyIfRetained: switch only when the idle slot holds this very release; else change
 	// nothing and report NotRetained (a rollback's fast path).
 	OnlyIfRetained bool
@@ -214,6 +220,19 @@ func (e *StepError) Error() string {
 	return fmt.Sprintf("deploy %s: %s failed: %s", e.Coop, e.Step, e.Reason)
 }
 
+// EngineGoneError is a release that failed because the Docker engine went away (it crashed, was
+// killed or restarted) during a step. What the engine was doing ended with it; whatever the proxy
+// routes to when it is back is the release, and the host's reconcile starts it then.
+type EngineGoneError struct {
+	Coop   string
+	Step   string
+	Reason string
+}
+
+func (e *EngineGoneError) Error() string {
+	return fmt.Sprintf("deploy %s: the Docker engine went away during the %s (%s); once it is back, the host's reconcile (coop-agent watch) serves the release the proxy routes to and puts the rest back", e.Coop, e.Step, e.Reason)
+}
+
 // Run releases rel into the co-op directory dir (ROOT/coops/ID).
 func (d *Deployer) Run(ctx context.Context, rel release.Release, dir string, o Options) (Result, error) {
 	d.defaults()
@@ -223,6 +242,10 @@ func (d *Deployer) Run(ctx context.Context, rel release.Release, dir string, o O
 	}
 	if _, err := os.Stat(filepath.Join(dir, EnvFile)); err != nil {
 		return Result{}, fmt.Errorf("deploy %s: %s is missing", id, filepath.Join(dir, EnvFile))
+	}
+	// The config directory is mounted into the slots and must exist: the engine would not make it.
+	if err := os.MkdirAll(filepath.Join(dir, ConfigDir), 0o755); err != nil {
+		return Result{}, fmt.Errorf("deploy %s: %w", id, err)
 	}
 	if o.Client == nil {
 		o.Client = context.Background()
@@ -261,10 +284,13 @@ func (d *Deployer) Run(ctx context.Context, rel release.Release, dir string, o O
 	t.TotalMs = since(d.Now, t0)
 	entry := Record{
 		Time: d.Now().UTC().Format(recordTimeFormat), Coop: id, Image: rel.Image, Slot: p.idle,
-		Reused: p.reuse, ReleaseKey: p.key, By: o.By, Ms: t.TotalMs,
+		Reused: p.reuse, ReleaseKey: p.key, By: o.By, Ms: t.TotalMs, DeployID: o.DeployID,
 	}
 	if err := record(filepath.Join(dir, ReleasesLog), entry); err != nil {
 		d.Log("warning: %s/%s: %v (the release is live)", dir, ReleasesLog, err)
+	}
+	if err := saveRelease(dir, rel); err != nil {
+		d.Log("warning: %s/%s: %v (the release is live)", dir, ReleaseFile, err)
 	}
 	pruneImages(ctx, d.Engine, filepath.Join(dir, ReleasesLog), rel.Retain)
 	return Result{Released: &Released{
@@ -318,8 +344,11 @@ func (d *Deployer) plan(ctx context.Context, rel release.Release, dir string) (p
 		Env:     env,
 		Labels:  map[string]string{LabelManaged: "true", LabelID: rel.Coop},
 		Network: rel.Network,
-		Binds:   []string{DataVolume(rel.Coop) + ":/data", filepath.Join(dir, ConfigDir) + ":/config:ro"},
-		Memory:  memory, NanoCPUs: cpus,
+		Mounts: []engine.Mount{
+			{Volume: DataVolume(rel.Coop), Target: "/data"},
+			{HostDir: filepath.Join(dir, ConfigDir), Target: "/config", ReadOnly: true},
+		},
+		Memory: memory, NanoCPUs: cpus,
 	}
 
 	// Is the previous deploy's stop of its old slot still under way?
@@ -426,6 +455,9 @@ func (d *Deployer) release(ctx context.Context, p plan, o Options) (Timings, err
 		TLS:            rel.TLS,
 	}
 	if err := switchProxy(ctx, d.Proxy, deployment, p.dir); err != nil {
+		if d.engineGone(ctx) {
+			return t, &EngineGoneError{Coop: id, Step: "health check", Reason: proxyReason(err)}
+		}
 		state := "missing"
 		if s, ierr := d.Engine.Inspect(ctx, p.newSlot); ierr == nil {
 			state = fmt.Sprintf("%s (exit %d)", s.Status, s.ExitCode)
@@ -463,6 +495,10 @@ func (a *attempt) clientThere(step string) error {
 // fail ends the release at step: shows the container's last log lines when there is one,
 // puts a set-aside release back into its slot, and returns the step's error.
 func (a *attempt) fail(step, reason, container string) error {
+	if a.d.engineGone(a.ctx) {
+		// Nothing can be looked at or put back now; the reconcile does it when the engine is back.
+		return &EngineGoneError{Coop: a.id, Step: step, Reason: reason}
+	}
 	if container != "" {
 		a.d.Log("last lines of %s:", container)
 		if out, err := a.d.Engine.Logs(a.ctx, container, LogTailLines); err == nil {
@@ -476,6 +512,16 @@ func (a *attempt) fail(step, reason, container string) error {
 		a.setAside = ""
 	}
 	return &StepError{Coop: a.id, Step: step, Reason: reason}
+}
+
+// engineGoneWait is how long the engine gets to answer when a step failed.
+const engineGoneWait = 2 * time.Second
+
+// engineGone: the engine does not answer (asked after a step failed, to tell why it did).
+func (d *Deployer) engineGone(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), engineGoneWait)
+	defer cancel()
+	return d.Engine.Ping(ctx) != nil
 }
 
 func (d *Deployer) defaults() {

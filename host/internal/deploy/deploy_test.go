@@ -171,8 +171,8 @@ func TestFirstRelease(t *testing.T) {
 	if !reflect.DeepEqual(c.env, []string{"COOP_ID=alpha", "SECRET_KEY=sentinel"}) {
 		t.Errorf("env %v", c.env)
 	}
-	if !reflect.DeepEqual(c.binds, []string{"coop-alpha-data:/data", h.dir + "/config:/config:ro"}) {
-		t.Errorf("binds %v", c.binds)
+	if !reflect.DeepEqual(c.mounts, []engine.Mount{{Volume: "coop-alpha-data", Target: "/data"}, {HostDir: h.dir + "/config", Target: "/config", ReadOnly: true}}) {
+		t.Errorf("mounts %v", c.mounts)
 	}
 	d := h.host.deployments[0]
 	if d.HealthPath != "/health" || d.DeployTimeout != 10*time.Second || d.DrainTimeout != 5*time.Second || d.HealthInterval != 100*time.Millisecond || !reflect.DeepEqual(d.Hosts, []string{"alpha.localhost"}) {

@@ -17,7 +17,7 @@ type fakeContainer struct {
 	labels map[string]string
 	image  string
 	env    []string
-	binds  []string
+	mounts []engine.Mount
 }
 
 // fakeHost is an in-memory engine and proxy: containers by name, images, the proxy's routes.
@@ -41,6 +41,7 @@ type fakeHost struct {
 	deployHook   func()            // runs when the proxy is asked to switch
 	deployments  []proxy.Deployment
 	inspectCalls int
+	down         bool // the engine went away: Ping fails
 }
 
 func newFakeHost() *fakeHost {
@@ -105,7 +106,7 @@ func (f *fakeHost) Create(_ context.Context, s engine.Spec) error {
 	if !f.images[s.Image] {
 		return notFound("no such image " + s.Image)
 	}
-	f.containers[s.Name] = &fakeContainer{state: "created", labels: s.Labels, image: s.Image, env: s.Env, binds: s.Binds}
+	f.containers[s.Name] = &fakeContainer{state: "created", labels: s.Labels, image: s.Image, env: s.Env, mounts: s.Mounts}
 	f.op("create %s %s", s.Name, s.Image)
 	return nil
 }
@@ -228,6 +229,15 @@ func (f *fakeHost) ExecRunning(_ context.Context, id string) (bool, error) {
 	}
 	f.execRunning[id] = answers[1:]
 	return answers[0], nil
+}
+
+func (f *fakeHost) Ping(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return fmt.Errorf("asking the Docker engine: %w", engine.ErrEngineDown)
+	}
+	return nil
 }
 
 // Proxy.

@@ -16,6 +16,7 @@ import (
 	"coop/host/internal/engine"
 	"coop/host/internal/lock"
 	"coop/host/internal/proxy"
+	"coop/host/internal/release"
 )
 
 // lockCoop takes the co-op's lock, waiting up to wait for another deploy and taking over a
@@ -284,6 +285,8 @@ type Record struct {
 	ReleaseKey string `json:"releaseKey"`
 	By         string `json:"by"`
 	Ms         int64  `json:"ms"`
+	// DeployID is the id the client gave the deploy (deploy --deploy-id); none before.
+	DeployID string `json:"deployId,omitempty"`
 }
 
 const recordTimeFormat = "2006-01-02T15:04:05Z"
@@ -303,6 +306,31 @@ func record(path string, r Record) error {
 		return err
 	}
 	return f.Close()
+}
+
+// saveRelease keeps the live release's document in the co-op's directory.
+func saveRelease(dir string, rel release.Release) error {
+	b, err := json.Marshal(rel)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, ReleaseFile), append(b, '\n'), 0o644)
+}
+
+// lastRecord is the release record's last line; ok is false when there is none.
+func lastRecord(path string) (Record, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Record{}, false
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		var r Record
+		if json.Unmarshal([]byte(lines[i]), &r) == nil && r.Coop != "" {
+			return r, true
+		}
+	}
+	return Record{}, false
 }
 
 // releasedImages are the images of the release record, newest first, each once.

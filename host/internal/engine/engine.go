@@ -16,6 +16,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
@@ -406,4 +407,32 @@ func (e *Engine) RemoveVolume(ctx context.Context, name string) error {
 		return nil
 	}
 	return wrap(err, "removing volume %s", name)
+}
+
+// Ping asks the engine whether it answers; the error wraps ErrEngineDown when it does not.
+func (e *Engine) Ping(ctx context.Context) error {
+	_, err := e.c.Ping(ctx)
+	return wrap(err, "asking the Docker engine")
+}
+
+// Gone opens the engine's event stream and returns a channel that gets one value when the
+// stream ends: the engine went away (it stopped, crashed or restarted), or ctx is done. The
+// events themselves are not read for anything else.
+func (e *Engine) Gone(ctx context.Context) <-chan error {
+	msgs, errs := e.c.Events(ctx, events.ListOptions{})
+	out := make(chan error, 1)
+	go func() {
+		for {
+			select {
+			case <-msgs:
+			case err := <-errs:
+				if err == nil {
+					err = io.EOF
+				}
+				out <- err
+				return
+			}
+		}
+	}()
+	return out
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/registry"
 	"github.com/docker/go-connections/nat"
@@ -22,7 +23,7 @@ func TestSpecConfigsAreWhatDockerRunGave(t *testing.T) {
 	s := Spec{
 		Name: "coop-alpha-blue", Image: "r/app@sha256:ab", Env: []string{"A=1"},
 		Labels:  map[string]string{"coop.managed": "true", "coop.id": "alpha"},
-		Network: "coop", Binds: []string{"coop-alpha-data:/data", "/opt/coop/coops/alpha/config:/config:ro"},
+		Network: "coop", Mounts: []Mount{{Volume: "coop-alpha-data", Target: "/data"}, {HostDir: "/opt/coop/coops/alpha/config", Target: "/config", ReadOnly: true}},
 		Memory: 128 << 20, NanoCPUs: 5e8, Restart: true,
 	}
 	cfg, host, net := s.configs()
@@ -30,7 +31,11 @@ func TestSpecConfigsAreWhatDockerRunGave(t *testing.T) {
 		t.Errorf("config: %+v", cfg)
 	}
 	want := &container.HostConfig{
-		Binds:         s.Binds,
+		Mounts: []mount.Mount{
+			{Type: mount.TypeVolume, Source: "coop-alpha-data", Target: "/data"},
+			// A bind mount, not a --volume bind: a missing directory fails the start instead of being made (as root).
+			{Type: mount.TypeBind, Source: "/opt/coop/coops/alpha/config", Target: "/config", ReadOnly: true},
+		},
 		NetworkMode:   "coop",
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyUnlessStopped},
 		LogConfig:     container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": "10m", "max-file": "3"}},

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/go-connections/nat"
 	"github.com/docker/go-units"
@@ -29,6 +30,17 @@ type Port struct {
 	ContainerPort int
 }
 
+// Mount is a volume or a host directory in a container. A host directory is mounted as
+// `--mount type=bind` does, never as `--volume` does: a missing directory makes the start fail
+// instead of being created by the engine (as root, in the deploy user's tree).
+type Mount struct {
+	// Volume is a named volume (created when missing); HostDir a host directory that must exist.
+	Volume   string
+	HostDir  string
+	Target   string
+	ReadOnly bool
+}
+
 // Spec is a container as the agent creates it: everything `docker run` was given before.
 type Spec struct {
 	Name    string
@@ -37,9 +49,8 @@ type Spec struct {
 	Env     []string // NAME=value; never printed
 	Labels  map[string]string
 	Network string
-	// Binds are volume:path[:ro] or hostdir:path[:ro], as --volume takes them.
-	Binds []string
-	Ports []Port
+	Mounts  []Mount
+	Ports   []Port
 	// Memory in bytes and CPUs in billionths of a CPU; 0: no limit.
 	Memory   int64
 	NanoCPUs int64
@@ -48,7 +59,7 @@ type Spec struct {
 }
 
 // configs is the Spec as the engine API takes it, the way the docker CLI fills it for
-// `docker run --network N --env-file F --volume ... --label ... --log-opt ... --memory --cpus`.
+// `docker run --network N --env-file F --mount ... --label ... --log-opt ... --memory --cpus`.
 func (s Spec) configs() (*container.Config, *container.HostConfig, *network.NetworkingConfig) {
 	cfg := &container.Config{
 		Image:  s.Image,
@@ -57,7 +68,7 @@ func (s Spec) configs() (*container.Config, *container.HostConfig, *network.Netw
 		Labels: s.Labels,
 	}
 	host := &container.HostConfig{
-		Binds:       s.Binds,
+		Mounts:      mounts(s.Mounts),
 		NetworkMode: container.NetworkMode(s.Network),
 		LogConfig: container.LogConfig{
 			Type:   LogDriver,
@@ -82,6 +93,22 @@ func (s Spec) configs() (*container.Config, *container.HostConfig, *network.Netw
 		net = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{s.Network: {}}}
 	}
 	return cfg, host, net
+}
+
+// mounts are the Spec's mounts as the engine API takes them.
+func mounts(ms []Mount) []mount.Mount {
+	if len(ms) == 0 {
+		return nil
+	}
+	out := make([]mount.Mount, 0, len(ms))
+	for _, m := range ms {
+		if m.HostDir != "" {
+			out = append(out, mount.Mount{Type: mount.TypeBind, Source: m.HostDir, Target: m.Target, ReadOnly: m.ReadOnly})
+		} else {
+			out = append(out, mount.Mount{Type: mount.TypeVolume, Source: m.Volume, Target: m.Target, ReadOnly: m.ReadOnly})
+		}
+	}
+	return out
 }
 
 // ParseMemory reads a memory limit as `docker run --memory` does (128m, 1g: powers of 1024).

@@ -198,3 +198,20 @@ func (l *Lock) Release() {
 	_ = os.RemoveAll(l.dir)
 	l.dir = ""
 }
+
+// Held says whether the lock in coopDir is held by someone alive (a deploy under way), and who.
+func Held(coopDir string) (Holder, bool) {
+	dir := filepath.Join(coopDir, dirName)
+	if _, err := os.Stat(dir); err != nil {
+		return Holder{}, false
+	}
+	if stale(dir, Options{Now: time.Now, Alive: procfs.Alive}) {
+		return Holder{}, false
+	}
+	b, err := os.ReadFile(filepath.Join(dir, holderName))
+	if err != nil {
+		return Holder{}, true // being taken: held
+	}
+	h, _ := parseHolder(string(b))
+	return h, true
+}

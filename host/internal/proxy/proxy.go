@@ -298,7 +298,7 @@ func ContainerSpec(h release.Host, managedLabel string) engine.Spec {
 			{HostIP: h.Proxy.BindAddress, HostPort: h.Proxy.HTTPPort, ContainerPort: 80},
 			{HostIP: h.Proxy.BindAddress, HostPort: h.Proxy.HTTPSPort, ContainerPort: 443},
 		},
-		Binds:   []string{StateVolume + ":" + StateDir},
+		Mounts:  []engine.Mount{{Volume: StateVolume, Target: StateDir}},
 		Labels:  map[string]string{managedLabel: "true", ConfigLabel: ConfigHash(h)},
 		Restart: true,
 	}

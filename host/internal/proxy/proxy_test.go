@@ -191,7 +191,7 @@ func TestConfigHashIsCoopctls(t *testing.T) {
 	}
 	spec := ContainerSpec(h, "coop.managed")
 	if spec.Name != "coop-proxy" || spec.Labels["coop.config"] != "6aa5114e45417677" || spec.Labels["coop.managed"] != "true" || !spec.Restart ||
-		spec.Binds[0] != "coop-proxy-state:/home/kamal-proxy/.config/kamal-proxy" || spec.Ports[1] != (engine.Port{HostIP: "127.0.0.1", HostPort: 8443, ContainerPort: 443}) {
+		spec.Mounts[0] != (engine.Mount{Volume: "coop-proxy-state", Target: "/home/kamal-proxy/.config/kamal-proxy"}) || spec.Ports[1] != (engine.Port{HostIP: "127.0.0.1", HostPort: 8443, ContainerPort: 443}) {
 		t.Fatalf("spec %+v", spec)
 	}
 }

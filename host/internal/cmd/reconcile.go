@@ -1,0 +1,149 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/spf13/cobra"
+
+	"coop/host/internal/deploy"
+	"coop/host/internal/engine"
+	"coop/host/internal/procfs"
+	"coop/host/internal/proxy"
+	"coop/host/internal/rules"
+)
+
+// ReconcileReport is what `reconcile` prints.
+type ReconcileReport struct {
+	// Host is host-up's report for the network and the proxy, from ROOT/host.json; nil when no
+	// host-up saved one (then only a proxy container that exists is started).
+	Host *HostUpReport `json:"host"`
+	// ProxyRunning: the proxy runs (and answers) now.
+	ProxyRunning bool                `json:"proxyRunning"`
+	Coops        []deploy.Reconciled `json:"coops"`
+	Error        string              `json:"error,omitempty"`
+}
+
+// ok: everything was put in order, nothing left for a later run.
+func (r ReconcileReport) ok() bool {
+	if r.Error != "" || !r.ProxyRunning {
+		return false
+	}
+	for _, c := range r.Coops {
+		if c.Error != "" || c.Busy {
+			return false
+		}
+	}
+	return true
+}
+
+func (e *env) newReconcileCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "reconcile",
+		Short: "Put the host back in order: the network, the proxy with its routes, each co-op's live slot running, idle slots stopped; idempotent",
+		Long: `What the host runs by itself at boot and whenever the Docker engine (re)starts (see watch).
+It never changes which release of a co-op is live: that is the proxy's route (or, if the proxy
+has lost it, the release record's last entry). A co-op being deployed is left to its deploy
+("busy"). Exits 1 when something could not be put in order; the report says what.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := e.needRoot(); err != nil {
+				return err
+			}
+			eng, err := connect()
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			ctx := cmd.Context()
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			rep := e.reconcile(ctx, eng)
+			if err := e.report(rep); err != nil {
+				return err
+			}
+			if !rep.ok() {
+				return &exitError{code: ExitFailed}
+			}
+			return nil
+		},
+	}
+}
+
+// reconcile brings up the network and the proxy, then puts each co-op in order.
+func (e *env) reconcile(ctx context.Context, eng *engine.Engine) ReconcileReport {
+	rep := ReconcileReport{Coops: []deploy.Reconciled{}}
+	h, saved, err := loadHost(e.root)
+	if err != nil {
+		rep.Error = err.Error()
+		return rep
+	}
+	if saved {
+		up, err := hostUp(ctx, eng, h, e.logf, e.block)
+		rep.Host = &up
+		if err != nil {
+			rep.Error = "host-up: " + err.Error()
+			return rep
+		}
+	} else if err := startProxy(ctx, eng); err != nil {
+		rep.Error = err.Error()
+		return rep
+	}
+	rep.ProxyRunning = true
+
+	ids, err := coopIDs(e.root)
+	if err != nil {
+		rep.Error = err.Error()
+		return rep
+	}
+	d := &deploy.Deployer{
+		Engine: eng, Proxy: &proxy.Proxy{Engine: eng}, Log: e.logf, Block: e.block,
+		Alive: procfs.Alive, StartTime: procfs.StartTime,
+	}
+	for _, id := range ids {
+		rep.Coops = append(rep.Coops, d.Reconcile(ctx, id, e.coopDir(id)))
+	}
+	return rep
+}
+
+// startProxy starts the proxy container where no host document was saved (a host set up by an
+// agent before reconcile existed): only one that exists can be started.
+func startProxy(ctx context.Context, eng *engine.Engine) error {
+	st, err := eng.Inspect(ctx, proxy.Container)
+	if errors.Is(err, engine.ErrNotFound) {
+		return fmt.Errorf("no proxy on this host and no %s to make one from (host-up saves it)", HostFile)
+	}
+	if err != nil {
+		return err
+	}
+	if !st.Running {
+		if err := eng.Start(ctx, proxy.Container); err != nil {
+			return err
+		}
+	}
+	return (&proxy.Proxy{Engine: eng}).WaitAnswering(ctx)
+}
+
+// coopIDs are the co-ops that have a directory on this host (ROOT/coops/ID), sorted.
+func coopIDs(root string) ([]string, error) {
+	entries, err := os.ReadDir(filepath.Join(root, "coops"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, en := range entries {
+		if en.IsDir() && rules.CoopID(en.Name()) {
+			ids = append(ids, en.Name())
+		}
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
