@@ -1,7 +1,6 @@
 // npm run rollback -- --stack S [--to N] [--coop ID] [--preview]
 // Puts back the image digests of an earlier successful update (by default the one before the
 // live one), sets them in the stack config and runs `pulumi up`. Only digests are copied.
-import { execFileSync } from "child_process";
 import * as path from "path";
 import type { ConfigMap } from "@pulumi/pulumi/automation";
 import { releaseDocument } from "../components/release";
@@ -85,16 +84,13 @@ async function main(): Promise<void> {
     }
     console.log(`rolled back in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
-    const file = `Pulumi.${args.stack}.yaml`;
-    let diff = "";
-    try {
-        diff = execFileSync("git", ["diff", "-U0", "--", file], { cwd: ROOT, encoding: "utf8" });
-    } catch {
-        // not a git checkout: print the values instead
+    // What this rollback changed, and nothing else: the working copy may hold other edits (the
+    // local hosts' machine values, a colleague's change), which are not this command's to report.
+    const file = path.join(ROOT, `Pulumi.${args.stack}.yaml`);
+    console.log(`\nCommit this so the repository and the stack agree (${file}):`);
+    for (const c of plan.changes) {
+        console.log(`  coop:coops[${coops[c.coop].index}].image (${c.coop}): ${c.from} -> ${c.to}`);
     }
-    const lines = diff.split("\n").filter((l) => /^[+-]\s+image:/.test(l));
-    console.log(`\nCommit this so the repository and the stack agree (${path.join(ROOT, file)}):`);
-    console.log(lines.length > 0 ? lines.join("\n") : plan.changes.map((c) => `  coop:coops[${coops[c.coop].index}].image: ${c.to}`).join("\n"));
 }
 
 main().catch((e) => fail((e as Error).message));
