@@ -79,7 +79,8 @@ const port = loadBalanced ? 443 : cfg.proxy.tls ? cfg.proxy.httpsPort : cfg.prox
 const portSuffix = port === (scheme === "https" ? 443 : 80) ? "" : `:${port}`;
 
 export const environment = cfg.environment;
-export const publicIp = infra?.publicIp ?? null;
+/** Where the co-op domains point; the edge comes last, once every host serves every co-op. */
+export const publicIp = infra?.edge(Object.fromEntries(bootstrapped.map((h) => [h.hostName, coops.map((c) => c.releases[h.hostName])]))) ?? null;
 export const proxyUrls = endpoints.map((h) => pulumi.interpolate`http://${cfg.proxy.bindAddress === "0.0.0.0" ? h.address : cfg.proxy.bindAddress}:${cfg.proxy.httpPort}/`);
 /** Where rollback's fast path and `releases --host` reach the hosts (cloud stacks have them only here). */
 export const hosts = endpoints.map((h) => ({ name: h.name, address: h.address, port: h.port, hostKey: h.hostKey }));

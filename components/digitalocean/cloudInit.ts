@@ -2,8 +2,10 @@
  * The droplets' cloud-init, generated from typed inputs. It must stay byte-for-byte stable
  * across releases: a changed `userData` replaces the droplet. So it only makes a host that
  * the application layer can reach (Docker from Docker's apt repository, the deploy user, a
- * pinned host key, hardened sshd, unattended security upgrades); everything app-level is
- * done later over SSH. Pure: tests compare the text.
+ * pinned host key, hardened sshd, unattended security upgrades) and the unit that keeps the
+ * host healing (`coop-agent watch`, through the stable path the agent's install updates, so
+ * the text never names a version); everything app-level is done later over SSH. Pure: tests
+ * compare the text.
  */
 
 export interface CloudInitArgs {
@@ -24,6 +26,30 @@ const SSHD_HARDENING = ["PasswordAuthentication no", "KbdInteractiveAuthenticati
 const AUTO_UPGRADES = ['APT::Periodic::Update-Package-Lists "1";', 'APT::Periodic::Unattended-Upgrade "1";', ""].join("\n");
 const DOCKER_DAEMON = `${JSON.stringify({ "log-driver": "json-file", "log-opts": { "max-size": "10m", "max-file": "3" }, "live-restore": true })}\n`;
 
+/** The systemd unit of the host's own healing: the agent's reconcile whenever the Docker engine
+ * (re)starts or the host boots. It runs ROOT/bin/coop-agent, a link that the agent's install
+ * moves to each new version (the unit itself never changes); until the first `up` installs an
+ * agent the link is missing and systemd tries again every 5 s, without a start limit. */
+export function watchUnit(deployUser: string, hostRoot: string): string {
+    return [
+        "[Unit]",
+        "Description=coop host agent: the proxy and each co-op's live slot back whenever the Docker engine starts",
+        "After=docker.service",
+        "Wants=docker.service",
+        "StartLimitIntervalSec=0",
+        "",
+        "[Service]",
+        `User=${deployUser}`,
+        `ExecStart=${hostRoot}/bin/coop-agent watch`,
+        "Restart=always",
+        "RestartSec=5",
+        "",
+        "[Install]",
+        "WantedBy=multi-user.target",
+        "",
+    ].join("\n");
+}
+
 /** A YAML double-quoted scalar (JSON's string syntax is valid YAML). */
 const q = (s: string): string => JSON.stringify(s);
 
@@ -32,7 +58,7 @@ function block(text: string, indent: string): string {
     return `|\n${text
         .replace(/\n$/, "")
         .split("\n")
-        .map((l) => `${indent}${l}`)
+        .map((l) => (l === "" ? "" : `${indent}${l}`))
         .join("\n")}`;
 }
 
@@ -69,11 +95,14 @@ export function cloudInit(a: CloudInitArgs): string {
         ...file("/etc/ssh/sshd_config.d/10-coop-hardening.conf", SSHD_HARDENING, "0644"),
         ...file("/etc/apt/apt.conf.d/20auto-upgrades", AUTO_UPGRADES, "0644"),
         ...file("/etc/docker/daemon.json", DOCKER_DAEMON, "0644"),
+        ...file("/etc/systemd/system/coop-agent.service", watchUnit(a.deployUser, a.hostRoot), "0644"),
         "runcmd:",
         `  - [install, -d, -o, ${q(a.deployUser)}, -g, ${q(a.deployUser)}, -m, "0755", ${q(a.hostRoot)}]`,
         "  - [systemctl, enable, --now, docker]",
         "  - [systemctl, restart, docker]",
         "  - [systemctl, restart, ssh]",
+        "  - [systemctl, daemon-reload]",
+        "  - [systemctl, enable, --now, coop-agent.service]",
         "",
     ].join("\n");
 }

@@ -10,8 +10,13 @@ export interface LoadBalancerArgs {
     region: string;
     /** The VPC it joins. */
     vpcId: pulumi.Input<string>;
-    /** Tag of the droplets it forwards to. */
-    hostTag: pulumi.Input<string>;
+    /**
+     * The droplets it forwards to, each once it is ready (every co-op released on it): a new host
+     * joins only when it serves every co-op, and a host that goes leaves before its co-ops stop.
+     */
+    dropletIds: pulumi.Input<number[]>;
+    /** What the droplets' readiness waits for (the co-op releases), as explicit dependencies. */
+    after: pulumi.Resource[];
     /** Every co-op domain; the certificate covers them. */
     domains: string[];
     /** DNS zones managed here. */
@@ -47,7 +52,7 @@ export class LoadBalancer extends pulumi.ComponentResource {
                 name: `coop-${args.environment}-lb`,
                 region: args.region,
                 vpcUuid: args.vpcId,
-                dropletTag: args.hostTag,
+                dropletIds: args.dropletIds,
                 sizeUnit: args.sizeUnits,
                 forwardingRules: [
                     { entryPort: 443, entryProtocol: "https", targetPort: 80, targetProtocol: "http", certificateName: cert.name },
@@ -58,7 +63,7 @@ export class LoadBalancer extends pulumi.ComponentResource {
                 enableBackendKeepalive: true,
                 httpIdleTimeoutSeconds: 60,
             },
-            { parent: this },
+            { parent: this, dependsOn: args.after },
         );
         this.registerOutputs({ ip: this.loadBalancer.ip });
     }

@@ -7,7 +7,7 @@
 import * as digitalocean from "@pulumi/digitalocean";
 import * as pulumi from "@pulumi/pulumi";
 import type { CloudEnvironment, CoopSpec, DigitalOceanSpec } from "../config";
-import { AppHosts, HostEndpoint } from "./appHosts";
+import { AppHosts, HostEndpoint, dropletIdNumber } from "./appHosts";
 import { Cache, Database } from "./database";
 import { DnsZones, LoadBalancer } from "./edge";
 import { Monitoring } from "./monitoring";
@@ -34,8 +34,13 @@ export interface Infrastructure {
     hosts: HostEndpoint[];
     /** Secret environment the stack gives each co-op (database and cache URLs), by co-op id. */
     coopSecrets: Record<string, Record<string, pulumi.Output<string>>>;
-    /** Where the co-op domains' A records point. */
-    publicIp: pulumi.Output<string>;
+    /**
+     * What faces the internet, made once the application layer is known: the load balancer (two
+     * hosts or more), the firewall, the DNS records and the project. `ready` maps each host to the
+     * resources that make it ready to serve (its co-op releases): a host joins the load balancer
+     * only after them. Returns where the co-op domains point.
+     */
+    edge(ready: Record<string, pulumi.CustomResource[]>): pulumi.Output<string>;
 }
 
 const PROJECT_ENVIRONMENT = { dev: "Development", uat: "Staging", prod: "Production" } as const;
@@ -62,26 +67,6 @@ export function infrastructure(a: InfrastructureArgs): Infrastructure {
     const hostTag = hosts.tag.name;
     const dns = new DnsZones(`${env}-dns`, { dnsZones: spec.dnsZones, protect: spec.protect });
 
-    let publicIp: pulumi.Output<string>;
-    let lb: LoadBalancer | undefined;
-    if (loadBalanced) {
-        lb = new LoadBalancer(`${env}-edge`, {
-            environment: env,
-            region: spec.region,
-            vpcId,
-            hostTag,
-            domains,
-            dnsZones: spec.dnsZones,
-            sizeUnits: spec.loadBalancerSizeUnits,
-            zonesReady: Object.values(dns.zones),
-        });
-        publicIp = lb.loadBalancer.ip;
-    } else {
-        publicIp = hosts.reservedIp!.ipAddress;
-    }
-    new HostFirewall(`${env}-firewall`, { environment: env, hostTag, sshAllowlist: spec.sshAllowlist, loadBalancerUid: lb?.loadBalancer.id });
-    dns.records(domains, publicIp);
-
     const database = new Database(`${env}-db`, { environment: env, spec: spec.database, vpcId, hostTag, coopIds: a.coops.map((c) => c.id), protect: spec.protect });
     const cache = new Cache(`${env}-cache`, { environment: env, spec: spec.cache, vpcId, hostTag, protect: spec.protect });
 
@@ -94,20 +79,53 @@ export function infrastructure(a: InfrastructureArgs): Infrastructure {
         slackUrl: a.slackWebhookUrl,
     });
 
-    new digitalocean.Project(`${env}-project`, {
-        name: `coop-${env}`,
-        environment: PROJECT_ENVIRONMENT[env],
-        purpose: "Web Application",
-        description: `Co-op apps, ${env}`,
-        resources: [
-            ...hosts.projectResources,
-            database.cluster.clusterUrn,
-            cache.cluster.clusterUrn,
-            ...(lb ? [lb.loadBalancer.loadBalancerUrn] : []),
-            ...Object.values(dns.zones).map((z) => z.domainUrn),
-        ],
-    });
-
     const coopSecrets = Object.fromEntries(a.coops.map((c) => [c.id, { [spec.database.envName]: database.urls[c.id], [spec.cache.envName]: cache.url }]));
-    return { hosts: hosts.hosts, coopSecrets, publicIp };
+
+    function edge(ready: Record<string, pulumi.CustomResource[]>): pulumi.Output<string> {
+        let publicIp: pulumi.Output<string>;
+        let lb: LoadBalancer | undefined;
+        if (loadBalanced) {
+            const after = hosts.hosts.flatMap((h) => ready[h.name] ?? []);
+            // Each droplet's id once its host is ready: the load balancer's update waits for it.
+            const dropletIds = pulumi.all(
+                hosts.droplets.map((d, i) => {
+                    // An id resolves when its resource has been created (a URN is known before).
+                    const waits: pulumi.Output<string>[] = (ready[hosts.hosts[i].name] ?? []).map((r) => r.id);
+                    return pulumi.all([dropletIdNumber(d), pulumi.all(waits)]).apply(([id]) => id);
+                }),
+            );
+            lb = new LoadBalancer(`${env}-edge`, {
+                environment: env,
+                region: spec.region,
+                vpcId,
+                dropletIds,
+                after,
+                domains,
+                dnsZones: spec.dnsZones,
+                sizeUnits: spec.loadBalancerSizeUnits,
+                zonesReady: Object.values(dns.zones),
+            });
+            publicIp = lb.loadBalancer.ip;
+        } else {
+            publicIp = hosts.reservedIp!.ipAddress;
+        }
+        new HostFirewall(`${env}-firewall`, { environment: env, hostTag, sshAllowlist: spec.sshAllowlist, loadBalancerUid: lb?.loadBalancer.id });
+        dns.records(domains, publicIp);
+        new digitalocean.Project(`${env}-project`, {
+            name: `coop-${env}`,
+            environment: PROJECT_ENVIRONMENT[env],
+            purpose: "Web Application",
+            description: `Co-op apps, ${env}`,
+            resources: [
+                ...hosts.projectResources,
+                database.cluster.clusterUrn,
+                cache.cluster.clusterUrn,
+                ...(lb ? [lb.loadBalancer.loadBalancerUrn] : []),
+                ...Object.values(dns.zones).map((z) => z.domainUrn),
+            ],
+        });
+        return publicIp;
+    }
+
+    return { hosts: hosts.hosts, coopSecrets, edge };
 }

@@ -381,3 +381,43 @@ describe("uptime checks and alerts on the cloud stacks", () => {
         for (const a of alerts) assert.deepEqual([a.inputs.compare, a.inputs.window], ["GreaterThan", "5m"]);
     });
 });
+
+describe("hosts added and removed through droplets.count", () => {
+    const three = (() => {
+        const dir = mkdtempSync(path.join(tmpdir(), "coop-count-"));
+        try {
+            const yaml = require("js-yaml") as { load(t: string): any; dump(v: unknown): string };
+            const doc = yaml.load(readFileSync(path.join(ROOT, "Pulumi.prod.yaml"), "utf8"));
+            doc.config["coop:digitalocean"].droplets.count = 3;
+            const file = path.join(dir, "Pulumi.prod.yaml");
+            writeFileSync(file, yaml.dump(doc));
+            return mockRun(file);
+        } finally {
+            rmSync(dir, { recursive: true, force: true });
+        }
+    })();
+
+    it("a third droplet is bootstrapped and gets every co-op, one host after the other", () => {
+        assert.equal(three.error, undefined);
+        assert.equal(of(three, "Droplet").length, 3);
+        assert.deepEqual(
+            of(three, "CoopRelease")
+                .map((x) => x.name)
+                .sort(),
+            ["alpha/prod-app-1", "alpha/prod-app-2", "alpha/prod-app-3", "riverside/prod-app-1", "riverside/prod-app-2", "riverside/prod-app-3"],
+        );
+        assert.deepEqual(of(three, "CoopRelease").find((x) => x.name === "alpha/prod-app-3")!.dependsOn, ["prod-app-3", "alpha/prod-app-2"]);
+    });
+
+    it("the load balancer lists droplets by id, each once every co-op is released on it (not by tag, which would send traffic to a bare host)", () => {
+        const [lb] = of(three, "LoadBalancer").filter((x) => x.type.startsWith("digitalocean:"));
+        assert.equal(lb.inputs.dropletTag, undefined);
+        assert.equal((lb.inputs.dropletIds as number[]).length, 3);
+        assert.deepEqual(
+            [...lb.dependsOn].sort(),
+            of(three, "CoopRelease")
+                .map((x) => x.name)
+                .sort(),
+        );
+    });
+});
