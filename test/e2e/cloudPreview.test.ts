@@ -101,4 +101,33 @@ describe("pulumi preview of the cloud stacks with the real DigitalOcean provider
             console.log(`# ${stack}: ${summary.resourceChanges.create} creates in ${seconds.toFixed(1)} s`);
         });
     }
+
+    it("prod grown to three droplets: the third gets every co-op, and the load balancer waits for them", () => {
+        const p = cloudProject(work, "prod", (c) => (c["coop:digitalocean"].droplets.count = 3));
+        const r = p.pulumi(
+            ["preview", "--stack", "prod", "--json", "--policy-pack", path.join(ROOT, "policy"), "--policy-pack-config", path.join(ROOT, "policy", "config", "prod.json")],
+            {
+                env: { PULUMI_ENABLE_STREAMING_JSON_PREVIEW: "1" },
+            },
+        );
+        const events = r.stdout
+            .split("\n")
+            .filter((l) => l.startsWith("{"))
+            .map((l) => JSON.parse(l) as Record<string, any>);
+        assert.equal(
+            r.status,
+            0,
+            events
+                .filter((e) => e.diagnosticEvent?.severity === "error")
+                .map((e) => e.diagnosticEvent.message)
+                .join("\n"),
+        );
+        const creates = events.filter((e) => e.resourcePreEvent?.metadata.op === "create").map((e) => e.resourcePreEvent.metadata.urn as string);
+        assert.equal(creates.filter((u) => u.endsWith("Droplet::prod-hosts-3")).length, 1);
+        assert.deepEqual(creates.filter((u) => /CoopRelease::[a-z]+\/prod-app-3$/.test(u)).length, 2);
+        assert.deepEqual(
+            events.filter((e) => e.policyEvent),
+            [],
+        );
+    });
 });
