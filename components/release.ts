@@ -111,6 +111,8 @@ export const ReleaseRecord = z.strictObject({
     releaseKey: z.string(),
     by: z.string(),
     ms: z.number(),
+    /** The id the deploy was given (CoopRelease gives each one); absent in records of older agents. */
+    deployId: z.string().optional(),
 });
 export type ReleaseRecord = z.infer<typeof ReleaseRecord>;
 

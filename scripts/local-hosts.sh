@@ -8,6 +8,12 @@
 #   scripts/local-hosts.sh down    stop the SSH server and registry (and dockerd if this script started it)
 #   scripts/local-hosts.sh status  one line per part
 #
+# As systemd does on a droplet, dockerd runs under a supervisor that starts it again whenever it
+# ends, however it ends (docker.service's Restart=always, RestartSec=2), and the host agent's
+# `watch` runs as the deploy user under another (the coop-agent.service of cloud-init:
+# ROOT/bin/coop-agent watch, Restart=always, RestartSec=5): it reconciles the host whenever the
+# engine (re)starts. Their logs: $STATE/dockerd.log, $STATE/watch.log.
+#
 # Ports (loopback only): COOP_SSH_PORT (2222), COOP_REGISTRY_PORT (5001).
 # Must run as root: it creates the deploy user and starts sshd and dockerd.
 set -euo pipefail
@@ -25,12 +31,69 @@ pid_alive() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 docker_settled() { docker info >/dev/null 2>&1 || ! pgrep -x dockerd >/dev/null; }
 
+# supervise_dockerd: what systemd's Restart=always is to docker.service. It adopts a dockerd that
+# is already running (waits for it to end), and starts one whenever none runs, 2 s after the last
+# one ended.
+supervise_dockerd() {
+  local pid adopted=0
+  while :; do
+    if pgrep -x dockerd >/dev/null; then
+      adopted=1
+      sleep 1
+      continue
+    fi
+    if ((adopted)); then
+      adopted=0
+      sleep 2
+      continue
+    fi
+    if [[ -f /var/run/docker.pid ]] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
+      rm -f /var/run/docker.pid
+    fi
+    dockerd >>"$STATE/dockerd.log" 2>&1 </dev/null &
+    pid=$!
+    echo "$pid" >"$STATE/dockerd.pid"
+    wait "$pid" || true
+    say "dockerd (pid $pid) ended; starting it again in 2 s" 2>>"$STATE/dockerd.log"
+    sleep 2
+  done
+}
+
+# supervise_watch: what the droplets' coop-agent.service is: the host agent's watch, as the deploy
+# user, through the stable path the agent's install updates; started again 5 s after it ends
+# (and, until an agent is installed, looked for every 5 s).
+supervise_watch() {
+  while :; do
+    if [[ -x $HOST_ROOT/bin/coop-agent ]]; then
+      runuser -u "$DEPLOY_USER" -- "$HOST_ROOT/bin/coop-agent" watch || true
+    fi
+    sleep 5
+  done
+}
+
+# start_supervisor NAME: runs `local-hosts.sh supervise-NAME` in a session of its own (it outlives
+# this script), once: its pid in $STATE/NAME-supervisor.pid.
+start_supervisor() {
+  local name=$1 log=$STATE/$1.log
+  pid_alive "$STATE/$name-supervisor.pid" && return
+  say "starting the $name supervisor (log: $log)"
+  setsid "$COOP_ROOT/scripts/local-hosts.sh" "supervise-$name" >>"$log" 2>&1 </dev/null &
+  echo $! >"$STATE/$name-supervisor.pid"
+}
+
 docker_up() {
   need docker "install Debian's docker.io (apt-get install docker.io) and re-run"
+  need dockerd "install Debian's docker.io (apt-get install docker.io) and re-run"
   if docker info >/dev/null 2>&1; then
+    start_supervisor dockerd
     return
   fi
-  need dockerd "install Debian's docker.io (apt-get install docker.io) and re-run"
+  if pid_alive "$STATE/dockerd-supervisor.pid"; then
+    # The supervisor starts it (again): wait for it.
+    wait_for 60 "docker" docker info ||
+      die "dockerd did not answer within 60 s of its supervisor starting it; last log lines: $(tail -n 3 "$STATE/dockerd.log" | tr '\n' ' ')"
+    return
+  fi
   if [[ -f /var/run/docker.pid ]] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
     say "removing stale /var/run/docker.pid (pid $(cat /var/run/docker.pid) is not running)"
     rm -f /var/run/docker.pid
@@ -41,9 +104,7 @@ docker_up() {
       die "dockerd is running but does not answer on /var/run/docker.sock; see its log, or stop it (pkill dockerd) and re-run"
     docker info >/dev/null 2>&1 && return
   fi
-  say "starting dockerd (log: $STATE/dockerd.log)"
-  setsid dockerd >"$STATE/dockerd.log" 2>&1 < /dev/null &
-  echo $! >"$STATE/dockerd.pid"
+  start_supervisor dockerd
   wait_for 60 "docker" docker info ||
     die "dockerd did not start within 60 s; last log lines: $(tail -n 3 "$STATE/dockerd.log" | tr '\n' ' ')"
 }
@@ -180,6 +241,7 @@ cmd_up() {
   registry_up
   deploy_user
   sshd_up
+  start_supervisor watch
   images_up
   stack_config
   say "local hosts up: ssh $DEPLOY_USER@127.0.0.1:$SSH_PORT, registry $REGISTRY, images in $STATE/images.json"
@@ -187,6 +249,14 @@ cmd_up() {
 
 cmd_down() {
   local f
+  # The supervisors first (each with what it runs: its session), so that nothing is started again.
+  for f in "$STATE/watch-supervisor.pid" "$STATE/dockerd-supervisor.pid"; do
+    if pid_alive "$f"; then
+      kill -- "-$(cat "$f")" 2>/dev/null || kill "$(cat "$f")"
+      say "stopped $(basename "$f" .pid)"
+    fi
+    rm -f "$f"
+  done
   for f in "$STATE/ssh/sshd.pid" "$STATE/registry.pid" "$STATE/dockerd.pid"; do
     if pid_alive "$f"; then
       kill "$(cat "$f")"
@@ -200,11 +270,15 @@ cmd_status() {
   docker info >/dev/null 2>&1 && echo "docker: up" || echo "docker: down"
   pid_alive "$STATE/registry.pid" && echo "registry: up on $REGISTRY" || echo "registry: down"
   pid_alive "$STATE/ssh/sshd.pid" && echo "sshd: up on 127.0.0.1:$SSH_PORT" || echo "sshd: down"
+  pid_alive "$STATE/dockerd-supervisor.pid" && echo "dockerd supervisor: up" || echo "dockerd supervisor: down"
+  pid_alive "$STATE/watch-supervisor.pid" && echo "host agent watch: up" || echo "host agent watch: down"
 }
 
 case ${1:-} in
   up) cmd_up ;;
   down) cmd_down ;;
   status) cmd_status ;;
+  supervise-dockerd) supervise_dockerd ;;
+  supervise-watch) supervise_watch ;;
   *) die "usage: local-hosts.sh up|down|status" ;;
 esac

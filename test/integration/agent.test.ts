@@ -271,6 +271,30 @@ describe("host agent co-op release (real engine, registry, sshd, proxy)", () => 
         assert.equal(await ok("stat -c %a /opt/coop/coops/it-a /opt/coop/coops/it-a/env"), "700\n600");
     });
 
+    it("never lets the engine make a co-op's missing directory (as root): the start fails, the next deploy makes it", async () => {
+        const live = JSON.parse(await ok(`${TOOL} state it-c`)).live;
+        assert.equal(live.slot, "green");
+        await ok("docker stop coop-it-c-green >/dev/null && rm -rf /opt/coop/coops/it-c/config");
+        const started = await sh("docker start coop-it-c-green");
+        assert.notEqual(started.code, 0);
+        assert.match(started.stderr, /bind source path does not exist/);
+        assert.equal(await ok("test -e /opt/coop/coops/it-c/config && stat -c %U /opt/coop/coops/it-c/config || echo absent"), "absent");
+        const r = await deploy("it-c", img["demo:v2"]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(await ok("stat -c '%U %a' /opt/coop/coops/it-c/config"), "deploy 755");
+        assert.equal(await version("it-c"), "v2");
+    });
+
+    it("state says which release is live, whether a deploy is under way, and the last deploy's id", async () => {
+        const r = await deploy("it-c", img["demo:v1"], {}, "--deploy-id it-state-1");
+        assert.equal(r.code, 0, r.stderr);
+        const s = JSON.parse(await ok(`${TOOL} state it-c`));
+        assert.deepEqual(s.live, { slot: JSON.parse(r.stdout).slot, image: img["demo:v1"], releaseKey: JSON.parse(r.stdout).releaseKey, running: true });
+        assert.equal(s.deploying, false);
+        assert.equal(s.last.deployId, "it-state-1");
+        assert.deepEqual(JSON.parse(await ok(`${TOOL} state it-none`)), { coop: "it-none", live: null, deploying: false, last: null });
+    });
+
     it("removal stops the co-op and its route and keeps its data unless told otherwise", async () => {
         const r = JSON.parse(await ok(`${TOOL} remove it-b`));
         assert.deepEqual(r, { coop: "it-b", removed: true, data: "kept" });
@@ -289,8 +313,9 @@ describe("host agent co-op release (real engine, registry, sshd, proxy)", () => 
                 ? ""
                 : (await sh("docker ps -a --format '{{.Names}} {{.Status}}'; docker exec coop-proxy /kamal-proxy list; docker logs --tail 30 coop-proxy 2>&1")).stdout;
         assert.equal(before, "v2", diag);
-        runOk("bash", ["-c", "pkill -x dockerd; for i in $(seq 150); do pgrep -x dockerd >/dev/null || exit 0; sleep 0.2; done; exit 1"]);
-        assert.notEqual(run("docker", ["info"]).status, 0, "the engine is down");
+        // A graceful stop (SIGTERM). The local hosts' supervisor starts the engine again, as
+        // systemd does on a droplet; the dockerd that was stopped is gone for good.
+        runOk("bash", ["-c", "pid=$(pgrep -x dockerd); kill -TERM $pid; for i in $(seq 300); do kill -0 $pid 2>/dev/null || exit 0; sleep 0.1; done; exit 1"]);
         localHostsUp();
         let v = "";
         for (let i = 0; i < 300 && v !== "v2"; i++) {
@@ -300,5 +325,44 @@ describe("host agent co-op release (real engine, registry, sshd, proxy)", () => 
         const why = v === "v2" ? "" : (await sh("docker ps -a --format '{{.Names}} {{.Status}}'; docker logs --tail 15 coop-proxy 2>&1")).stdout;
         assert.equal(v, "v2", `not serving 60 s after the restart:\n${why}`);
         assert.equal(await ok("docker inspect coop-it-a-blue --format '{{.State.Running}}'"), "false", "the kept slot stays stopped");
+    });
+
+    it("after the engine is killed (SIGKILL) mid-cutover, every co-op answers again with no operator, and the deploy says the engine went away", async () => {
+        assert.equal(await version("it-a"), "v2");
+        assert.equal(await version("it-c"), "v1");
+        assert.match(run(path.join(ROOT, "scripts", "local-hosts.sh"), ["status"]).stdout, /dockerd supervisor: up\nhost agent watch: up/);
+        // A cutover of it-c whose health gate lasts (v3 never becomes healthy): the engine is
+        // killed while the proxy polls the new slot.
+        const log = "/tmp/coop-it-sigkill.log";
+        await ok(`${deployCmd("it-c", img["demo:v3-broken"], { healthTimeoutSeconds: 20 })} >${log} 2>&1 & true`);
+        await ok(
+            `for i in $(seq 150); do docker inspect coop-it-c-blue --format '{{.State.Running}} {{.Config.Image}}' 2>/dev/null | grep -q 'true .*${img["demo:v3-broken"].slice(-12)}' && exit 0; sleep 0.1; done; exit 1`,
+        );
+        await new Promise((r) => setTimeout(r, 500));
+        const killedAt = Date.now();
+        runOk("bash", ["-c", "kill -KILL $(pgrep -x dockerd); for i in $(seq 100); do pgrep -x dockerd >/dev/null || exit 0; sleep 0.05; done; exit 1"]);
+        // No operator from here on: the supervisor starts the engine again (systemd on a droplet),
+        // and the host agent's watch reconciles the host.
+        const serving = async (): Promise<boolean> => (await version("it-a").catch(() => "")) === "v2" && (await version("it-c").catch(() => "")) === "v1";
+        let back = false;
+        while (!back && Date.now() - killedAt < 90000) {
+            back = await serving();
+            if (!back) await new Promise((r) => setTimeout(r, 250));
+        }
+        const why = back ? "" : (await sh("docker ps -a --format '{{.Names}} {{.Status}}'; tail -n 20 /work/main/.local/watch.log 2>&1")).stdout;
+        assert.ok(back, `not serving 90 s after the engine was killed:\n${why}`);
+        console.log(`every co-op answered again ${Date.now() - killedAt} ms after SIGKILL`);
+        const deployLog = await ok(`for i in $(seq 100); do grep -q 'deploy it-c' ${log} && break; sleep 0.2; done; cat ${log}`);
+        assert.match(deployLog, /deploy it-c: the Docker engine went away during the health check/);
+        assert.doesNotMatch(deployLog, /did not become healthy/);
+        // Nothing half-switched: the live slots run, the idle ones are stopped and hold what they held.
+        assert.equal(await ok("docker ps --filter name=coop-it- --format '{{.Names}}' | sort | tr '\\n' ' '"), "coop-it-a-green coop-it-c-green");
+        assert.equal(await ok("docker inspect coop-it-c-blue --format '{{.Config.Image}}'"), img["demo:v2"]);
+        assert.equal(await ok("docker ps -a --filter name=coop-it-c-blue-old -q | wc -l"), "0");
+        assert.equal(await ok("test -d /opt/coop/coops/it-c/lock && echo held || echo free"), "free");
+        // And the next release goes through.
+        const next = await deploy("it-c", img["demo:v2"]);
+        assert.equal(next.code, 0, next.stderr);
+        assert.equal(await version("it-c"), "v2");
     });
 });

@@ -26,6 +26,27 @@ describe("droplet boot config (real tools)", () => {
         assert.match(r.stdout, /Valid cloud-config/);
     });
 
+    it("installs a systemd unit for the host's healing that systemd-analyze accepts, running the agent's stable path", () => {
+        const unit = /path: "\/etc\/systemd\/system\/coop-agent\.service"\n.*\n {4}content: \|\n((?: {6}.*\n|\n)+)/.exec(userData);
+        assert.ok(unit, "the unit is in write_files");
+        const text = unit[1].replace(/^ {6}/gm, "");
+        assert.match(text, /^ExecStart=\/opt\/coop\/bin\/coop-agent watch$/m);
+        assert.match(userData, /^ {2}- \[systemctl, enable, --now, coop-agent\.service\]$/m);
+        const which = run("bash", ["-c", "command -v systemd-analyze"]);
+        if (which.status !== 0) {
+            console.log("systemd-analyze is not installed: the unit's text is checked, not its syntax");
+            return;
+        }
+        const file = path.join(dir, "coop-agent.service");
+        writeFileSync(file, text);
+        // verify also wants the binary to exist; a missing one is the only complaint allowed.
+        const r = run("systemd-analyze", ["verify", file]);
+        const complaints = (r.stdout + r.stderr)
+            .split("\n")
+            .filter((l) => l.trim() !== "" && !/Command \/opt\/coop\/bin\/coop-agent is not executable: No such file or directory$/.test(l));
+        assert.deepEqual(complaints, [], r.stdout + r.stderr);
+    });
+
     it("carries a host key that ssh-keygen reads, and whose public half is the one connections pin", () => {
         const file = path.join(dir, "host_key");
         writeFileSync(file, key.privateKey, { mode: 0o600 });

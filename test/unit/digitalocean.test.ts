@@ -218,11 +218,30 @@ write_files:
     permissions: "0644"
     content: |
       {"log-driver":"json-file","log-opts":{"max-size":"10m","max-file":"3"},"live-restore":true}
+  - path: "/etc/systemd/system/coop-agent.service"
+    permissions: "0644"
+    content: |
+      [Unit]
+      Description=coop host agent: the proxy and each co-op's live slot back whenever the Docker engine starts
+      After=docker.service
+      Wants=docker.service
+      StartLimitIntervalSec=0
+
+      [Service]
+      User=deploy
+      ExecStart=/opt/coop/bin/coop-agent watch
+      Restart=always
+      RestartSec=5
+
+      [Install]
+      WantedBy=multi-user.target
 runcmd:
   - [install, -d, -o, "deploy", -g, "deploy", -m, "0755", "/opt/coop"]
   - [systemctl, enable, --now, docker]
   - [systemctl, restart, docker]
   - [systemctl, restart, ssh]
+  - [systemctl, daemon-reload]
+  - [systemctl, enable, --now, coop-agent.service]
 `,
         );
     });

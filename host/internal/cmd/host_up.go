@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"coop/host/internal/deploy"
 	"coop/host/internal/engine"
+	"coop/host/internal/lock"
 	"coop/host/internal/proxy"
 	"coop/host/internal/release"
 )
@@ -48,7 +50,11 @@ The proxy is recreated only when what it runs changes (its image, network or por
 				return err
 			}
 			defer eng.Close()
-			rep, err := hostUp(cmd.Context(), eng, h, e.logf, e.block)
+			root := ""
+			if e.needRoot() == nil {
+				root = e.root
+			}
+			rep, err := hostUp(cmd.Context(), eng, root, h, e.logf, e.block)
 			if err != nil {
 				return fmt.Errorf("host-up: %w", err)
 			}
@@ -62,6 +68,9 @@ The proxy is recreated only when what it runs changes (its image, network or por
 		},
 	}
 }
+
+// hostLockWait is how long host-up waits for another host-up or reconcile of the host.
+const hostLockWait = 120 * time.Second
 
 // HostFile is ROOT/host.json: the host document of the last host-up.
 const HostFile = "host.json"
@@ -115,11 +124,20 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 
 // hostUp creates the network when it is missing, and (re)creates the proxy when its config
 // changed or it does not run, then waits for it to answer.
-func hostUp(ctx context.Context, eng *engine.Engine, h release.Host, log func(string, ...any), block func([]byte)) (HostUpReport, error) {
+func hostUp(ctx context.Context, eng *engine.Engine, root string, h release.Host, log func(string, ...any), block func([]byte)) (HostUpReport, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	rep := HostUpReport{Network: h.Network, Proxy: ProxyReport{Container: proxy.Container, Image: h.Proxy.Image}}
+	// One host-up at a time (the program's, and the host's own reconcile): two would make two
+	// networks of one name, or two proxies.
+	if root != "" {
+		l, err := lock.Acquire(ctx, root, lock.Options{Wait: hostLockWait, Holder: lock.Self("host-up"), Log: log})
+		if err != nil {
+			return rep, err
+		}
+		defer l.Release()
+	}
 	exists, err := eng.NetworkExists(ctx, h.Network)
 	if err != nil {
 		return rep, err

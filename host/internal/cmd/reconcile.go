@@ -84,7 +84,7 @@ func (e *env) reconcile(ctx context.Context, eng *engine.Engine) ReconcileReport
 		return rep
 	}
 	if saved {
-		up, err := hostUp(ctx, eng, h, e.logf, e.block)
+		up, err := hostUp(ctx, eng, e.root, h, e.logf, e.block)
 		rep.Host = &up
 		if err != nil {
 			rep.Error = "host-up: " + err.Error()

@@ -391,6 +391,8 @@ func (e *Engine) NetworkExists(ctx context.Context, name string) (bool, error) {
 
 // CreateNetwork creates a bridge network with labels.
 func (e *Engine) CreateNetwork(ctx context.Context, name string, labels map[string]string) error {
+	// The client asks the engine to refuse a duplicate name, but the engine's check is not
+	// atomic: callers make sure that only one of them creates it (host-up's lock).
 	_, err := e.c.NetworkCreate(ctx, name, network.CreateOptions{Labels: labels})
 	return wrap(err, "creating network %s", name)
 }
