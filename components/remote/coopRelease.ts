@@ -137,7 +137,9 @@ function liveOf(stdout: string | undefined): LiveRelease | undefined {
 export function drifted(s: Pick<State, "live" | "stdout">): boolean {
     if (s.live === undefined) return false;
     const expected = liveOf(s.stdout);
-    return expected !== undefined && !same(s.live, expected);
+    if (expected === undefined) return false;
+    // Field by field: the state hands objects back with their keys in another order.
+    return s.live === null || (["slot", "image", "releaseKey", "running"] as const).some((k) => s.live![k] !== expected[k]);
 }
 
 /** What became of deploy `deployId`, in words, as `state` says once the host is free of it. */

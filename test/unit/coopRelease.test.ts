@@ -28,6 +28,7 @@ describe("CoopRelease and the host's state", () => {
         const live = { slot: "green", image: V2, releaseKey: "k2", running: true };
         assert.equal(drifted({ stdout: report }), false, "never refreshed");
         assert.equal(drifted({ stdout: report, live }), false);
+        assert.equal(drifted({ stdout: report, live: { running: true, releaseKey: "k2", image: V2, slot: "green" } }), false, "keys in the state's order");
         assert.equal(drifted({ stdout: report, live: { ...live, image: V1, releaseKey: "k1", slot: "blue" } }), true, "deployed by hand");
         assert.equal(drifted({ stdout: report, live: null }), true, "removed");
         assert.equal(drifted({ stdout: report, live: { ...live, running: false } }), true, "stopped");
