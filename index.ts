@@ -2,6 +2,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as path from "path";
 import { ConfigError, parseStackConfig, readConfig } from "./components/config";
+import { readLocalMachine, withLocalMachine } from "./components/config/localMachine";
 import { Coop } from "./components/coop";
 import { infrastructure } from "./components/digitalocean";
 import { behindLoadBalancer } from "./components/digitalocean/dns";
@@ -19,10 +20,12 @@ if (stale) {
 // Which config keys hold secrets; the runtime knows, its typings do not say so.
 const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as { isConfigSecret(key: string): boolean };
 const all = pulumi.runtime.allConfig();
+const read = readConfig(all, Object.keys(all).filter(isConfigSecret));
+// The local stack's hosts, deploy key and images are this machine's (.local/), not the stack file's.
+const local = withLocalMachine(read.raw, read.secretKeys, read.ctx, read.raw.environment === "local" ? readLocalMachine(ROOT) : undefined);
 const cfg = (() => {
     try {
-        const read = readConfig(all, Object.keys(all).filter(isConfigSecret));
-        return parseStackConfig(read.raw, read.secretKeys, { ...read.ctx, stack: pulumi.getStack() });
+        return parseStackConfig(local.raw, local.secretKeys, { ...local.ctx, stack: pulumi.getStack() });
     } catch (e) {
         // RunError: Pulumi prints the message (every error by path) without a stack trace.
         throw e instanceof ConfigError ? new pulumi.RunError(e.message) : e;
@@ -30,7 +33,7 @@ const cfg = (() => {
 })();
 
 const coopConfig = new pulumi.Config("coop");
-const privateKey = coopConfig.requireSecret("sshPrivateKey");
+const privateKey = local.deployKey !== undefined ? pulumi.secret(local.deployKey) : coopConfig.requireSecret("sshPrivateKey");
 
 // Cloud stacks get their hosts (and each co-op's database and cache URLs) from DigitalOcean;
 // the local stack lists its hosts in config.

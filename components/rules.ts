@@ -89,21 +89,24 @@ export type SshKeyType = (typeof SSH_KEY_TYPES)[number];
 export const MIN_RSA_BITS = 2048;
 const ECDSA_POINT_BYTES: Record<string, number> = { nistp256: 65, nistp384: 97, nistp521: 133 };
 
-/** Reads SSH wire-format strings (uint32 length, bytes) from a key blob. */
-class WireReader {
-    private offset = 0;
-    constructor(private readonly buf: Buffer) {}
-    string(): Buffer | undefined {
-        if (this.offset + 4 > this.buf.length) return undefined;
-        const len = this.buf.readUInt32BE(this.offset);
-        if (this.offset + 4 + len > this.buf.length) return undefined;
-        const out = this.buf.subarray(this.offset + 4, this.offset + 4 + len);
-        this.offset += 4 + len;
-        return out;
-    }
-    done(): boolean {
-        return this.offset === this.buf.length;
-    }
+/**
+ * Reads SSH wire-format strings (uint32 length, bytes) from a key blob. A closure, not a class with
+ * fields: this code also runs from Pulumi's serialization of a dynamic provider, which drops class
+ * field initializers.
+ */
+function wireReader(buf: Buffer): { string(): Buffer | undefined; done(): boolean } {
+    let offset = 0;
+    return {
+        string() {
+            if (offset + 4 > buf.length) return undefined;
+            const len = buf.readUInt32BE(offset);
+            if (offset + 4 + len > buf.length) return undefined;
+            const out = buf.subarray(offset + 4, offset + 4 + len);
+            offset += 4 + len;
+            return out;
+        },
+        done: () => offset === buf.length,
+    };
 }
 
 function bitLength(mpint: Buffer): number {
@@ -134,7 +137,7 @@ export function sshPublicKeyProblem(line: string): string | undefined {
     if (b64.length % 4 !== 0 || blob.toString("base64") !== b64) {
         return "the key's base64 is malformed";
     }
-    const r = new WireReader(blob);
+    const r = wireReader(blob);
     const inner = r.string()?.toString("latin1");
     if (inner !== type) {
         return `the key's data is not a ${type} key`;

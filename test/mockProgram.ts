@@ -7,6 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
+import { generateHostKey } from "../components/remote/hostKey";
 import { CliConfigError, cliConfig } from "./cliConfig";
 
 const ROOT = path.resolve(__dirname, "..", "..");
@@ -72,9 +73,8 @@ let cachedKey: { private: string; public: string } | undefined;
 /** One ed25519 deploy key per process, as `ssh-keygen` would make it (OpenSSH formats). */
 export function deployKey(): { private: string; public: string } {
     if (!cachedKey) {
-        const { utils } = require("ssh2") as typeof import("ssh2");
-        const pair = utils.generateKeyPairSync("ed25519", { comment: "test-deploy" });
-        cachedKey = { private: pair.private, public: pair.public.trim() };
+        const pair = generateHostKey("test-deploy");
+        cachedKey = { private: pair.privateKey, public: pair.publicKey };
     }
     return cachedKey;
 }

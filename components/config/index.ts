@@ -233,7 +233,7 @@ function parseHosts(value: unknown, environment: Environment | undefined, errors
         return [];
     }
     if (value === undefined) {
-        if (environment === "local") fail("coop:hosts", "is required on the local stack (scripts/local-hosts.sh up writes it)");
+        if (environment === "local") fail("coop:hosts", "is required on the local stack (scripts/local-hosts.sh up writes this machine's hosts to .local/machine.json)");
         return [];
     }
     if (!Array.isArray(value)) {

@@ -6,6 +6,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { randomUUID } from "crypto";
+import { isSshPublicKey } from "../rules";
 
 export interface SshHostKeyArgs {
     /** Comment at the end of the public key (the host's name). Changing it does not make a new key. */
@@ -18,15 +19,26 @@ interface KeyState {
     privateKey: string;
 }
 
-/** A new ed25519 key pair in OpenSSH form. */
+/**
+ * A new ed25519 key pair in OpenSSH form. ssh2's generator writes about one key in 230 with its
+ * public half one byte short (a leading zero byte is dropped, as if it were a number), and then
+ * cannot read its own private half: such a pair is thrown away and another made.
+ */
 export function generateHostKey(comment: string): { publicKey: string; privateKey: string } {
     // Required here, not at the top: the provider's code is serialized into state.
     const { utils } = require("ssh2") as typeof import("ssh2");
-    const pair = utils.generateKeyPairSync("ed25519", { comment });
-    return { publicKey: pair.public.trim(), privateKey: pair.private };
+    for (let attempt = 1; attempt <= 16; attempt++) {
+        const pair = utils.generateKeyPairSync("ed25519", { comment });
+        const publicKey = pair.public.trim();
+        if (isSshPublicKey(publicKey) && !(utils.parseKey(pair.private) instanceof Error)) {
+            return { publicKey, privateKey: pair.private };
+        }
+    }
+    throw new Error("could not make a well-formed ed25519 key pair in 16 attempts");
 }
 
-const provider: pulumi.dynamic.ResourceProvider = {
+/** The provider, exported so a test can run its serialized code as the engine does. */
+export const provider: pulumi.dynamic.ResourceProvider = {
     async create(inputs: KeyState) {
         return { id: randomUUID(), outs: { comment: inputs.comment, ...generateHostKey(inputs.comment) } };
     },

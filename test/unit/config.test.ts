@@ -93,7 +93,7 @@ describe("parseStackConfig", () => {
 
     it("requires hosts on the local stack and a proxy everywhere", () => {
         assert.deepEqual(errorsOf({ environment: "local", sshPrivateKey: SECRET_PRESENT }), [
-            "coop:hosts: is required on the local stack (scripts/local-hosts.sh up writes it)",
+            "coop:hosts: is required on the local stack (scripts/local-hosts.sh up writes this machine's hosts to .local/machine.json)",
             "coop:proxy: is required",
             "coop:agent: is required: must be pinned by digest: REPOSITORY@sha256:<64 hex digits> (the host agent's image)",
         ]);
@@ -195,5 +195,42 @@ describe("decodeRawConfig", () => {
             ["alphaDb"],
         );
         assert.deepEqual(raw, { environment: "local", hosts: [{ name: "h" }], sshPrivateKey: SECRET_PRESENT, alphaDb: SECRET_PRESENT });
+    });
+});
+
+describe("the local stack's machine facts (.local/machine.json)", () => {
+    const { withLocalMachine } = require("../../components/config/localMachine") as typeof import("../../components/config/localMachine");
+    const { generateHostKey } = require("../../components/remote/hostKey") as typeof import("../../components/remote/hostKey");
+    const key = generateHostKey("local-deploy");
+    const pair = { private: key.privateKey, public: key.publicKey };
+    const machine = {
+        hosts: [{ name: "local-1", address: "127.0.0.1", port: 2222, hostKey: KEY }],
+        deployKey: pair.private,
+        images: { "kamal-proxy": IMAGE, "coop-agent": AGENT, "demo:v1": `127.0.0.1:5001/coop-demo@sha256:${"1".repeat(64)}` },
+    };
+    const committed = {
+        environment: "local",
+        proxy: { bindAddress: "127.0.0.1", httpPort: 8080, httpsPort: 8443, tls: false },
+        coops: [{ id: "alpha", domains: ["alpha.localhost"] }],
+    };
+
+    it("fill what the tracked stack file leaves out: hosts, deploy key, proxy and agent images, a co-op's image", () => {
+        const r = withLocalMachine(committed, [], {}, machine);
+        const cfg = parseStackConfig(r.raw, r.secretKeys, r.ctx);
+        assert.deepEqual(cfg.hosts, machine.hosts);
+        assert.equal(cfg.proxy.image, IMAGE);
+        assert.equal(cfg.agent, AGENT);
+        assert.equal(cfg.coops[0].image, machine.images["demo:v1"]);
+        assert.equal(r.deployKey, pair.private);
+        assert.deepEqual(r.secretKeys, ["sshPrivateKey"], "the deploy key counts as a secret");
+    });
+
+    it("never override what the stack file sets, and touch no other stack", () => {
+        const set = { ...committed, agent: `x/agent@sha256:${"2".repeat(64)}`, coops: [{ id: "alpha", domains: ["alpha.localhost"], image: `x/app@sha256:${"3".repeat(64)}` }] };
+        const r = withLocalMachine(set, [], {}, machine);
+        assert.equal(r.raw.agent, set.agent);
+        assert.deepEqual(r.raw.coops, set.coops);
+        const cloud = { ...committed, environment: "dev" };
+        assert.equal(withLocalMachine(cloud, [], {}, machine).raw, cloud);
     });
 });
