@@ -69,9 +69,9 @@ export class BenchCoop {
         return { wallMs, report: parseReport(DeployReport, `deploy of ${this.id}`, r.stdout) };
     }
 
-    /** Removes the co-op, its data and the benchmark's copy of the tool. */
-    async remove(): Promise<void> {
-        await exec(localTarget(), `${this.tool} remove ${this.id} --delete-data >/dev/null && rm -f ${this.tool}`);
+    /** Removes the co-op, its data and (unless kept for another co-op) the benchmark's copy of the tool. */
+    async remove(o: { keepTool?: boolean } = {}): Promise<void> {
+        await exec(localTarget(), `${this.tool} remove ${this.id} --delete-data >/dev/null${o.keepTool ? "" : ` && rm -f ${this.tool}`}`);
     }
 }
 

@@ -12,6 +12,9 @@
 #   REGISTRY/coop-demo:v4-badmigration  version v4, schema 3, migrate exits 3
 #   REGISTRY/coop-agent:current         the host agent (host/, Go), /coop-agent;
 #                                       hosts install it with its `install` subcommand
+#   REGISTRY/coop-django:v1             a real threaded WSGI app: Django 3.2 under gunicorn
+#                                       (gthread), FROM scratch around a Debian bookworm
+#                                       root filesystem debootstrapped here (app/django)
 #   REGISTRY/kamal-proxy:$KAMAL_PROXY_VERSION
 #                                       only when KAMAL_PROXY_BIN names a
 #                                       prebuilt static kamal-proxy binary
@@ -21,7 +24,9 @@
 # When OUTFILE's inputsHash matches the current inputs and every recorded
 # digest is still in the registry, nothing is built ("images: up to date").
 # The agent's digest is its version on the hosts, so it is rebuilt only when
-# its own inputs (agentInputsHash) change, not when the demo app's do.
+# its own inputs (agentInputsHash) change, not when the demo app's do. The
+# Django image likewise (djangoInputsHash); its root filesystem is cached in
+# COOP_ROOTFS_CACHE (default: OUTFILE's directory/cache) by its own inputs.
 # After pushing, the local tags and images are removed so that deploys have
 # to pull from the registry.
 #
@@ -29,6 +34,9 @@
 #   KAMAL_PROXY_BIN      path to a static kamal-proxy binary (optional)
 #   KAMAL_PROXY_VERSION  its version, used as the image tag (required with _BIN)
 #   GOARCH               target architecture (default: the Docker engine's)
+#   COOP_DEBIAN_MIRROR   where debootstrap gets the Django image's packages
+#                        (default http://deb.debian.org/debian)
+#   COOP_ROOTFS_CACHE    where the debootstrapped root filesystem is kept
 set -euo pipefail
 
 PROG=build-images
@@ -59,6 +67,11 @@ DEMO_DOCKERFILE=$APP_DIR/Dockerfile
 KP_DOCKERFILE=$ROOT/host/kamal-proxy.Dockerfile
 AGENT_DIR=$ROOT/host
 AGENT_DOCKERFILE=$ROOT/host/coop-agent.Dockerfile
+DJANGO_DIR=$ROOT/app/django
+# The Django image's root filesystem: debootstrap's minbase of this suite with these packages.
+DJANGO_SUITE=bookworm
+DJANGO_PACKAGES=python3-django,gunicorn,python3-psycopg2
+DEBIAN_MIRROR=${COOP_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 # name|version|schema|DEMO_HEALTH image env|failMigration ldflag
 VARIANTS=(
@@ -133,6 +146,28 @@ inputs_hash() {
 			LC_ALL=C sort -z | xargs -0 -r sha256sum
 		sha256sum scripts/build-images.sh host/kamal-proxy.Dockerfile
 		printf 'coop-agent %s\n' "$AGENT_HASH"
+		printf 'coop-django %s\n' "$DJANGO_HASH"
+	} | sha256sum | cut -d' ' -f1
+}
+
+# The Django image's root filesystem's inputs: the suite, the packages, debootstrap's version and
+# how the tree is trimmed (rootfs_build below).
+rootfs_key() {
+	{
+		printf 'suite %s\npackages %s\narch %s\ndebootstrap %s\n' "$DJANGO_SUITE" "$DJANGO_PACKAGES" "$ARCH" \
+			"$(dpkg-query -W -f '${Version}' debootstrap 2>/dev/null || echo unknown)"
+		declare -f rootfs_build
+	} | sha256sum | cut -c1-16
+}
+
+# The Django image's inputs: the app (no tests), its Dockerfile, the root filesystem and this section.
+django_inputs_hash() {
+	{
+		printf 'registry %s\narch %s\nrootfs %s\n' "$REGISTRY" "$ARCH" "$ROOTFS_KEY"
+		cd "$ROOT"
+		find app/django -type f ! -name '*_test.py' ! -name '*.pyc' ! -path '*/tests/*' -print0 |
+			LC_ALL=C sort -z | xargs -0 -r sha256sum
+		sed -n '/^# --- the Django stand-in/,/^# --- end of the Django stand-in/p' scripts/build-images.sh
 	} | sha256sum | cut -d' ' -f1
 }
 
@@ -148,7 +183,20 @@ agent_inputs_hash() {
 	} | sha256sum | cut -d' ' -f1
 }
 
+# rootfs_build DIR OUT: debootstraps the Django image's root filesystem into DIR, trims what an
+# image never uses (apt's lists and caches, documentation, man pages, logs) and tars it as OUT.
+rootfs_build() {
+	local dir=$1 out=$2
+	debootstrap --variant=minbase --include="$DJANGO_PACKAGES" "$DJANGO_SUITE" "$dir" "$DEBIAN_MIRROR" ||
+		return 1
+	rm -rf "$dir"/var/cache/apt/* "$dir"/var/lib/apt/lists/* "$dir"/usr/share/doc/* "$dir"/usr/share/man/* \
+		"$dir"/usr/share/info/* "$dir"/var/log/* "$dir"/var/cache/debconf/*-old "$dir"/var/lib/dpkg/*-old
+	tar --numeric-owner --sort=name -C "$dir" -cf "$out" .
+}
+
 AGENT_HASH=$(agent_inputs_hash)
+ROOTFS_KEY=$(rootfs_key)
+DJANGO_HASH=$(django_inputs_hash)
 HASH=$(inputs_hash)
 
 expected_keys() {
@@ -157,6 +205,7 @@ expected_keys() {
 		printf 'demo:%s\n' "${v%%|*}"
 	done
 	printf 'coop-agent\n'
+	printf 'django\n'
 	if [[ -n $KP_BIN ]]; then
 		printf 'kamal-proxy\n'
 	fi
@@ -326,6 +375,48 @@ else
 fi
 # --- end of the host agent ---------------------------------------------------
 
+# --- the Django stand-in -----------------------------------------------------
+# Rebuilt only when its own inputs change (djangoInputsHash); the root filesystem, the slow part
+# (debootstrap fetches some 40 MB of packages), is kept in the cache by its own key.
+django_ref=""
+if [[ -f $OUTFILE ]] && [[ $(jq -r '.djangoInputsHash // empty' "$OUTFILE" 2>/dev/null) == "$DJANGO_HASH" ]]; then
+	django_ref=$(jq -r '.images.django // empty' "$OUTFILE")
+	if [[ -n $django_ref ]] && ! in_registry "$django_ref"; then
+		django_ref=""
+	fi
+fi
+if [[ -n $django_ref ]]; then
+	record django "$django_ref"
+else
+	cache=${COOP_ROOTFS_CACHE:-$(dirname "$OUTFILE")/cache}
+	rootfs=$cache/django-rootfs-$ROOTFS_KEY.tar
+	if [[ ! -f $rootfs ]]; then
+		command -v debootstrap >/dev/null 2>&1 ||
+			die "debootstrap is not installed (apt-get install debootstrap); it makes the Django image's root filesystem"
+		[[ $(id -u) == 0 ]] || die "debootstrap must run as root to make the Django image's root filesystem"
+		mkdir -p "$cache"
+		note "debootstrapping $DJANGO_SUITE with $DJANGO_PACKAGES (once; cached as $rootfs)"
+		if ! rootfs_build "$WORK/rootfs" "$WORK/rootfs.tar" >"$WORK/debootstrap.log" 2>&1; then
+			show_log "$WORK/debootstrap.log"
+			die "debootstrap of the Django image's root filesystem failed (output above); check that $DEBIAN_MIRROR answers"
+		fi
+		rm -rf "$WORK/rootfs"
+		mv "$WORK/rootfs.tar" "$rootfs"
+		find "$cache" -name 'django-rootfs-*.tar' ! -name "$(basename "$rootfs")" -delete
+	fi
+	ctx=$WORK/django
+	mkdir -p "$ctx/app"
+	cp "$rootfs" "$ctx/rootfs.tar"
+	cp -r "$DJANGO_DIR/coopsite" "$DJANGO_DIR/gunicorn.conf.py" "$DJANGO_DIR/run" "$ctx/app/"
+	find "$ctx/app" -exec touch -h -d "$FIXED_MTIME" {} +
+	ref="$REGISTRY/coop-django:v1"
+	LOCAL_REFS+=("$ref")
+	pinned=$(build_push "$ref" "$ctx" "$DJANGO_DIR/Dockerfile" --build-arg "VERSION=v1")
+	remove_local "$ref"
+	record django "$pinned"
+fi
+# --- end of the Django stand-in ----------------------------------------------
+
 if [[ -n $KP_BIN ]]; then
 	ctx=$WORK/kamal-proxy
 	mkdir -p "$ctx/home" "$ctx/tmp"
@@ -345,7 +436,7 @@ else
 fi
 
 tmp_out=$(mktemp "$(dirname "$OUTFILE")/.images.XXXXXX")
-if ! jq -n --arg h "$HASH" --arg a "$AGENT_HASH" --argjson images "$IMAGES" '{inputsHash: $h, agentInputsHash: $a, images: $images}' >"$tmp_out"; then
+if ! jq -n --arg h "$HASH" --arg a "$AGENT_HASH" --arg d "$DJANGO_HASH" --argjson images "$IMAGES" '{inputsHash: $h, agentInputsHash: $a, djangoInputsHash: $d, images: $images}' >"$tmp_out"; then
 	rm -f "$tmp_out"
 	die "could not write $OUTFILE"
 fi

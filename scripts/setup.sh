@@ -14,6 +14,7 @@ REQUIRED=(
   /usr/bin/jq:jq /usr/bin/curl:curl /usr/bin/shellcheck:shellcheck
   /etc/ssl/certs/ca-certificates.crt:ca-certificates
   /usr/bin/cloud-init:cloud-init
+  /usr/sbin/debootstrap:debootstrap
 )
 
 missing=()
