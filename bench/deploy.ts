@@ -51,6 +51,7 @@ async function main(): Promise<void> {
         const d = await coop.deploy(image);
         if (!d.report.changed) throw new Error(`round ${i}: the agent saw no new release`);
         const t = d.report.timings;
+        if (process.env.BENCH_VERBOSE) console.error(`round ${i}: wall ${Math.round(d.wallMs)} ms, on host ${JSON.stringify(t)}`);
         wall.push(d.wallMs);
         onHost.push(t.totalMs);
         // The agent's own share: the release less starting the container and the health gate + switch.

@@ -11,7 +11,6 @@ import (
 
 	"coop/host/internal/deploy"
 	"coop/host/internal/procfs"
-	"coop/host/internal/proxy"
 	"coop/host/internal/release"
 	"coop/host/internal/session"
 )
@@ -102,8 +101,8 @@ func (e *env) deploy(ctx context.Context, f deployFlags, healthInterval time.Dur
 	defer eng.Close()
 	d := &deploy.Deployer{
 		Engine:    eng,
-		Proxy:     &proxy.Proxy{Engine: eng},
-		Retirer:   &processRetirer{exe: e.exe},
+		Proxy:     e.proxyOf(eng),
+		Retirer:   &processRetirer{exe: e.exe, proxyCache: e.proxyOf(eng).Cache},
 		Log:       e.logf,
 		Block:     e.block,
 		Alive:     procfs.Alive,

@@ -102,7 +102,7 @@ func (e *env) reconcile(ctx context.Context, eng *engine.Engine) ReconcileReport
 		return rep
 	}
 	d := &deploy.Deployer{
-		Engine: eng, Proxy: &proxy.Proxy{Engine: eng}, Log: e.logf, Block: e.block,
+		Engine: eng, Proxy: e.proxyOf(eng), Log: e.logf, Block: e.block,
 		Alive: procfs.Alive, StartTime: procfs.StartTime,
 	}
 	for _, id := range ids {

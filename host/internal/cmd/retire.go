@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"coop/host/internal/proxy"
 )
 
 // retireTimeout bounds the whole retirement (the stop's own timeout plus the engine's work).
@@ -19,7 +21,7 @@ const retireTimeout = 10 * time.Minute
 // set-aside release off its path (the old slot drains first, up to the drain timeout). It is
 // not for people; deploy starts it.
 func (e *env) newRetireCommand() *cobra.Command {
-	var stop, remove string
+	var stop, remove, proxyCache string
 	var stopTimeout int
 	cmd := &cobra.Command{
 		Use:    "retire --stop NAME --stop-timeout SECONDS --remove NAME",
@@ -51,6 +53,11 @@ func (e *env) newRetireCommand() *cobra.Command {
 				}()
 			}
 			wg.Wait()
+			// The deploy switched the proxy: its state file changed. Copying it now, off the
+			// deploy's path, spares the next deploy the copy (proxy.Proxy.Cache).
+			if proxyCache != "" {
+				_, _ = (&proxy.Proxy{Engine: eng, Cache: proxyCache}).Routes(ctx)
+			}
 			if stopErr != nil {
 				return stopErr
 			}
@@ -60,6 +67,7 @@ func (e *env) newRetireCommand() *cobra.Command {
 	cmd.Flags().StringVar(&stop, "stop", "", "container to stop")
 	cmd.Flags().IntVar(&stopTimeout, "stop-timeout", 30, "seconds the container gets to stop before it is killed")
 	cmd.Flags().StringVar(&remove, "remove", "", "container to remove")
+	cmd.Flags().StringVar(&proxyCache, "proxy-cache", "", "refresh this copy of the proxy's state afterwards")
 	return cmd
 }
 
@@ -68,13 +76,15 @@ func (e *env) newRetireCommand() *cobra.Command {
 // when the deploy does, not when the old slot has stopped).
 type processRetirer struct {
 	exe string
+	// proxyCache is refreshed by the retiring process (see proxy.Proxy.Cache); "" for none.
+	proxyCache string
 }
 
 func (r *processRetirer) Retire(stop string, stopTimeout time.Duration, remove string) (int, error) {
 	if r.exe == "" {
 		return 0, fmt.Errorf("cannot find the agent's own executable")
 	}
-	c := exec.Command(r.exe, "retire", "--stop", stop, "--stop-timeout", strconv.Itoa(int(stopTimeout.Seconds())), "--remove", remove)
+	c := exec.Command(r.exe, "retire", "--stop", stop, "--stop-timeout", strconv.Itoa(int(stopTimeout.Seconds())), "--remove", remove, "--proxy-cache", r.proxyCache)
 	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := c.Start(); err != nil {
 		return 0, err

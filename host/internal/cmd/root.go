@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"coop/host/internal/engine"
+	"coop/host/internal/proxy"
 	"coop/host/internal/release"
 	"coop/host/internal/rules"
 )
@@ -186,6 +187,18 @@ func (e *env) decodeHost() (release.Host, error) {
 		return release.Host{}, err
 	}
 	return release.DecodeHost(r)
+}
+
+// ProxyCache is ROOT's copy of the proxy's state file (see proxy.Proxy.Cache).
+const ProxyCache = ".proxy-state.json"
+
+// proxyOf is the proxy driven through eng, with ROOT's copy of its state when ROOT is known.
+func (e *env) proxyOf(eng *engine.Engine) *proxy.Proxy {
+	p := &proxy.Proxy{Engine: eng}
+	if e.needRoot() == nil {
+		p.Cache = filepath.Join(e.root, ProxyCache)
+	}
+	return p
 }
 
 // connect reaches the Docker engine.

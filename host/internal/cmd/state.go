@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"coop/host/internal/deploy"
-	"coop/host/internal/proxy"
 )
 
 func (e *env) newStateCommand() *cobra.Command {
@@ -34,7 +33,7 @@ live is null when the proxy routes the co-op nowhere (never released here, or re
 			if ctx == nil {
 				ctx = context.Background()
 			}
-			s, err := deploy.State(ctx, eng, &proxy.Proxy{Engine: eng}, id, e.coopDir(id))
+			s, err := deploy.State(ctx, eng, e.proxyOf(eng), id, e.coopDir(id))
 			if err != nil {
 				return fmt.Errorf("state %s: %w", id, err)
 			}

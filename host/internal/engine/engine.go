@@ -438,3 +438,19 @@ func (e *Engine) Gone(ctx context.Context) <-chan error {
 	}()
 	return out
 }
+
+// FileStat is a file's size and modification time.
+type FileStat struct {
+	Size  int64
+	Mtime time.Time
+}
+
+// StatFile tells a file's size and modification time inside a container (a HEAD of the archive
+// API: a few milliseconds, where copying the file out takes some 120 ms on Docker 20.10).
+func (e *Engine) StatFile(ctx context.Context, name, path string) (FileStat, error) {
+	st, err := e.c.ContainerStatPath(ctx, name, path)
+	if err != nil {
+		return FileStat{}, wrap(err, "looking at %s in %s", path, name)
+	}
+	return FileStat{Size: st.Size, Mtime: st.Mtime}, nil
+}

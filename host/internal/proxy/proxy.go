@@ -12,6 +12,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -50,9 +52,30 @@ type Engine interface {
 	CopyFile(ctx context.Context, name, path string) ([]byte, error)
 }
 
+// Stater is an Engine that can look at a file's size and modification time cheaply.
+type Stater interface {
+	StatFile(ctx context.Context, name, path string) (engine.FileStat, error)
+}
+
 // Proxy is the proxy container on this host.
 type Proxy struct {
 	Engine Engine
+	// Cache, when set, is a file where the state file's last copy is kept with its size and
+	// modification time: as long as the proxy's file still has both, the copy is read instead
+	// of copying the file out of the container again (the copy is most of a release's own
+	// time). Only a copy made well after the file's last change is trusted, so that a rewrite
+	// within the file system's timestamp granularity is never missed.
+	Cache string
+}
+
+// cacheSettle is how long after the state file's last change a copy of it may be trusted.
+const cacheSettle = 50 * time.Millisecond
+
+// cachedState is the Cache file.
+type cachedState struct {
+	Size    int64     `json:"size"`
+	Mtime   time.Time `json:"mtime"`
+	Content string    `json:"content"`
 }
 
 // Route is one kamal-proxy service: the hosts it serves and the targets it sends them to.
@@ -106,24 +129,82 @@ func ParseState(b []byte) ([]Route, error) {
 // Routes reads the proxy's routes from its state file. A proxy that has never saved a route
 // has no file: no routes.
 func (p *Proxy) Routes(ctx context.Context) ([]Route, error) {
+	stater, _ := p.Engine.(Stater)
+	if p.Cache == "" {
+		stater = nil
+	}
+	var before engine.FileStat
+	if stater != nil {
+		st, err := stater.StatFile(ctx, Container, StateFile)
+		if err == nil {
+			before = st
+			if routes, ok := p.cached(st); ok {
+				return routes, nil
+			}
+		}
+	}
+	routes, content, err := p.copyRoutes(ctx)
+	if err != nil || stater == nil || before.Mtime.IsZero() {
+		return routes, err
+	}
+	// Kept only when the file did not change while it was copied, and settled before.
+	if after, err := stater.StatFile(ctx, Container, StateFile); err == nil && after == before && time.Since(after.Mtime) > cacheSettle {
+		p.keep(cachedState{Size: after.Size, Mtime: after.Mtime, Content: string(content)})
+	}
+	return routes, nil
+}
+
+// cached is the routes of the cached copy, when the file still has its size and time.
+func (p *Proxy) cached(st engine.FileStat) ([]Route, bool) {
+	b, err := os.ReadFile(p.Cache)
+	if err != nil {
+		return nil, false
+	}
+	var c cachedState
+	if json.Unmarshal(b, &c) != nil || c.Size != st.Size || !c.Mtime.Equal(st.Mtime) || int64(len(c.Content)) != c.Size {
+		return nil, false
+	}
+	routes, err := ParseState([]byte(c.Content))
+	return routes, err == nil
+}
+
+// keep writes the cache whole (a temporary file renamed over it); a failure only costs a copy.
+func (p *Proxy) keep(c cachedState) {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(p.Cache), "."+filepath.Base(p.Cache)+".*")
+	if err != nil {
+		return
+	}
+	_, werr := tmp.Write(b)
+	cerr := tmp.Close()
+	if werr != nil || cerr != nil || os.Rename(tmp.Name(), p.Cache) != nil {
+		os.Remove(tmp.Name())
+	}
+}
+
+// copyRoutes copies the state file out of the proxy container and reads it.
+func (p *Proxy) copyRoutes(ctx context.Context) ([]Route, []byte, error) {
 	var lastErr error
 	for i := 0; i < stateReadAttempts; i++ {
 		if i > 0 {
 			select {
 			case <-ctx.Done():
-				return nil, context.Cause(ctx)
+				return nil, nil, context.Cause(ctx)
 			case <-time.After(stateReadPause):
 			}
 		}
 		b, err := p.Engine.CopyFile(ctx, Container, StateFile)
 		if errors.Is(err, engine.ErrNoContainer) {
-			return nil, fmt.Errorf("the proxy %s is not on this host (host-up starts it): %w", Container, err)
+			return nil, nil, fmt.Errorf("the proxy %s is not on this host (host-up starts it): %w", Container, err)
 		}
 		if errors.Is(err, engine.ErrNotFound) {
-			return []Route{}, nil
+			return []Route{}, nil, nil
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if len(bytes.TrimSpace(b)) == 0 {
 			lastErr = errors.New("kamal-proxy's state file is empty (being rewritten)")
@@ -131,11 +212,11 @@ func (p *Proxy) Routes(ctx context.Context) ([]Route, error) {
 		}
 		routes, err := ParseState(b)
 		if err == nil {
-			return routes, nil
+			return routes, b, nil
 		}
 		lastErr = err
 	}
-	return nil, lastErr
+	return nil, nil, lastErr
 }
 
 // Service is the proxy service of a co-op.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -193,5 +194,52 @@ func TestConfigHashIsCoopctls(t *testing.T) {
 	if spec.Name != "coop-proxy" || spec.Labels["coop.config"] != "6aa5114e45417677" || spec.Labels["coop.managed"] != "true" || !spec.Restart ||
 		spec.Mounts[0] != (engine.Mount{Volume: "coop-proxy-state", Target: "/home/kamal-proxy/.config/kamal-proxy"}) || spec.Ports[1] != (engine.Port{HostIP: "127.0.0.1", HostPort: 8443, ContainerPort: 443}) {
 		t.Fatalf("spec %+v", spec)
+	}
+}
+
+// statEngine is fakeEngine that can also stat the state file.
+type statEngine struct {
+	fakeEngine
+	stat  engine.FileStat
+	stats int
+}
+
+func (f *statEngine) StatFile(_ context.Context, name, path string) (engine.FileStat, error) {
+	f.stats++
+	return f.stat, nil
+}
+
+func TestRoutesFromTheCacheWhileTheFileIsUnchanged(t *testing.T) {
+	cache := filepath.Join(t.TempDir(), "proxy-state.json")
+	eng := &statEngine{fakeEngine: fakeEngine{files: [][]byte{[]byte(stateFile)}}, stat: engine.FileStat{Size: int64(len(stateFile)), Mtime: time.Now().Add(-time.Minute)}}
+	p := &Proxy{Engine: eng, Cache: cache}
+	for i := 0; i < 3; i++ {
+		routes, err := p.Routes(context.Background())
+		if err != nil || len(routes) != 2 || routes[0].Targets[0] != "coop-it-a-green:8080" {
+			t.Fatalf("read %d: %v %v", i, routes, err)
+		}
+	}
+	if eng.reads != 1 {
+		t.Fatalf("copied the file %d times; the cache should have served the later reads", eng.reads)
+	}
+	// The file changed (another time): copied again.
+	next := strings.Replace(stateFile, "coop-it-a-green:8080", "coop-it-a-blue:8080", 1)
+	eng.files = [][]byte{[]byte(next)}
+	eng.stat = engine.FileStat{Size: int64(len(next)), Mtime: time.Now().Add(-30 * time.Second)}
+	routes, err := p.Routes(context.Background())
+	if err != nil || routes[0].Targets[0] != "coop-it-a-blue:8080" || eng.reads != 2 {
+		t.Fatalf("after a change: %v %v, %d copies", routes, err, eng.reads)
+	}
+	// A file changed a moment ago is not trusted to the cache: a rewrite within the file
+	// system's timestamp granularity would keep its time.
+	eng.stat.Mtime = time.Now()
+	eng.files = [][]byte{[]byte(stateFile)}
+	for i := 0; i < 2; i++ {
+		if _, err := p.Routes(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if eng.reads != 4 {
+		t.Fatalf("%d copies of a file that just changed, want a copy each time", eng.reads)
 	}
 }
