@@ -23,7 +23,15 @@ export function installAgentCommand(root: string, image: string): Command {
     );
 }
 
-/** Removes that agent, and the directories once they are empty (never anything in them). */
+/**
+ * Removes that agent, the stable link `ROOT/bin/coop-agent` when it names that agent (the host's
+ * `watch` runs it), and the directories once they are empty (never anything in them).
+ */
 export function uninstallAgentCommand(root: string, image: string): Command {
-    return chain(["rm", "-f", agentPath(root, image)], ["rmdir", "--ignore-fail-on-non-empty", `${root}/bin`, `${root}/coops`]);
+    const agent = agentPath(root, image);
+    return chain(
+        ["rm", "-f", agent],
+        ["find", `${root}/bin`, "-maxdepth", "1", "-name", "coop-agent", "-lname", agent.slice(agent.lastIndexOf("/") + 1), "-delete"],
+        ["rmdir", "--ignore-fail-on-non-empty", `${root}/bin`, `${root}/coops`],
+    );
 }

@@ -41,7 +41,7 @@ describe("host commands", () => {
         );
         assert.equal(
             render(uninstallAgentCommand("/opt/coop", agentImage)),
-            "rm -f /opt/coop/bin/coop-agent-0123456789ab && rmdir --ignore-fail-on-non-empty /opt/coop/bin /opt/coop/coops",
+            "rm -f /opt/coop/bin/coop-agent-0123456789ab && find /opt/coop/bin -maxdepth 1 -name coop-agent -lname coop-agent-0123456789ab -delete && rmdir --ignore-fail-on-non-empty /opt/coop/bin /opt/coop/coops",
         );
     });
 

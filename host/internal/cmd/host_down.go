@@ -2,11 +2,15 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"coop/host/internal/engine"
+	"coop/host/internal/lock"
 	"coop/host/internal/proxy"
 )
 
@@ -40,7 +44,11 @@ attached (a co-op not removed) is left in place, with a message.`,
 				return err
 			}
 			defer eng.Close()
-			rep, err := hostDown(cmd.Context(), eng, h.Network, e.logf)
+			root := ""
+			if e.needRoot() == nil {
+				root = e.root
+			}
+			rep, err := hostDown(cmd.Context(), eng, root, h.Network, e.logf)
 			if err != nil {
 				return fmt.Errorf("host-down: %w", err)
 			}
@@ -49,11 +57,25 @@ attached (a co-op not removed) is left in place, with a message.`,
 	}
 }
 
-func hostDown(ctx context.Context, eng *engine.Engine, network string, log func(string, ...any)) (HostDownReport, error) {
+func hostDown(ctx context.Context, eng *engine.Engine, root, network string, log func(string, ...any)) (HostDownReport, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	rep := HostDownReport{Network: network, Proxy: RemovedProxyReport{Container: proxy.Container, Removed: true}}
+	if root != "" {
+		// First the host document, under the host's lock: the host's own reconcile must not
+		// make again what is being taken down.
+		l, err := lock.Acquire(ctx, root, lock.Options{Wait: hostLockWait, Holder: lock.Self("host-down"), Log: log})
+		if err != nil {
+			return rep, err
+		}
+		defer l.Release()
+		for _, f := range []string{HostFile, ProxyCache} {
+			if err := os.Remove(filepath.Join(root, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return rep, err
+			}
+		}
+	}
 	if err := eng.Remove(ctx, proxy.Container); err != nil {
 		return rep, err
 	}
