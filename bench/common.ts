@@ -91,7 +91,9 @@ export function startLoad(bin: string, args: string[]): { proc: ChildProcess; st
         stop: async () => {
             proc.kill("SIGTERM");
             await done;
-            return JSON.parse(out);
+            const summary = JSON.parse(out);
+            if (process.env.BENCH_VERBOSE) console.error(`loadgen: ${JSON.stringify({ status_codes: summary.status_codes, errors: summary.errors })}`);
+            return summary;
         },
     };
 }

@@ -58,6 +58,9 @@ async function threadedApp(loadgen: string, tool: string): Promise<Record<string
         django_cutover_wall_ms_median: median(cutoverMs),
         django_p50_ms: r.p50_ms,
         django_p99_ms: r.p99_ms,
+        django_non_2xx: r.non_2xx,
+        django_socket_errors: r.socket_errors,
+        django_timeouts: r.timeouts,
         django_failed_requests: r.failed_requests,
         django_max_ms: r.max_ms,
     };
