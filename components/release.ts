@@ -130,3 +130,27 @@ export function parseReport<T extends z.ZodType>(schema: T, what: string, stdout
     }
     return r.data;
 }
+
+const Slot = z.strictObject({ slot: z.enum(["blue", "green"]), image: z.string(), running: z.boolean(), since: z.string() });
+
+/** The agent's answer to `status --coops` (host/internal/cmd: StatusReport; host/internal/deploy: CoopStatus). */
+export const HostStatusReport = z.strictObject({
+    proxy: z.strictObject({
+        running: z.boolean(),
+        image: z.string(),
+        routes: z.array(z.strictObject({ service: z.string(), hosts: z.array(z.string()), targets: z.array(z.string()), tls: z.boolean() })),
+    }),
+    coops: z
+        .array(
+            z.strictObject({
+                coop: z.string(),
+                live: Slot.nullable(),
+                idle: Slot.nullable(),
+                healthy: z.boolean().nullable(),
+                lock: z.string(),
+                last: ReleaseRecord.nullable(),
+            }),
+        )
+        .default([]),
+});
+export type HostStatusReport = z.infer<typeof HostStatusReport>;

@@ -136,6 +136,38 @@ export function execOn(client: Client, t: SshTarget, command: string, opts: { st
     });
 }
 
+/**
+ * Runs `command` and hands its output to `onData` as it comes (stdout and stderr apart), for a
+ * command that goes on (`logs --follow`); resolves with its exit status when it ends. With
+ * `holdStdin` the command's stdin stays open while this process lives, so a command that watches
+ * it learns when the client has gone.
+ */
+export function execStream(
+    t: SshTarget,
+    command: string,
+    onData: (chunk: string, stream: "stdout" | "stderr") => void,
+    opts: { holdStdin?: boolean } = {},
+): Promise<number | null> {
+    return withConnection(
+        t,
+        (client) =>
+            new Promise<number | null>((resolve, reject) => {
+                client.exec(command, (e, stream) => {
+                    if (e) {
+                        reject(new Error(`ssh ${describe(t)}: ${e.message}`));
+                        return;
+                    }
+                    let code: number | null = null;
+                    stream.on("data", (c: Buffer) => onData(c.toString("utf8"), "stdout"));
+                    stream.stderr.on("data", (c: Buffer) => onData(c.toString("utf8"), "stderr"));
+                    stream.on("exit", (c: number | null) => (code = c));
+                    stream.on("close", () => resolve(code));
+                    if (!opts.holdStdin) stream.end();
+                });
+            }),
+    );
+}
+
 /** Opens one connection, hands it to `fn`, and closes it whatever `fn` does. */
 export async function withConnection<T>(t: SshTarget, fn: (client: Client) => Promise<T>): Promise<T> {
     const client = await connect(t);

@@ -4,7 +4,7 @@
 // up redoes) and says so; the up converges, and the one after it is clean.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -13,6 +13,17 @@ import { exec } from "../../components/remote/ssh";
 import { ROOT, localHostsUp, localTarget, proxyGet, pulumi } from "../support";
 
 const STACK = "it-interrupted";
+
+/** The CLI starts its plugins in process groups of their own, so they outlive a SIGKILL of its group: they are found by the backend in their environment. */
+function killOrphanedPlugins(backendDir: string): void {
+    for (const pid of readdirSync("/proc").filter((d) => /^[0-9]+$/.test(d) && Number(d) !== process.pid)) {
+        try {
+            if (readFileSync(`/proc/${pid}/environ`, "latin1").split("\0").includes(`PULUMI_BACKEND_URL=file://${backendDir}`)) process.kill(Number(pid), "SIGKILL");
+        } catch {
+            // gone already, or not ours to read
+        }
+    }
+}
 const COOP = "it-interrupted";
 
 describe("an update killed while it creates a co-op", () => {
@@ -47,6 +58,7 @@ describe("an update killed while it creates a co-op", () => {
         const exited = new Promise((resolve) => child.on("exit", resolve));
         process.kill(-child.pid!, "SIGKILL");
         await exited;
+        killOrphanedPlugins(backend);
 
         const state = JSON.parse(pulumi(["stack", "export", "--stack", STACK], { env }).stdout);
         const pending = (state.deployment.pending_operations ?? []) as Array<{ type: string; resource: { urn: string } }>;

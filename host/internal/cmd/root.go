@@ -120,6 +120,7 @@ func (e *env) newRoot() *cobra.Command {
 		e.newReconcileCommand(),
 		e.newWatchCommand(),
 		e.newStateCommand(),
+		e.newLogsCommand(),
 	)
 	return root
 }

@@ -3,16 +3,19 @@ package cmd
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/spf13/cobra"
 
+	"coop/host/internal/deploy"
 	"coop/host/internal/engine"
 	"coop/host/internal/proxy"
 )
 
-// StatusReport is what `status` prints.
+// StatusReport is what `status` prints; Coops only with --coops.
 type StatusReport struct {
-	Proxy ProxyStatus `json:"proxy"`
+	Proxy ProxyStatus         `json:"proxy"`
+	Coops []deploy.CoopStatus `json:"coops,omitempty"`
 }
 
 // ProxyStatus is the proxy: whether it runs, its image, and its routes as kamal-proxy saved them.
@@ -23,9 +26,10 @@ type ProxyStatus struct {
 }
 
 func (e *env) newStatusCommand() *cobra.Command {
-	return &cobra.Command{
+	var coops bool
+	c := &cobra.Command{
 		Use:   "status",
-		Short: "Print the proxy's state and routes",
+		Short: "Print the proxy's state and routes, and with --coops each co-op's releases, health and lock",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			eng, err := connect()
@@ -37,9 +41,39 @@ func (e *env) newStatusCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if coops {
+				if err := e.needRoot(); err != nil {
+					return err
+				}
+				if rep.Coops, err = e.coopStatuses(cmd.Context(), eng); err != nil {
+					return err
+				}
+			}
 			return e.report(rep)
 		},
 	}
+	c.Flags().BoolVar(&coops, "coops", false, "add each co-op of this host: the live and idle releases, the live one's health, the lock's holder, the last release recorded")
+	return c
+}
+
+// coopStatuses reads every co-op of ROOT, one after the other (a handful, each a few inspections).
+func (e *env) coopStatuses(ctx context.Context, eng *engine.Engine) ([]deploy.CoopStatus, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ids, err := deploy.Coops(e.root)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]deploy.CoopStatus, 0, len(ids))
+	for _, id := range ids {
+		s, err := deploy.Status(ctx, eng, e.proxyOf(eng), id, e.coopDir(id), deploy.ProbeHTTP)
+		if err != nil {
+			return nil, fmt.Errorf("status of %s: %w", id, err)
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }
 
 func status(ctx context.Context, eng *engine.Engine) (StatusReport, error) {

@@ -94,7 +94,11 @@ func (f *fakeHost) Inspect(_ context.Context, name string) (engine.State, error)
 	if !ok {
 		return engine.State{}, notFound("no such container " + name)
 	}
-	return engine.State{Running: c.state == "running", Status: c.state, ExitCode: 0, Image: c.image, Labels: c.labels}, nil
+	st := engine.State{Running: c.state == "running", Status: c.state, ExitCode: 0, Image: c.image, Labels: c.labels}
+	if st.Running {
+		st.IPs, st.StartedAt = map[string]string{"coop": "192.0.2.10"}, "2026-12-01T12:00:00Z"
+	}
+	return st, nil
 }
 
 func (f *fakeHost) Create(_ context.Context, s engine.Spec) error {

@@ -106,6 +106,10 @@ type State struct {
 	ExitCode int
 	Image    string // as it was started (REPO@sha256:...)
 	Labels   map[string]string
+	// StartedAt is when it last started (RFC 3339), empty if never.
+	StartedAt string
+	// IPs are its addresses by network name.
+	IPs map[string]string
 }
 
 // Inspect reads a container's state; the error wraps ErrNotFound when there is none.
@@ -117,11 +121,36 @@ func (e *Engine) Inspect(ctx context.Context, name string) (State, error) {
 	s := State{}
 	if c.State != nil {
 		s.Running, s.Status, s.ExitCode = c.State.Running, string(c.State.Status), c.State.ExitCode
+		if !strings.HasPrefix(c.State.StartedAt, "0001-") {
+			s.StartedAt = c.State.StartedAt
+		}
 	}
 	if c.Config != nil {
 		s.Image, s.Labels = c.Config.Image, c.Config.Labels
 	}
+	if c.NetworkSettings != nil {
+		s.IPs = map[string]string{}
+		for name, n := range c.NetworkSettings.Networks {
+			if n != nil && n.IPAddress != "" {
+				s.IPs[name] = n.IPAddress
+			}
+		}
+	}
 	return s, nil
+}
+
+// StreamLogs copies a container's log (stdout and stderr, in order) to w: from `since` (a
+// duration such as 10m, or empty for all), and on as it grows while `follow`, until ctx ends.
+func (e *Engine) StreamLogs(ctx context.Context, name, since string, follow bool, w io.Writer) error {
+	rc, err := e.c.ContainerLogs(ctx, name, container.LogsOptions{ShowStdout: true, ShowStderr: true, Since: since, Follow: follow})
+	if err != nil {
+		return wrap(err, "reading the log of %s", name)
+	}
+	defer rc.Close()
+	if _, err := stdcopy.StdCopy(w, w, rc); err != nil && ctx.Err() == nil {
+		return wrap(err, "reading the log of %s", name)
+	}
+	return nil
 }
 
 // Create creates a container from spec (not started).

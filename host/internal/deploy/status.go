@@ -1,0 +1,110 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"coop/host/internal/engine"
+	"coop/host/internal/lock"
+)
+
+// Slot is a co-op's container in one of its two slots.
+type Slot struct {
+	Slot    string `json:"slot"`
+	Image   string `json:"image"`
+	Running bool   `json:"running"`
+	// Since is when its container last started (RFC 3339), empty when it never did.
+	Since string `json:"since"`
+}
+
+// CoopStatus is what `status --coops` says of one co-op on this host: what serves, what is kept
+// for an instant rollback, whether the live release answers its health path, who holds the lock,
+// and the last release recorded.
+type CoopStatus struct {
+	Coop string `json:"coop"`
+	Live *Slot  `json:"live"`
+	Idle *Slot  `json:"idle"`
+	// Healthy is the live release's answer to its health path from this host: true for 2xx, false
+	// for anything else, null when there is no live release or no address to ask.
+	Healthy *bool `json:"healthy"`
+	// Lock is the holder of the co-op's lock (a release under way); empty when none.
+	Lock string  `json:"lock"`
+	Last *Record `json:"last"`
+}
+
+// StatusEngine is what Status needs of the engine.
+type StatusEngine interface {
+	StateEngine
+	Inspect(ctx context.Context, name string) (engine.State, error)
+}
+
+// Coops are the ids of the co-ops that have a directory under root/coops, in order.
+func Coops(root string) ([]string, error) {
+	entries, err := os.ReadDir(filepath.Join(root, "coops"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, e := range entries {
+		if e.IsDir() {
+			ids = append(ids, e.Name())
+		}
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
+
+// Status reads one co-op's status; probe asks a health URL (a GET with a short timeout).
+func Status(ctx context.Context, eng StatusEngine, prx Proxy, id, dir string, probe func(url string) bool) (CoopStatus, error) {
+	st, err := State(ctx, eng, prx, id, dir)
+	if err != nil {
+		return CoopStatus{Coop: id}, err
+	}
+	s := CoopStatus{Coop: id, Last: st.Last}
+	if h, held := lock.Held(dir); held {
+		s.Lock = h.String()
+	}
+	slot := func(name string) (*Slot, engine.State) {
+		c, err := eng.Inspect(ctx, SlotName(id, name))
+		if err != nil {
+			return nil, engine.State{}
+		}
+		return &Slot{Slot: name, Image: c.Image, Running: c.Running, Since: c.StartedAt}, c
+	}
+	if st.Live == nil {
+		return s, nil
+	}
+	var live engine.State
+	s.Live, live = slot(st.Live.Slot)
+	s.Idle, _ = slot(otherSlot(st.Live.Slot))
+	if s.Live == nil || !s.Live.Running {
+		return s, nil
+	}
+	if r, err := loadRelease(dir); err == nil {
+		if ip := live.IPs[r.Network]; ip != "" {
+			ok := probe(fmt.Sprintf("http://%s:%d%s", ip, r.Port, r.HealthPath))
+			s.Healthy = &ok
+		}
+	}
+	return s, nil
+}
+
+// ProbeHTTP is Status's probe: a GET answered 2xx within two seconds.
+func ProbeHTTP(url string) bool {
+	client := http.Client{Timeout: 2 * time.Second}
+	res, err := client.Get(url)
+	if err != nil {
+		return false
+	}
+	res.Body.Close()
+	return res.StatusCode >= 200 && res.StatusCode < 300
+}

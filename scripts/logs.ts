@@ -1,0 +1,56 @@
+// npm run logs -- --stack S --coop ID [--follow] [--since 10m]
+// The co-op's container log from every host of the stack, each line prefixed with its host; with
+// --follow it goes on until interrupted.
+import { render } from "../components/remote/shell";
+import { execStream } from "../components/remote/ssh";
+import { isCoopId } from "../components/rules";
+import { fail, parseArgs, readStack, sshTarget, stackConfig, stackHosts } from "./stackTools";
+
+const USAGE = "usage: npm run logs -- --stack S --coop ID [--follow] [--since 10m]";
+
+/** Prefixes each complete line with the host; keeps a partial line until its end arrives. */
+function linePrefixer(prefix: string, write: (s: string) => void): { push(chunk: string): void; end(): void } {
+    let partial = "";
+    return {
+        push(chunk) {
+            const lines = (partial + chunk).split("\n");
+            partial = lines.pop()!;
+            for (const l of lines) write(`${prefix}${l}\n`);
+        },
+        end() {
+            if (partial !== "") write(`${prefix}${partial}\n`);
+        },
+    };
+}
+
+async function main(): Promise<void> {
+    const args = parseArgs(process.argv.slice(2), { stack: "string", coop: "string", follow: "boolean", since: "string" }, USAGE);
+    if (typeof args.stack !== "string") fail(`--stack is required\n${USAGE}`);
+    if (typeof args.coop !== "string" || !isCoopId(args.coop)) fail(`--coop must be a co-op id\n${USAGE}`);
+    const since = typeof args.since === "string" ? args.since : "1h";
+    if (!/^[0-9]+(ms|s|m|h)$/.test(since)) fail(`--since ${since}: must be a duration such as 10m or 2h`);
+    const { config, outputs } = await readStack(args.stack);
+    const cfg = stackConfig(config);
+    if (!cfg.coops.some((c) => c.id === args.coop)) fail(`--coop ${args.coop}: the stack has no such co-op (${cfg.coops.map((c) => c.id).join(", ")})`);
+    const agents = (outputs.agents?.value ?? {}) as Record<string, string>;
+    const hosts = stackHosts(cfg, outputs);
+    const width = Math.max(...hosts.map((h) => h.name.length));
+    const codes = await Promise.all(
+        hosts.map(async (h) => {
+            const agent = agents[h.name];
+            if (!agent) fail(`the stack has no agent on ${h.name}: run pulumi up first`);
+            const out = linePrefixer(`${h.name.padEnd(width)} | `, (s) => process.stdout.write(s));
+            const err = linePrefixer(`${h.name.padEnd(width)} ! `, (s) => process.stderr.write(s));
+            const command = render([agent, "logs", args.coop as string, "--since", since, ...(args.follow ? ["--follow", "--while-stdin-open"] : [])]);
+            const code = await execStream(sshTarget(cfg, config, h), command, (chunk, stream) => (stream === "stdout" ? out : err).push(chunk), {
+                holdStdin: args.follow === true,
+            });
+            out.end();
+            err.end();
+            return code;
+        }),
+    );
+    if (codes.some((c) => c !== 0)) process.exitCode = 1;
+}
+
+main().catch((e) => fail((e as Error).message));

@@ -1,0 +1,43 @@
+// npm run status -- --stack S [--json]
+// Per co-op and host: the live release (digest, since when), the one kept for an instant
+// rollback, the live release's health, the lock's holder while a release runs, and whether the
+// host agrees with the stack's history. One SSH call per host, all at once. Exits 2 when a host
+// differs from the stack or a live release fails its health check.
+import { HostStatusReport, parseReport } from "../components/release";
+import { liveRelease, releasesFromHistory } from "../components/releases";
+import { render } from "../components/remote/shell";
+import { exec } from "../components/remote/ssh";
+import { formatStatus, statusRows } from "../components/status";
+import { fail, parseArgs, readStack, sshTarget, stackConfig, stackHosts } from "./stackTools";
+
+const USAGE = "usage: npm run status -- --stack S [--json]";
+
+async function main(): Promise<void> {
+    const args = parseArgs(process.argv.slice(2), { stack: "string", json: "boolean" }, USAGE);
+    if (typeof args.stack !== "string") fail(`--stack is required\n${USAGE}`);
+    const { history, config, outputs } = await readStack(args.stack);
+    const cfg = stackConfig(config);
+    const agents = (outputs.agents?.value ?? {}) as Record<string, string>;
+    const stackLive = liveRelease(releasesFromHistory(history))?.images ?? {};
+    const hosts = await Promise.all(
+        stackHosts(cfg, outputs).map(async (h) => {
+            const agent = agents[h.name];
+            if (!agent) fail(`the stack has no agent on ${h.name}: run pulumi up first`);
+            const r = await exec(sshTarget(cfg, config, h), render([agent, "status", "--coops"]));
+            if (r.code !== 0) fail(`status on ${h.name} (${h.address}:${h.port}) exited ${r.code}: ${r.stderr.trim().split("\n").pop()}`);
+            return { host: h.name, report: parseReport(HostStatusReport, `status on ${h.name}`, r.stdout) };
+        }),
+    );
+    const rows = statusRows(stackLive, hosts);
+    if (args.json) {
+        console.log(JSON.stringify({ stack: args.stack, rows, proxies: Object.fromEntries(hosts.map((h) => [h.host, h.report.proxy])) }, null, 2));
+    } else {
+        for (const h of hosts) {
+            if (!h.report.proxy.running) console.log(`warning: ${h.host}: the proxy is not running`);
+        }
+        console.log(formatStatus(rows));
+    }
+    if (rows.some((r) => !r.agrees || r.healthy === false)) process.exitCode = 2;
+}
+
+main().catch((e) => fail((e as Error).message));
