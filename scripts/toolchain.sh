@@ -94,6 +94,9 @@ install -m 0755 "$COOP_ROOT/policy/bin/pulumi-analyzer-policy-coop-nodejs" "$COO
 
 build kamal-proxy "$KAMAL_PROXY_VERSION" kamal-proxy github.com/basecamp/kamal-proxy/cmd/kamal-proxy
 build actionlint "$ACTIONLINT_VERSION" actionlint github.com/rhysd/actionlint/cmd/actionlint
+# The S3-compatible server that stands in for DigitalOcean Spaces on the local stack and in the
+# tests (the co-ops' database backups).
+build versitygw "$VERSITYGW_VERSION" versitygw github.com/versity/versitygw/cmd/versitygw
 
 got=$("$COOP_TOOLCHAIN_BIN/pulumi" version)
 [[ $got == "v$PULUMI_VERSION" ]] || die "built pulumi reports $got, expected v$PULUMI_VERSION"
