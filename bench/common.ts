@@ -34,6 +34,7 @@ const BENCH_COOP: CoopSpec = {
     configFiles: {},
     retain: 2,
     deleteDataOnRemove: true,
+    dataVolume: "scratch",
 };
 
 /** A co-op the benchmark owns on the local host, deployed by the host agent (test/support.ts installs it). */

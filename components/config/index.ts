@@ -179,6 +179,8 @@ export function parseStackConfig(raw: Record<string, unknown>, secretKeys: reado
         fail("coop:coops", "is required when droplets.count > 1: the load balancer's certificate covers the co-op domains");
     }
     checkSecretEnv(coops, secrets, facts, fail);
+    const hostCount = cloud ? numberOr(dig(raw.digitalocean, "droplets", "count"), 1) : hosts.length;
+    checkDataVolumes(coops, hostCount, cloud ? "coop:digitalocean.droplets.count" : "coop:hosts", fail);
     const webhook = digitalocean?.alerts.slack?.webhookKey;
     if (webhook !== undefined && !secrets.has(webhook)) {
         fail("coop:digitalocean.alerts.slack.webhookKey", `coop:${webhook} must be set as a secret (pulumi config set --secret coop:${webhook} https://hooks.slack.com/...)`);
@@ -342,6 +344,21 @@ function checkSecretEnv(coops: Array<CoopSpec & { index: number }>, secrets: Set
                 fail(path, `the value of coop:${key} spans lines or holds a NUL byte, which an env file cannot hold`);
             }
         }
+    }
+}
+
+/**
+ * A co-op's `/data` volume lives on each host apart, and a load balancer sends each request to any
+ * of them: with more than one host there is no single copy, so a co-op whose volume holds state
+ * is refused rather than given one copy per host that drift apart.
+ */
+function checkDataVolumes(coops: Array<CoopSpec & { index: number }>, hostCount: number, countPath: string, fail: (path: string, message: string) => void): void {
+    if (hostCount <= 1) return;
+    for (const c of coops.filter((x) => x.dataVolume === "state")) {
+        fail(
+            `coop:coops[${c.index}].dataVolume`,
+            `"state" needs the one copy of /data on one host, and this stack has ${hostCount} hosts (${countPath}), each with its own copy behind the load balancer; keep the state in the database or object storage and say "scratch", or run one host`,
+        );
     }
 }
 

@@ -247,6 +247,12 @@ export function coopSchema() {
         retain: int(1, 20).default(2),
         /** Delete the data volume when the co-op is removed; by default data outlives the co-op. */
         deleteDataOnRemove: bool().default(false),
+        /**
+         * What the co-op keeps in its `/data` volume, which lives on each host apart: `scratch`
+         * (caches, files it can make again: the default) or `state` (the one copy of something it
+         * cannot lose, such as uploads or a SQLite file), which only a stack of one host can hold.
+         */
+        dataVolume: z.enum(["scratch", "state"], { error: 'must be "scratch" or "state"' }).default("scratch"),
     });
 }
 export type CoopSpec = z.output<ReturnType<typeof coopSchema>>;

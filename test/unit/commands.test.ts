@@ -68,6 +68,7 @@ describe("the release document", () => {
         cpus: "0.5",
         retain: 2,
         deleteDataOnRemove: false,
+        dataVolume: "scratch" as const,
     };
 
     it("is the co-op's release as data, field by field", () => {

@@ -124,6 +124,7 @@ describe("co-ops in the config", () => {
             configFiles: {},
             retain: 2,
             deleteDataOnRemove: false,
+            dataVolume: "scratch",
         });
     });
 
@@ -179,6 +180,29 @@ describe("co-ops in the config", () => {
                 "coop:coops[0]: environment variable SECRET_KEY is set more than once (env, secretEnv, generatedSecrets)",
             ],
         );
+    });
+});
+
+describe("a co-op whose data volume holds state", () => {
+    const coop = (o: Record<string, unknown> = {}) => ({ id: "alpha", domains: ["alpha.example.org"], image: `ghcr.io/org/app@sha256:${"d".repeat(64)}`, ...o });
+    const host = (n: number) => ({ name: `local-${n}`, address: `10.0.0.${n}`, port: 22, hostKey: KEY });
+
+    it("runs on a stack of one host", () => {
+        assert.equal(parse(local({ coops: [coop({ dataVolume: "state" })] })).coops[0].dataVolume, "state");
+        assert.equal(parse(cloud("prod", { coops: [coop({ dataVolume: "state" })] })).coops[0].dataVolume, "state");
+    });
+
+    it("is refused, by path, where the load balancer spreads it over several hosts; scratch data is not", () => {
+        const coops = [coop(), coop({ id: "beta", domains: ["beta.example.org"], dataVolume: "state" })];
+        assert.deepEqual(errorsOf(local({ hosts: [host(1), host(2), host(3)], coops })), [
+            'coop:coops[1].dataVolume: "state" needs the one copy of /data on one host, and this stack has 3 hosts (coop:hosts), each with its own copy behind the load balancer; keep the state in the database or object storage and say "scratch", or run one host',
+        ]);
+        const raw = cloud("uat", { coops });
+        (raw.digitalocean as { droplets: { count: number } }).droplets.count = 2;
+        assert.deepEqual(errorsOf(raw), [
+            'coop:coops[1].dataVolume: "state" needs the one copy of /data on one host, and this stack has 2 hosts (coop:digitalocean.droplets.count), each with its own copy behind the load balancer; keep the state in the database or object storage and say "scratch", or run one host',
+        ]);
+        assert.deepEqual(errorsOf(local({ coops: [coop({ dataVolume: "shared" })] })), ['coop:coops[0].dataVolume: must be "scratch" or "state"']);
     });
 });
 

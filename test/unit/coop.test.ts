@@ -51,6 +51,7 @@ const coop: CoopSpec = {
     cpus: undefined,
     retain: 2,
     deleteDataOnRemove: false,
+    dataVolume: "scratch",
 };
 
 async function settle<T>(o: pulumi.Output<T>): Promise<T> {
