@@ -75,7 +75,7 @@ export function agentPath(root: string, image: string): string {
     return `${root}/bin/coop-agent-${digest.slice(0, 12)}`;
 }
 
-const Timings = z.strictObject({ pullMs: z.number(), migrateMs: z.number(), startMs: z.number(), switchMs: z.number(), totalMs: z.number() });
+const Timings = z.strictObject({ pullMs: z.number(), backupMs: z.number().optional(), migrateMs: z.number(), startMs: z.number(), switchMs: z.number(), totalMs: z.number() });
 
 /** The agent's answer to `deploy` (host/internal/deploy: Report, NoChange). */
 export const DeployReport = z.union([
@@ -88,6 +88,8 @@ export const DeployReport = z.union([
         image: z.string(),
         releaseKey: z.string(),
         timings: Timings,
+        /** The key of the database dump taken before the migrations (host/internal/backup); absent when none was. */
+        backup: z.string().optional(),
     }),
     z.strictObject({ coop: z.string(), changed: z.literal(false), slot: z.enum(["blue", "green"]), image: z.string(), releaseKey: z.string() }),
 ]);
@@ -113,6 +115,8 @@ export const ReleaseRecord = z.strictObject({
     ms: z.number(),
     /** The id the deploy was given (CoopRelease gives each one); absent in records of older agents. */
     deployId: z.string().optional(),
+    /** The key of the database dump taken before this release's migrations. */
+    backup: z.string().optional(),
 });
 export type ReleaseRecord = z.infer<typeof ReleaseRecord>;
 

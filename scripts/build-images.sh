@@ -15,6 +15,11 @@
 #   REGISTRY/coop-django:v1             a real threaded WSGI app: Django 3.2 under gunicorn
 #                                       (gthread), FROM scratch around a Debian bookworm
 #                                       root filesystem debootstrapped here (app/django)
+#   REGISTRY/coop-django:v2             the same with a migration that goes wrong
+#                                       (app/django/v2: a new table, the visits deleted)
+#   REGISTRY/coop-pgtools:current       pg_dump, pg_restore, psql and a shell, FROM scratch:
+#                                       this machine's PostgreSQL client programs and the
+#                                       libraries they load (ldd); the agent's database backups
 #   REGISTRY/kamal-proxy:$KAMAL_PROXY_VERSION
 #                                       only when KAMAL_PROXY_BIN names a
 #                                       prebuilt static kamal-proxy binary
@@ -147,7 +152,36 @@ inputs_hash() {
 		sha256sum scripts/build-images.sh host/kamal-proxy.Dockerfile
 		printf 'coop-agent %s\n' "$AGENT_HASH"
 		printf 'coop-django %s\n' "$DJANGO_HASH"
+		printf 'coop-pgtools %s\n' "$PGTOOLS_HASH"
 	} | sha256sum | cut -d' ' -f1
+}
+
+# The PostgreSQL client programs of the newest version installed here (Debian's postgresql-client).
+pg_bindir() {
+	local d
+	d=$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -n 1)
+	[[ -n $d && -x $d/pg_dump && -x $d/pg_restore && -x $d/psql ]] || return 1
+	printf '%s\n' "$d"
+}
+
+# The pgtools image's inputs: the programs and every library they load, and this section.
+pgtools_inputs_hash() {
+	{
+		printf 'registry %s\narch %s\n' "$REGISTRY" "$ARCH"
+		pgtools_files | LC_ALL=C sort -u | xargs -r sha256sum
+		sed -n '/^# --- the pgtools image/,/^# --- end of the pgtools image/p' "$ROOT/scripts/build-images.sh"
+	} | sha256sum | cut -d' ' -f1
+}
+
+# pgtools_files: the programs, /bin/sh (dash) and the shared libraries all of them load.
+pgtools_files() {
+	local bindir p
+	bindir=$(pg_bindir) || return 0
+	for p in "$bindir/pg_dump" "$bindir/pg_restore" "$bindir/psql" /bin/dash; do
+		readlink -f "$p"
+		ldd "$p" | awk '/=> \//{print $3} /^\t\/[^ ]+ \(/{print $1}' | xargs -r readlink -f
+		ldd "$p" | awk '/=> \//{print $3} /^\t\/[^ ]+ \(/{print $1}'
+	done
 }
 
 # The Django image's root filesystem's inputs: the suite, the packages, debootstrap's version and
@@ -197,6 +231,8 @@ rootfs_build() {
 AGENT_HASH=$(agent_inputs_hash)
 ROOTFS_KEY=$(rootfs_key)
 DJANGO_HASH=$(django_inputs_hash)
+pg_bindir >/dev/null || die "no PostgreSQL client programs in /usr/lib/postgresql/*/bin (apt-get install postgresql-client); the coop-pgtools image is made of them"
+PGTOOLS_HASH=$(pgtools_inputs_hash)
 HASH=$(inputs_hash)
 
 expected_keys() {
@@ -206,6 +242,8 @@ expected_keys() {
 	done
 	printf 'coop-agent\n'
 	printf 'django\n'
+	printf 'django:v2\n'
+	printf 'coop-pgtools\n'
 	if [[ -n $KP_BIN ]]; then
 		printf 'kamal-proxy\n'
 	fi
@@ -385,8 +423,10 @@ if [[ -f $OUTFILE ]] && [[ $(jq -r '.djangoInputsHash // empty' "$OUTFILE" 2>/de
 		django_ref=""
 	fi
 fi
-if [[ -n $django_ref ]]; then
+django_v2_ref=$(jq -r '.images["django:v2"] // empty' "$OUTFILE" 2>/dev/null || true)
+if [[ -n $django_ref && -n $django_v2_ref ]] && in_registry "$django_v2_ref"; then
 	record django "$django_ref"
+	record django:v2 "$django_v2_ref"
 else
 	cache=${COOP_ROOTFS_CACHE:-$(dirname "$OUTFILE")/cache}
 	rootfs=$cache/django-rootfs-$ROOTFS_KEY.tar
@@ -414,8 +454,56 @@ else
 	pinned=$(build_push "$ref" "$ctx" "$DJANGO_DIR/Dockerfile" --build-arg "VERSION=v1")
 	remove_local "$ref"
 	record django "$pinned"
+	# v2: the same app with one more migration, one that goes wrong (app/django/v2).
+	cp "$DJANGO_DIR"/v2/0*.py "$ctx/app/coopsite/site/migrations/"
+	find "$ctx/app" -exec touch -h -d "$FIXED_MTIME" {} +
+	ref="$REGISTRY/coop-django:v2"
+	LOCAL_REFS+=("$ref")
+	pinned=$(build_push "$ref" "$ctx" "$DJANGO_DIR/Dockerfile" --build-arg "VERSION=v2")
+	remove_local "$ref"
+	record django:v2 "$pinned"
 fi
 # --- end of the Django stand-in ----------------------------------------------
+
+# --- the pgtools image ---------------------------------------------------------
+# pg_dump, pg_restore, psql and /bin/sh with the libraries they load, at their own paths, FROM
+# scratch; rebuilt only when those files change (pgtoolsInputsHash). The agent runs it for a
+# co-op's database backup and restore; libpq reads the connection from PG* variables.
+pgtools_ref=""
+if [[ -f $OUTFILE ]] && [[ $(jq -r '.pgtoolsInputsHash // empty' "$OUTFILE" 2>/dev/null) == "$PGTOOLS_HASH" ]]; then
+	pgtools_ref=$(jq -r '.images["coop-pgtools"] // empty' "$OUTFILE")
+	if [[ -n $pgtools_ref ]] && ! in_registry "$pgtools_ref"; then
+		pgtools_ref=""
+	fi
+fi
+if [[ -n $pgtools_ref ]]; then
+	record coop-pgtools "$pgtools_ref"
+else
+	ctx=$WORK/pgtools
+	mkdir -p "$ctx/root/usr/bin" "$ctx/root/bin" "$ctx/root/etc" "$ctx/root/tmp"
+	chmod 1777 "$ctx/root/tmp"
+	while IFS= read -r f; do
+		mkdir -p "$ctx/root$(dirname "$f")"
+		cp -L "$f" "$ctx/root$f"
+	done < <(pgtools_files | LC_ALL=C sort -u)
+	bindir=$(pg_bindir)
+	for p in pg_dump pg_restore psql; do
+		ln -sf "$bindir/$p" "$ctx/root/usr/bin/$p"
+	done
+	ln -sf /usr/bin/dash "$ctx/root/bin/sh"
+	printf 'root:x:0:0:root:/root:/bin/sh\n' >"$ctx/root/etc/passwd"
+	printf 'root:x:0:\n' >"$ctx/root/etc/group"
+	find "$ctx/root" -exec touch -h -d "$FIXED_MTIME" {} +
+	tar --numeric-owner --sort=name -C "$ctx/root" -cf "$ctx/rootfs.tar" .
+	rm -rf "$ctx/root"
+	printf 'FROM scratch\nADD rootfs.tar /\nENV PATH=/usr/bin:/bin LANG=C.UTF-8 LD_LIBRARY_PATH=/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu:/lib:/usr/lib\nLABEL org.opencontainers.image.title="coop-pgtools"\n' >"$ctx/Dockerfile"
+	ref="$REGISTRY/coop-pgtools:current"
+	LOCAL_REFS+=("$ref")
+	pinned=$(build_push "$ref" "$ctx" "$ctx/Dockerfile")
+	remove_local "$ref"
+	record coop-pgtools "$pinned"
+fi
+# --- end of the pgtools image --------------------------------------------------
 
 if [[ -n $KP_BIN ]]; then
 	ctx=$WORK/kamal-proxy
@@ -436,7 +524,7 @@ else
 fi
 
 tmp_out=$(mktemp "$(dirname "$OUTFILE")/.images.XXXXXX")
-if ! jq -n --arg h "$HASH" --arg a "$AGENT_HASH" --arg d "$DJANGO_HASH" --argjson images "$IMAGES" '{inputsHash: $h, agentInputsHash: $a, djangoInputsHash: $d, images: $images}' >"$tmp_out"; then
+if ! jq -n --arg h "$HASH" --arg a "$AGENT_HASH" --arg d "$DJANGO_HASH" --arg p "$PGTOOLS_HASH" --argjson images "$IMAGES" '{inputsHash: $h, agentInputsHash: $a, djangoInputsHash: $d, pgtoolsInputsHash: $p, images: $images}' >"$tmp_out"; then
 	rm -f "$tmp_out"
 	die "could not write $OUTFILE"
 fi

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"coop/host/internal/backup"
 	"coop/host/internal/deploy"
 	"coop/host/internal/procfs"
 	"coop/host/internal/release"
@@ -107,6 +108,7 @@ func (e *env) deploy(ctx context.Context, f deployFlags, healthInterval time.Dur
 		Block:     e.block,
 		Alive:     procfs.Alive,
 		StartTime: procfs.StartTime,
+		Backup:    &backup.Maker{Engine: eng, Log: e.logf},
 	}
 	res, err := d.Run(ctx, rel, e.coopDir(rel.Coop), deploy.Options{
 		By:             deployer(),

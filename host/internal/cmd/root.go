@@ -121,6 +121,9 @@ func (e *env) newRoot() *cobra.Command {
 		e.newWatchCommand(),
 		e.newStateCommand(),
 		e.newLogsCommand(),
+		e.newBackupsCommand(),
+		e.newRestoreCommand(),
+		e.newResumeCommand(),
 	)
 	return root
 }

@@ -1,8 +1,8 @@
 // Package deploy is a co-op's release on a host, as small named steps:
 //
 //	lock → wait for an interrupted switch → look (proxy route, containers) → converge after an
-//	interrupted deploy → pull → migrate → start the idle slot → health gate + switch (the proxy)
-//	→ drain (the proxy) → keep the old slot, stopped, off the deploy's path → record → prune → unlock
+//	interrupted deploy → pull → back up the database (when migrations run) → migrate → start the
+//	idle slot → health gate + switch (the proxy) → drain (the proxy) → keep the old slot, stopped, off the deploy's path → record → prune → unlock
 //
 // A co-op ID runs in one of two slots, containers coop-ID-blue and coop-ID-green, behind the
 // proxy service coop-ID. The slot the proxy routes to is live; the other, stopped, holds the
@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"coop/host/internal/backup"
 	"coop/host/internal/engine"
 	"coop/host/internal/proxy"
 	"coop/host/internal/release"
@@ -116,11 +117,19 @@ type Retirer interface {
 	Retire(stop string, stopTimeout time.Duration, remove string) (pid int, err error)
 }
 
+// BackupTaker dumps a co-op's database into the release's store before its migrations
+// (internal/backup); live is the image serving the data.
+type BackupTaker interface {
+	Take(ctx context.Context, rel release.Release, dir, live, deployID string) (backup.Taken, error)
+}
+
 // Deployer runs releases.
 type Deployer struct {
 	Engine  Engine
 	Proxy   Proxy
 	Retirer Retirer
+	// Backup takes the dump before migrations of a release with a backup section.
+	Backup BackupTaker
 	// Log prints a progress line; Block prints lines (a container's log) indented under it.
 	Log   func(format string, args ...any)
 	Block func(text []byte)
@@ -179,11 +188,14 @@ type Released struct {
 	Image        string  `json:"image"`
 	ReleaseKey   string  `json:"releaseKey"`
 	Timings      Timings `json:"timings"`
+	// Backup is the key of the dump taken before the migrations; "" when none was.
+	Backup string `json:"backup,omitempty"`
 }
 
 // Timings of a release's steps, in milliseconds.
 type Timings struct {
 	PullMs    int64 `json:"pullMs"`
+	BackupMs  int64 `json:"backupMs"`
 	MigrateMs int64 `json:"migrateMs"`
 	StartMs   int64 `json:"startMs"`
 	SwitchMs  int64 `json:"switchMs"`
@@ -275,7 +287,7 @@ func (d *Deployer) Run(ctx context.Context, rel release.Release, dir string, o O
 	if o.OnlyIfRetained && !p.reuse {
 		return Result{NotRetained: &NotRetained{Coop: id, Changed: false, Retained: false, Image: rel.Image}}, nil
 	}
-	t, err := d.release(ctx, p, o)
+	t, taken, err := d.release(ctx, p, o)
 	if err != nil {
 		return Result{}, err
 	}
@@ -284,7 +296,7 @@ func (d *Deployer) Run(ctx context.Context, rel release.Release, dir string, o O
 	t.TotalMs = since(d.Now, t0)
 	entry := Record{
 		Time: d.Now().UTC().Format(recordTimeFormat), Coop: id, Image: rel.Image, Slot: p.idle,
-		Reused: p.reuse, ReleaseKey: p.key, By: o.By, Ms: t.TotalMs, DeployID: o.DeployID,
+		Reused: p.reuse, ReleaseKey: p.key, By: o.By, Ms: t.TotalMs, DeployID: o.DeployID, Backup: taken.Key,
 	}
 	if err := record(filepath.Join(dir, ReleasesLog), entry); err != nil {
 		d.Log("warning: %s/%s: %v (the release is live)", dir, ReleasesLog, err)
@@ -295,7 +307,7 @@ func (d *Deployer) Run(ctx context.Context, rel release.Release, dir string, o O
 	pruneImages(ctx, d.Engine, filepath.Join(dir, ReleasesLog), rel.Retain)
 	return Result{Released: &Released{
 		Coop: id, Changed: true, Reused: p.reuse, Slot: p.idle, PreviousSlot: p.live,
-		Image: rel.Image, ReleaseKey: p.key, Timings: t,
+		Image: rel.Image, ReleaseKey: p.key, Timings: t, Backup: taken.Key,
 	}}, nil
 }
 
@@ -371,12 +383,13 @@ func (d *Deployer) plan(ctx context.Context, rel release.Release, dir string) (p
 	return p, nil
 }
 
-// release runs the steps that change the host: pull, migrate, start the idle slot, health gate
-// and switch, keep the old slot. A failure before the switch puts everything back.
-func (d *Deployer) release(ctx context.Context, p plan, o Options) (Timings, error) {
+// release runs the steps that change the host: pull, back up the database, migrate, start the
+// idle slot, health gate and switch, keep the old slot. A failure before the switch puts everything back.
+func (d *Deployer) release(ctx context.Context, p plan, o Options) (Timings, backup.Taken, error) {
 	rel, id := p.rel, p.rel.Coop
 	a := &attempt{d: d, ctx: ctx, id: id, client: o.Client}
 	var t Timings
+	var taken backup.Taken
 
 	// 1. Pull by digest (skipped when the image is here). A client that goes away ends it.
 	step := d.Now()
@@ -385,20 +398,42 @@ func (d *Deployer) release(ctx context.Context, p plan, o Options) (Timings, err
 		err := engine.EnsureImage(pullCtx, d.Engine, rel.Image, PullAttempts, d.Sleep, d.Log)
 		releasePullCtx()
 		if err != nil {
-			return t, a.fail("pull", err.Error(), "")
+			return t, taken, a.fail("pull", err.Error(), "")
 		}
 	}
 	t.PullMs = since(d.Now, step)
+
+	// 2a. A dump of the co-op's database, stored off the host, before any migration runs. A
+	//     failed backup stops the release here: nothing migrated, the old slot serving.
+	step = d.Now()
+	if !p.reuse && len(rel.Migrate) > 0 && rel.Backup != nil {
+		if err := a.clientThere("backup"); err != nil {
+			return t, taken, err
+		}
+		if d.Backup == nil {
+			return t, taken, a.fail("backup", "this agent takes no backups", "")
+		}
+		live := ""
+		if c, ok := p.seen[p.old]; ok && p.old != "" {
+			live = c.Image
+		}
+		var err error
+		if taken, err = d.Backup.Take(ctx, rel, p.dir, live, o.DeployID); err != nil {
+			return t, backup.Taken{}, a.fail("backup", err.Error()+"; no migration ran", "")
+		}
+		d.Log("backed up %s's database before its migrations: %s/%s (%d bytes)", id, rel.Backup.Store.Bucket, taken.Key, taken.Bytes)
+	}
+	t.BackupMs = since(d.Now, step)
 
 	// 2. Migrations, in a one-off container of the new image, before anything serves it. A
 	//    migration that started is never cut short, whoever goes away.
 	step = d.Now()
 	if !p.reuse && len(rel.Migrate) > 0 {
 		if err := a.clientThere("migration"); err != nil {
-			return t, err
+			return t, taken, err
 		}
 		if err := migrate(ctx, d.Engine, p.spec, MigrateName(id), rel.Migrate, d.Log, d.Block); err != nil {
-			return t, a.fail("migration", err.Error(), "")
+			return t, taken, a.fail("migration", err.Error(), "")
 		}
 	}
 	t.MigrateMs = since(d.Now, step)
@@ -406,18 +441,18 @@ func (d *Deployer) release(ctx context.Context, p plan, o Options) (Timings, err
 	// 3. The idle slot: reuse it, or set its release aside (SLOT-old, put back if this deploy
 	//    fails, so that a failed deploy never costs the instant rollback) and start the new one.
 	if err := a.clientThere("start"); err != nil {
-		return t, err
+		return t, taken, err
 	}
 	step = d.Now()
 	if p.reuse {
 		waitStopping(ctx, p.dir, d.Alive, d.Sleep)
 		if err := d.Engine.Start(ctx, p.newSlot); err != nil {
-			return t, a.fail("start", err.Error(), p.newSlot)
+			return t, taken, a.fail("start", err.Error(), p.newSlot)
 		}
 	} else {
 		if _, held := p.seen[p.newSlot]; held {
 			if err := setAside(ctx, d.Engine, p.newSlot); err != nil {
-				return t, a.fail("start", err.Error(), "")
+				return t, taken, a.fail("start", err.Error(), "")
 			}
 			a.setAside = p.newSlot
 		}
@@ -426,7 +461,7 @@ func (d *Deployer) release(ctx context.Context, p plan, o Options) (Timings, err
 		slot.Restart = true
 		slot.Labels = map[string]string{LabelManaged: "true", LabelID: id, LabelSlot: p.idle, LabelRelease: p.key, LabelImage: rel.Image}
 		if err := startSlot(ctx, d.Engine, slot); err != nil {
-			return t, a.fail("start", err.Error(), "")
+			return t, taken, a.fail("start", err.Error(), "")
 		}
 	}
 	t.StartMs = since(d.Now, step)
@@ -436,7 +471,7 @@ func (d *Deployer) release(ctx context.Context, p plan, o Options) (Timings, err
 	if o.Client.Err() != nil {
 		_ = d.Engine.Stop(ctx, p.newSlot, StrayStopTimeout)
 		if err := a.clientThere("switch"); err != nil {
-			return t, err
+			return t, taken, err
 		}
 	}
 
@@ -456,7 +491,7 @@ func (d *Deployer) release(ctx context.Context, p plan, o Options) (Timings, err
 	}
 	if err := switchProxy(ctx, d.Proxy, deployment, p.dir); err != nil {
 		if d.engineGone(ctx) {
-			return t, &EngineGoneError{Coop: id, Step: "health check", Reason: proxyReason(err)}
+			return t, taken, &EngineGoneError{Coop: id, Step: "health check", Reason: proxyReason(err)}
 		}
 		state := "missing"
 		if s, ierr := d.Engine.Inspect(ctx, p.newSlot); ierr == nil {
@@ -464,14 +499,14 @@ func (d *Deployer) release(ctx context.Context, p plan, o Options) (Timings, err
 		}
 		_ = d.Engine.Stop(ctx, p.newSlot, StrayStopTimeout)
 		why := fmt.Sprintf("%s did not become healthy on %s within %d s; container %s; proxy: %s", p.newSlot, rel.HealthPath, rel.HealthTimeoutSeconds, state, proxyReason(err))
-		return t, a.fail("health check", why, p.newSlot)
+		return t, taken, a.fail("health check", why, p.newSlot)
 	}
 	t.SwitchMs = since(d.Now, step)
 
 	// 5. Keep the old slot, stopped, for an instant rollback. The proxy has drained it already,
 	//    so the stop runs off the deploy's path; the next deploy waits for it.
 	keepOldSlot(p.dir, d.Retirer, d.StartTime, p.old, deployment.DrainTimeout, a.setAside, d.Log)
-	return t, nil
+	return t, taken, nil
 }
 
 // attempt is the state a failing release has to undo.

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"coop/host/internal/backup"
 	"coop/host/internal/engine"
 	"coop/host/internal/proxy"
 	"coop/host/internal/release"
@@ -639,4 +640,81 @@ type goneOnMigrate struct {
 func (g *goneOnMigrate) RunToCompletion(ctx context.Context, s engine.Spec) (int, []byte, error) {
 	g.gone()
 	return g.fakeHost.RunToCompletion(ctx, s)
+}
+
+// fakeBackup records what it was asked and fails when told to.
+type fakeBackup struct {
+	host  *fakeHost
+	fail  error
+	calls []string
+}
+
+func (b *fakeBackup) Take(_ context.Context, r release.Release, _, live, deployID string) (backup.Taken, error) {
+	b.host.op("backup %s before %s (live %s)", r.Coop, r.Image, live)
+	b.calls = append(b.calls, r.Image)
+	if b.fail != nil {
+		return backup.Taken{}, b.fail
+	}
+	return backup.Taken{Key: "local/alpha/" + deployID + ".dump", Bytes: 42, Before: r.Image, Live: live}, nil
+}
+
+func withBackup(r release.Release) release.Release {
+	r.Backup = &release.Backup{Image: v3, Keep: 3, Database: "postgresql://u:pw@db/alpha", Store: release.Store{Endpoint: "http://127.0.0.1:1", Region: "r", Bucket: "b", AccessKeyID: "a", SecretAccessKey: "s"}}
+	return r
+}
+
+func TestABackupPrecedesTheMigrationsAndIsRecorded(t *testing.T) {
+	h := newHarness(t)
+	b := &fakeBackup{host: h.host}
+	h.d.Backup = b
+	h.mustRelease(withBackup(rel(v1)))
+	before := len(h.host.mutations())
+	res, err := h.deploy(withBackup(rel(v2)), Options{DeployID: "d2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := h.host.mutations()[before:]
+	if ops[1] != "backup alpha before "+v2+" (live "+v1+")" || ops[2] != "run coop-alpha-migrate "+v2+" migrate" {
+		t.Fatalf("ops %q", ops)
+	}
+	if res.Released.Backup != "local/alpha/d2.dump" {
+		t.Fatalf("report %+v", res.Released)
+	}
+	if r := h.records(); r[len(r)-1].Backup != "local/alpha/d2.dump" {
+		t.Fatalf("record %+v", r[len(r)-1])
+	}
+	saved, _ := os.ReadFile(filepath.Join(h.dir, ReleaseFile))
+	if strings.Contains(string(saved), "backup") || strings.Contains(string(saved), "pw@") {
+		t.Fatalf("release.json keeps the backup section: %s", saved)
+	}
+	// No migrations, no backup; going back to the idle slot's release, no backup either.
+	noMigrate := withBackup(rel(v3))
+	noMigrate.Migrate = []string{}
+	h.mustRelease(noMigrate)
+	h.mustRelease(withBackup(rel(v2)))
+	if len(b.calls) != 2 {
+		t.Fatalf("backups taken for %q", b.calls)
+	}
+}
+
+func TestAFailedBackupStopsTheReleaseBeforeAnyMigration(t *testing.T) {
+	h := newHarness(t)
+	h.d.Backup = &fakeBackup{host: h.host}
+	h.mustRelease(withBackup(rel(v1)))
+	h.d.Backup = &fakeBackup{host: h.host, fail: errors.New("pg_dump exited 1: connection refused")}
+	before := len(h.host.mutations())
+	_, err := h.deploy(withBackup(rel(v2)), Options{})
+	if err == nil || err.Error() != "deploy alpha: backup failed: pg_dump exited 1: connection refused; no migration ran" {
+		t.Fatalf("err = %v", err)
+	}
+	want := []string{"pull " + v2, "backup alpha before " + v2 + " (live " + v1 + ")"}
+	if got := h.host.mutations()[before:]; !reflect.DeepEqual(got, want) {
+		t.Fatalf("ops %q", got)
+	}
+	if h.state("coop-alpha-blue") != "running "+v1 || h.host.routes["coop-alpha"] != "coop-alpha-blue:8080" {
+		t.Fatalf("the old slot does not serve: %s, %+v", h.state("coop-alpha-blue"), h.host.routes)
+	}
+	if !h.lockFree() {
+		t.Fatal("the lock is held")
+	}
 }

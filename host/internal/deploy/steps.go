@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"coop/host/internal/backup"
 	"coop/host/internal/engine"
 	"coop/host/internal/lock"
 	"coop/host/internal/proxy"
@@ -112,12 +113,14 @@ func liveSlot(routes []proxy.Route, id string) string {
 // container left over, every set-aside release back in its slot, and nothing but the live slot
 // running. seen is updated to match.
 func converge(ctx context.Context, eng Engine, id string, seen map[string]engine.Container, old, newSlot string, stopping bool, log func(string, ...any)) error {
-	if _, ok := seen[MigrateName(id)]; ok {
-		log("removing %s, left over by an interrupted deploy", MigrateName(id))
-		if err := eng.Remove(ctx, MigrateName(id)); err != nil {
-			return err
+	for _, oneOff := range []string{MigrateName(id), backup.ContainerName(id)} {
+		if _, ok := seen[oneOff]; ok {
+			log("removing %s, left over by an interrupted deploy", oneOff)
+			if err := eng.Remove(ctx, oneOff); err != nil {
+				return err
+			}
+			delete(seen, oneOff)
 		}
-		delete(seen, MigrateName(id))
 	}
 	// A deploy cut short between setting a slot's previous release aside and its switch: the
 	// previous release goes back into the slot.
@@ -287,6 +290,8 @@ type Record struct {
 	Ms         int64  `json:"ms"`
 	// DeployID is the id the client gave the deploy (deploy --deploy-id); none before.
 	DeployID string `json:"deployId,omitempty"`
+	// Backup is the key of the database dump taken before this release's migrations.
+	Backup string `json:"backup,omitempty"`
 }
 
 const recordTimeFormat = "2006-01-02T15:04:05Z"
@@ -310,6 +315,7 @@ func record(path string, r Record) error {
 
 // saveRelease keeps the live release's document in the co-op's directory.
 func saveRelease(dir string, rel release.Release) error {
+	rel.Backup = nil // secrets: never kept on the host
 	b, err := json.Marshal(rel)
 	if err != nil {
 		return err

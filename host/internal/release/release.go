@@ -5,8 +5,11 @@
 package release
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"net/url"
+	"regexp"
 	"strings"
 
 	"coop/host/internal/rules"
@@ -54,7 +57,39 @@ type Release struct {
 	HealthTimeoutSeconds int `json:"healthTimeoutSeconds"`
 	// DrainTimeoutSeconds is how long in-flight requests get on the old slot.
 	DrainTimeoutSeconds int `json:"drainTimeoutSeconds"`
+	// Backup: when set and the release runs migrations, a dump of the co-op's database is taken
+	// and stored off the host first. It holds secrets: never saved on the host, never printed.
+	Backup *Backup `json:"backup,omitempty"`
 }
+
+// Backup is where and how a co-op's database is dumped before migrations.
+//
+// JSON: {"image":"REPO@sha256:<64 hex>","keep":7,"database":"postgresql://USER:PASSWORD@HOST:PORT/NAME",
+// "store":{"endpoint":"https://ams3.digitaloceanspaces.com","region":"ams3","bucket":"coop-dev-backups",
+// "prefix":"dev","accessKeyId":"...","secretAccessKey":"..."}}
+type Backup struct {
+	// Image holds pg_dump and pg_restore (coop-pgtools), pinned by digest.
+	Image string `json:"image"`
+	// Keep is how many backups of the co-op the store keeps (the oldest beyond go).
+	Keep int `json:"keep"`
+	// Database is the co-op's database URL (a secret): a direct connection, not a pool.
+	Database string `json:"database"`
+	// Store is the S3-compatible bucket the dumps go to.
+	Store Store `json:"store"`
+}
+
+// Store is an S3-compatible bucket (DigitalOcean Spaces; versitygw on the local stack).
+type Store struct {
+	Endpoint        string `json:"endpoint"`
+	Region          string `json:"region"`
+	Bucket          string `json:"bucket"`
+	Prefix          string `json:"prefix"`
+	AccessKeyID     string `json:"accessKeyId"`
+	SecretAccessKey string `json:"secretAccessKey"`
+}
+
+// MaxKeep bounds Backup.Keep (the stack config's limit).
+const MaxKeep = 100
 
 // Host is the host's shape: its network and its proxy.
 //
@@ -115,6 +150,12 @@ func DecodeRelease(r io.Reader) (Release, error) {
 	rel.TLS, _ = o.boolean("tls")
 	rel.HealthTimeoutSeconds, _ = o.integer("healthTimeoutSeconds", 1, MaxHealthTimeout)
 	rel.DrainTimeoutSeconds, _ = o.integer("drainTimeoutSeconds", 0, MaxDrainTimeout)
+	if _, present := o.members["backup"]; present {
+		if b, ok := o.child("backup"); ok {
+			rel.Backup = decodeBackup(b)
+			o.merge(b)
+		}
+	}
 	if err := o.finish(); err != nil {
 		return Release{}, err
 	}
@@ -146,4 +187,105 @@ func DecodeHost(r io.Reader) (Host, error) {
 		return Host{}, &FieldError{"host.proxy.httpsPort", fmt.Sprintf("must differ from httpPort (both %d)", h.Proxy.HTTPPort)}
 	}
 	return h, nil
+}
+
+// decodeBackup reads the backup section; secret values are never quoted in an error.
+func decodeBackup(b *object) *Backup {
+	var out Backup
+	out.Image, _ = b.string("image", true, rules.ImageDigest, rules.ImageDigestHint)
+	out.Keep, _ = b.integer("keep", 1, MaxKeep)
+	if v, ok := b.string("database", true, nil, ""); ok {
+		if _, err := ParseDatabaseURL(v); err != nil {
+			b.fail("database", "%v", err)
+		}
+		out.Database = v
+	}
+	if s, ok := b.child("store"); ok {
+		out.Store.Endpoint, _ = s.string("endpoint", true, isHTTPURL, "must be an http:// or https:// URL with a host and no path, query or credentials")
+		out.Store.Region, _ = s.string("region", true, rules.DNSLabel, rules.DNSLabelHint)
+		out.Store.Bucket, _ = s.string("bucket", true, isBucket, "must be a bucket name: 3 to 63 lower-case letters, digits, '-' and '.'")
+		out.Store.Prefix, _ = s.string("prefix", true, isPrefix, "must be empty or path segments of letters, digits, '-', '_' and '.' joined by '/' (no leading or trailing '/')")
+		out.Store.AccessKeyID, _ = s.string("accessKeyId", true, nil, "")
+		if out.Store.AccessKeyID == "" || !singleLine(out.Store.AccessKeyID) {
+			s.fail("accessKeyId", "must be a non-empty single line")
+		}
+		out.Store.SecretAccessKey, _ = s.string("secretAccessKey", true, nil, "")
+		if out.Store.SecretAccessKey == "" || !singleLine(out.Store.SecretAccessKey) {
+			s.fail("secretAccessKey", "must be a non-empty single line (its value is not shown)")
+		}
+		b.merge(s)
+	}
+	return &out
+}
+
+// DatabaseURL is a postgres:// URL taken apart, as libpq's PG* variables name its parts.
+type DatabaseURL struct {
+	Host, Port, User, Password, Name, SSLMode string
+}
+
+// Env is the URL as libpq's environment (PGHOST, ...): how pg_dump and pg_restore are given it,
+// so that no part of it is an argument.
+func (d DatabaseURL) Env() []string {
+	env := []string{"PGHOST=" + d.Host, "PGPORT=" + d.Port, "PGUSER=" + d.User, "PGPASSWORD=" + d.Password, "PGDATABASE=" + d.Name}
+	if d.SSLMode != "" {
+		env = append(env, "PGSSLMODE="+d.SSLMode)
+	}
+	return env
+}
+
+// ParseDatabaseURL reads postgres[ql]://USER:PASSWORD@HOST[:PORT]/NAME[?sslmode=MODE]. Its
+// errors never quote the URL (it holds a password).
+func ParseDatabaseURL(s string) (DatabaseURL, error) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return DatabaseURL{}, errors.New("must be a postgresql://USER:PASSWORD@HOST[:PORT]/NAME URL (its value is not shown)")
+	}
+	d := DatabaseURL{Host: u.Hostname(), Port: u.Port(), User: u.User.Username(), Name: strings.TrimPrefix(u.Path, "/"), SSLMode: u.Query().Get("sslmode")}
+	d.Password, _ = u.User.Password()
+	if d.Port == "" {
+		d.Port = "5432"
+	}
+	switch {
+	case d.Host == "":
+		return d, errors.New("names no host (a postgresql://USER:PASSWORD@HOST[:PORT]/NAME URL is expected; its value is not shown)")
+	case d.User == "":
+		return d, errors.New("names no user (a postgresql://USER:PASSWORD@HOST[:PORT]/NAME URL is expected; its value is not shown)")
+	case d.Name == "" || strings.Contains(d.Name, "/"):
+		return d, errors.New("names no database (a postgresql://USER:PASSWORD@HOST[:PORT]/NAME URL is expected; its value is not shown)")
+	}
+	for _, v := range []string{d.Host, d.Port, d.User, d.Password, d.Name, d.SSLMode} {
+		if strings.ContainsAny(v, "\r\n\x00") {
+			return d, errors.New("holds a line break or NUL (its value is not shown)")
+		}
+	}
+	return d, nil
+}
+
+func isHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil && (u.Path == "" || u.Path == "/") && u.RawQuery == "" && u.Fragment == ""
+}
+
+var bucketPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+
+func isBucket(s string) bool { return bucketPattern.MatchString(s) }
+
+var prefixPattern = regexp.MustCompile(`^([A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*)?$`)
+
+func isPrefix(s string) bool {
+	return prefixPattern.MatchString(s) && !strings.Contains("/"+s+"/", "/../") && !strings.Contains("/"+s+"/", "/./")
+}
+
+// DecodeBackup reads a backup section alone (the document of `backups` and `restore`), its
+// errors by path (backup.store.bucket: ...).
+func DecodeBackup(r io.Reader) (Backup, error) {
+	o, err := readDocument(r, "backup")
+	if err != nil {
+		return Backup{}, err
+	}
+	b := decodeBackup(o)
+	if err := o.finish(); err != nil {
+		return Backup{}, err
+	}
+	return *b, nil
 }

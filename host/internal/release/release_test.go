@@ -148,3 +148,60 @@ func TestDecodeHost(t *testing.T) {
 		}
 	}
 }
+
+func backupSection(change map[string]any) map[string]any {
+	store := map[string]any{"endpoint": "http://127.0.0.1:7070", "region": "us-east-1", "bucket": "coop-local-backups", "prefix": "local", "accessKeyId": "AK", "secretAccessKey": "sekrit-sentinel"}
+	b := map[string]any{"image": digest, "keep": 7, "database": "postgresql://coop_alpha:pw-sentinel@172.17.0.1:5433/coop_alpha", "store": store}
+	for k, v := range change {
+		if strings.HasPrefix(k, "store.") {
+			store[strings.TrimPrefix(k, "store.")] = v
+		} else if v == nil {
+			delete(b, k)
+		} else {
+			b[k] = v
+		}
+	}
+	return b
+}
+
+func TestDecodeBackup(t *testing.T) {
+	rel, err := DecodeRelease(strings.NewReader(doc(t, map[string]any{"backup": backupSection(nil)})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Backup{Image: digest, Keep: 7, Database: "postgresql://coop_alpha:pw-sentinel@172.17.0.1:5433/coop_alpha",
+		Store: Store{Endpoint: "http://127.0.0.1:7070", Region: "us-east-1", Bucket: "coop-local-backups", Prefix: "local", AccessKeyID: "AK", SecretAccessKey: "sekrit-sentinel"}}
+	if !reflect.DeepEqual(rel.Backup, want) {
+		t.Fatalf("got %+v", rel.Backup)
+	}
+	d, _ := ParseDatabaseURL(rel.Backup.Database)
+	if got := strings.Join(d.Env(), " "); got != "PGHOST=172.17.0.1 PGPORT=5433 PGUSER=coop_alpha PGPASSWORD=pw-sentinel PGDATABASE=coop_alpha" {
+		t.Fatalf("env: %s", got)
+	}
+	if rel, _ := DecodeRelease(strings.NewReader(doc(t, nil))); rel.Backup != nil {
+		t.Fatal("no backup section, yet a backup")
+	}
+	for _, c := range []struct {
+		change map[string]any
+		want   string
+	}{
+		{map[string]any{"keep": 0}, "release.backup.keep: must be a whole number from 1 to 100"},
+		{map[string]any{"database": "mysql://u:pw-sentinel@h/db"}, "release.backup.database: must be a postgresql://"},
+		{map[string]any{"database": "postgresql://u:pw-sentinel@h/"}, "release.backup.database: names no database"},
+		{map[string]any{"store.endpoint": "ftp://x"}, "release.backup.store.endpoint: must be an http:// or https:// URL"},
+		{map[string]any{"store.bucket": "A"}, "release.backup.store.bucket: must be a bucket name"},
+		{map[string]any{"store.prefix": "/x"}, "release.backup.store.prefix: must be empty or path segments"},
+		{map[string]any{"store.secretAccessKey": "a\nsekrit-sentinel"}, "release.backup.store.secretAccessKey: must be a non-empty single line"},
+		{map[string]any{"store.extra": 1}, `release.backup.store: unknown field "extra"`},
+		{map[string]any{"image": "x:latest"}, "release.backup.image: "},
+	} {
+		_, err := DecodeRelease(strings.NewReader(doc(t, map[string]any{"backup": backupSection(c.change)})))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: got %v, want %q", c.change, err, c.want)
+			continue
+		}
+		if strings.Contains(err.Error(), "sentinel") {
+			t.Errorf("%v: the error shows a secret: %v", c.change, err)
+		}
+	}
+}
