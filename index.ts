@@ -2,12 +2,15 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as path from "path";
 import { ConfigError, parseStackConfig, readConfig } from "./components/config";
+import { readLocalData } from "./components/config/localData";
 import { readLocalMachine, withLocalMachine } from "./components/config/localMachine";
 import { Coop } from "./components/coop";
 import { infrastructure } from "./components/digitalocean";
 import { behindLoadBalancer } from "./components/digitalocean/dns";
 import { HostBootstrap } from "./components/host";
 import { plainStackTraces, staleBuild } from "./components/programSource";
+import type { BackupSection } from "./components/release";
+import { LocalDatabase } from "./components/remote/localDatabase";
 
 plainStackTraces();
 /** The repository: the program runs from build/index.js. */
@@ -46,6 +49,7 @@ const infra =
               deployUser: cfg.sshUser,
               hostRoot: cfg.hostRoot,
               slackWebhookUrl: cfg.digitalocean.alerts.slack ? coopConfig.requireSecret(cfg.digitalocean.alerts.slack.webhookKey) : undefined,
+              backups: cfg.backups !== undefined,
           })
         : undefined;
 const endpoints = infra?.hosts ?? cfg.hosts;
@@ -62,6 +66,52 @@ const bootstrapped = endpoints.map(
         }),
 );
 
+// The local stack's co-ops get a database in the cluster scripts/local-data.sh runs, as the cloud
+// co-ops get one in the managed cluster (DATABASE_URL), unless their own config sets one.
+const localData = cfg.environment === "local" ? readLocalData(ROOT) : undefined;
+const localDatabaseUrls: Record<string, pulumi.Output<string>> = {};
+if (localData) {
+    const pg = localData.postgres;
+    const admin = pulumi.secret({ host: pg.adminHost, port: pg.port, user: pg.adminUser, password: pg.adminPassword });
+    for (const c of cfg.coops) {
+        if ("DATABASE_URL" in c.env || "DATABASE_URL" in c.secretEnv) continue;
+        const name = `coop_${pulumi.getStack()}_${c.id}`
+            .toLowerCase()
+            .replace(/[^a-z0-9_]/g, "_")
+            .slice(0, 63);
+        localDatabaseUrls[c.id] = new LocalDatabase(`${c.id}/database`, { name, admin, appHost: pg.host }).url;
+    }
+}
+
+/** A co-op's backup section (its database URL and the store's keys: a secret), when backups are on. */
+function backupOf(id: string): pulumi.Output<BackupSection> | undefined {
+    const b = cfg.backups;
+    if (!b) return undefined;
+    if (infra?.backupBucket) {
+        const bucket = infra.backupBucket;
+        return pulumi.secret(
+            pulumi
+                .all([bucket.name, infra.directDatabaseUrls[id], coopConfig.requireSecret("spacesAccessKeyId"), coopConfig.requireSecret("spacesSecretAccessKey")])
+                .apply(([name, database, accessKeyId, secretAccessKey]) => ({
+                    image: b.image,
+                    keep: b.keep,
+                    database,
+                    store: { endpoint: bucket.endpoint, region: bucket.region, bucket: name, prefix: cfg.environment, accessKeyId, secretAccessKey },
+                })),
+        );
+    }
+    const url = localDatabaseUrls[id];
+    if (localData && url) {
+        const s = localData.store;
+        return pulumi.secret(url.apply((database) => ({ image: b.image, keep: b.keep, database, store: { ...s, prefix: pulumi.getStack() } })));
+    }
+    return undefined;
+}
+
+if (cfg.backups && !infra && !localData) {
+    throw new pulumi.RunError("coop:backups: the local stack's PostgreSQL and S3 server are not set up on this machine (run scripts/local-data.sh up)");
+}
+
 const coops = cfg.coops.map(
     (c) =>
         new Coop(c.id, {
@@ -70,9 +120,11 @@ const coops = cfg.coops.map(
             secrets: {
                 ...Object.fromEntries(Object.entries(c.secretEnv).map(([name, key]) => [name, coopConfig.requireSecret(key)])),
                 ...infra?.coopSecrets[c.id],
+                ...(localDatabaseUrls[c.id] ? { DATABASE_URL: localDatabaseUrls[c.id] } : {}),
             },
             root: cfg.hostRoot,
             tls: cfg.proxy.tls,
+            backup: backupOf(c.id),
         }),
 );
 
@@ -93,3 +145,5 @@ export const coopUrls = Object.fromEntries(cfg.coops.map((c) => [c.id, c.domains
 export const releases = Object.fromEntries(
     coops.map((c, i) => [cfg.coops[i].id, Object.fromEntries(Object.entries(c.reports).map(([h, r]) => [h, { slot: r.slot, image: r.image }]))]),
 );
+/** Each co-op's backup section (its database and the store's keys; a secret): `rollback --restore-db` reads it. */
+export const backupSections = pulumi.secret(pulumi.all(Object.fromEntries(cfg.coops.flatMap((c) => (backupOf(c.id) ? [[c.id, backupOf(c.id)!]] : [])))));

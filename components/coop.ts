@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { CoopSpec } from "./config";
 import { renderEnvFile } from "./coopCommands";
 import { HostBootstrap } from "./host";
-import { DeployReport, deployTimeoutMs, parseReport, releaseDocument } from "./release";
+import { BackupSection, DeployReport, deployTimeoutMs, parseReport, releaseDocument } from "./release";
 import { CoopRelease } from "./remote/coopRelease";
 import { RandomSecret } from "./remote/random";
 
@@ -17,6 +17,8 @@ export interface CoopArgs {
     root: string;
     /** Obtain certificates for the co-op's domains on the hosts (no load balancer in front). */
     tls: boolean;
+    /** The database backup before migrations (a secret); absent: none is taken. */
+    backup?: pulumi.Output<BackupSection>;
 }
 
 /**
@@ -55,6 +57,7 @@ export class Coop extends pulumi.ComponentResource {
                     configFiles: c.configFiles,
                     deleteData: c.deleteDataOnRemove,
                     timeoutMs: deployTimeoutMs(doc),
+                    ...(args.backup ? { backup: pulumi.secret(args.backup) } : {}),
                 },
                 { parent: this, dependsOn: [host, ...(previous ? [previous] : [])] },
             );

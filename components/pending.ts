@@ -10,7 +10,13 @@
  */
 
 /** Resource types whose pending creates the next `up` redoes safely. */
-export const REDONE_BY_UP = ["pulumi-nodejs:dynamic/coop:RemoteCommand", "pulumi-nodejs:dynamic/coop:CoopRelease", "pulumi-nodejs:dynamic/coop:RandomSecret"] as const;
+export const REDONE_BY_UP = [
+    "pulumi-nodejs:dynamic/coop:RemoteCommand",
+    "pulumi-nodejs:dynamic/coop:CoopRelease",
+    "pulumi-nodejs:dynamic/coop:RandomSecret",
+    // Its create is idempotent (the role and database are made when missing, the password set anew).
+    "pulumi-nodejs:dynamic/coop:LocalDatabase",
+] as const;
 
 /** A pending operation as a state export holds it (apitype.OperationV2). */
 export interface PendingOperation {

@@ -31,6 +31,20 @@ export interface ReleaseDocument {
     drainTimeoutSeconds: number;
 }
 
+/**
+ * The backup section the agent gets with a release (host/internal/release: Backup): secrets, so it
+ * is a separate, secret input of CoopRelease and never part of the visible release document.
+ */
+export interface BackupSection {
+    /** The coop-pgtools image, pinned by digest. */
+    image: string;
+    /** Dumps of the co-op the store keeps. */
+    keep: number;
+    /** The co-op's database URL: a direct connection (pg_dump cannot go through a transaction pool). */
+    database: string;
+    store: { endpoint: string; region: string; bucket: string; prefix: string; accessKeyId: string; secretAccessKey: string };
+}
+
 /** The release document of a co-op on a host of `network`. */
 export function releaseDocument(coop: CoopSpec, o: { network: string; tls: boolean; drainTimeoutSeconds?: number }): ReleaseDocument {
     return {

@@ -101,6 +101,8 @@ export interface RollbackPlan {
     changes: Array<{ coop: string; from: string; to: string }>;
     /** Co-ops whose migrations ran after the target; they are not undone. */
     warnings: string[];
+    /** The co-ops whose migrations ran after the target (a backup from before them may be restored). */
+    migrated: string[];
 }
 
 /**
@@ -143,16 +145,18 @@ export function planRollback(releases: Release[], current: Record<string, string
     if (changes.length === 0) {
         throw new RollbackError(`update ${target.number}'s digests are already the stack's${opts.coop ? ` for ${opts.coop}` : ""}: nothing to roll back`);
     }
+    const migrated: string[] = [];
     const warnings = changes.flatMap(({ coop }) => {
         // Failed updates count: migrations run before the health gate that may have failed them.
         const later = releases.find((r) => r.number > target!.number && r.kind === "update" && r.changed.includes(coop) && r.migrating.includes(coop));
+        if (later) migrated.push(coop);
         return later
             ? [
                   `${coop}: migrations ran with update ${later.number} (after update ${target!.number}); they are not rolled back — check that the old release works with the newer schema`,
               ]
             : [];
     });
-    return { target, current: live, changes, warnings };
+    return { target, current: live, changes, warnings, migrated };
 }
 
 function short(image: string | undefined): string {

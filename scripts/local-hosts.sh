@@ -14,7 +14,8 @@
 # ROOT/bin/coop-agent watch, Restart=always, RestartSec=5): it reconciles the host whenever the
 # engine (re)starts. Their logs: $STATE/dockerd.log, $STATE/watch.log.
 #
-# Ports (loopback only): COOP_SSH_PORT (2222), COOP_REGISTRY_PORT (5001).
+# Ports (loopback only): COOP_SSH_PORT (2222), COOP_REGISTRY_PORT (5001). The data services
+# (PostgreSQL, the S3 server that stands in for Spaces) are scripts/local-data.sh's.
 # Must run as root: it creates the deploy user and starts sshd and dockerd.
 set -euo pipefail
 # shellcheck source=scripts/env.sh
@@ -243,12 +244,14 @@ cmd_up() {
   sshd_up
   start_supervisor watch
   images_up
+  "$COOP_ROOT/scripts/local-data.sh" up
   stack_config
   say "local hosts up: ssh $DEPLOY_USER@127.0.0.1:$SSH_PORT, registry $REGISTRY, images in $STATE/images.json"
 }
 
 cmd_down() {
   local f
+  "$COOP_ROOT/scripts/local-data.sh" down
   # The supervisors first (each with what it runs: its session), so that nothing is started again.
   for f in "$STATE/watch-supervisor.pid" "$STATE/dockerd-supervisor.pid"; do
     if pid_alive "$f"; then
@@ -272,6 +275,7 @@ cmd_status() {
   pid_alive "$STATE/ssh/sshd.pid" && echo "sshd: up on 127.0.0.1:$SSH_PORT" || echo "sshd: down"
   pid_alive "$STATE/dockerd-supervisor.pid" && echo "dockerd supervisor: up" || echo "dockerd supervisor: down"
   pid_alive "$STATE/watch-supervisor.pid" && echo "host agent watch: up" || echo "host agent watch: down"
+  "$COOP_ROOT/scripts/local-data.sh" status
 }
 
 case ${1:-} in

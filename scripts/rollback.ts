@@ -1,15 +1,108 @@
-// npm run rollback -- --stack S [--to N] [--coop ID] [--preview]
+// npm run rollback -- --stack S [--to N] [--coop ID] [--preview] [--restore-db | --keep-db]
 // Puts back the image digests of an earlier successful update (by default the one before the
-// live one), sets them in the stack config and runs `pulumi up`. Only digests are copied.
+// live one), sets them in the stack config and runs `pulumi up`. Only digests are copied. When
+// migrations ran after the target and the agent took a database backup before them, the
+// rollback offers it: --restore-db restores it (the co-op's traffic held meanwhile), --keep-db
+// rolls the code back only; without either it refuses.
 import * as path from "path";
 import type { ConfigMap } from "@pulumi/pulumi/automation";
-import { releaseDocument } from "../components/release";
+import { BackupSection, releaseDocument } from "../components/release";
 import { RollbackPlan, RollbackError, planRollback, releasesFromHistory } from "../components/releases";
 import { exec } from "../components/remote/ssh";
 import { render } from "../components/remote/shell";
-import { ROOT, currentCoops, fail, openStack, parseArgs, readStack, sshTarget, stackConfig, stackHosts } from "./stackTools";
+import { ROOT, cli, currentCoops, fail, openStack, parseArgs, readStack, sshTarget, stackConfig, stackHosts } from "./stackTools";
 
-const USAGE = "usage: npm run rollback -- --stack S [--to N] [--coop ID] [--preview]";
+const USAGE = "usage: npm run rollback -- --stack S [--to N] [--coop ID] [--preview] [--restore-db | --keep-db]";
+
+/** A database backup in the store, as the agent's `backups` lists it. */
+interface BackupEntry {
+    key: string;
+    bytes: number;
+    time: string;
+    before: string;
+    live: string;
+}
+
+/** What a co-op's rollback can restore: the backup taken while the target release served, before the migrations after it. */
+interface Offer {
+    coop: string;
+    section: BackupSection;
+    backup: BackupEntry;
+}
+
+/** Each co-op's backup section, from the stack's secret output (none: backups are off). */
+async function backupSections(stack: string): Promise<Record<string, BackupSection>> {
+    try {
+        return JSON.parse(await cli(["stack", "output", "backupSections", "--stack", stack, "--json", "--show-secrets"])) ?? {};
+    } catch {
+        return {};
+    }
+}
+
+/**
+ * For each co-op whose migrations ran after the target: the newest backup the agent took while the
+ * target's image served (the one before the first migration that followed it), asked of the
+ * first host's agent (the store is shared; the hosts are not asked one by one).
+ */
+async function findOffers(
+    stack: string,
+    all: ConfigMap,
+    outputs: Record<string, { value: unknown }>,
+    plan: RollbackPlan,
+    migrated: string[],
+): Promise<{ offers: Offer[]; missing: string[] }> {
+    const sections = migrated.length ? await backupSections(stack) : {};
+    const cfg = stackConfig(all);
+    const agents = (outputs.agents?.value ?? {}) as Record<string, string>;
+    const host = stackHosts(cfg, outputs)[0];
+    const offers: Offer[] = [];
+    const missing: string[] = [];
+    for (const coop of migrated) {
+        const section = sections[coop];
+        const to = plan.changes.find((c) => c.coop === coop)!.to;
+        if (!section || !host || !agents[host.name]) {
+            missing.push(`${coop}: no database backups are taken for it (coop:backups is not set)`);
+            continue;
+        }
+        const r = await exec(sshTarget(cfg, all, host), render([agents[host.name], "backups", coop]), { stdin: JSON.stringify(section) });
+        if (r.code !== 0) fail(`${coop}: listing its backups on ${host.name} failed: ${r.stderr.trim().split("\n").pop()}; nothing was changed`);
+        const list = (JSON.parse(r.stdout) as { backups: BackupEntry[] }).backups;
+        const backup = list.filter((b) => b.live === to).pop();
+        if (backup) offers.push({ coop, section, backup });
+        else missing.push(`${coop}: no backup taken while ${to} served is left in the store (${list.length} kept)`);
+    }
+    return { offers, missing };
+}
+
+/** Holds each offer's co-op's traffic, stops its slots and restores its database (first host: the database is shared). */
+async function restoreDatabases(all: ConfigMap, outputs: Record<string, { value: unknown }>, offers: Offer[]): Promise<void> {
+    const cfg = stackConfig(all);
+    const agents = (outputs.agents?.value ?? {}) as Record<string, string>;
+    const host = stackHosts(cfg, outputs)[0];
+    for (const o of offers) {
+        const started = Date.now();
+        const r = await exec(sshTarget(cfg, all, host), render([agents[host.name], "restore", o.coop, "--key", o.backup.key]), { stdin: JSON.stringify(o.section) });
+        if (r.code !== 0) {
+            fail(
+                `${o.coop}: the restore on ${host.name} failed: ${r.stderr.trim().split("\n").slice(-3).join(" ")}; its traffic stays held (503) until \`${agents[host.name]} resume ${o.coop}\` on the host`,
+            );
+        }
+        console.log(`${o.coop}: database restored from ${o.backup.key} on ${host.name} in ${Date.now() - started} ms; its traffic is held until the old release serves`);
+    }
+}
+
+/** Lets the restored co-ops' traffic through again, on every host. */
+async function resume(all: ConfigMap, outputs: Record<string, { value: unknown }>, offers: Offer[]): Promise<void> {
+    const cfg = stackConfig(all);
+    const agents = (outputs.agents?.value ?? {}) as Record<string, string>;
+    for (const o of offers) {
+        for (const h of stackHosts(cfg, outputs)) {
+            const r = await exec(sshTarget(cfg, all, h), render([agents[h.name], "resume", o.coop]));
+            if (r.code !== 0) console.log(`warning: ${o.coop} on ${h.name}: resume failed: ${r.stderr.trim().split("\n").pop()}`);
+        }
+        console.log(`${o.coop}: traffic let through again`);
+    }
+}
 
 /**
  * The fast path: on every host where the target release still sits in the co-op's idle slot,
@@ -42,7 +135,8 @@ async function switchRetained(all: ConfigMap, outputs: Record<string, { value: u
 }
 
 async function main(): Promise<void> {
-    const args = parseArgs(process.argv.slice(2), { stack: "string", to: "string", coop: "string", preview: "boolean" }, USAGE);
+    const args = parseArgs(process.argv.slice(2), { stack: "string", to: "string", coop: "string", preview: "boolean", "restore-db": "boolean", "keep-db": "boolean" }, USAGE);
+    if (args["restore-db"] && args["keep-db"]) fail(`--restore-db and --keep-db exclude each other\n${USAGE}`);
     if (typeof args.stack !== "string") fail(`--stack is required\n${USAGE}`);
     let to: number | undefined;
     if (args.to !== undefined) {
@@ -65,12 +159,30 @@ async function main(): Promise<void> {
     console.log(`rollback of stack ${args.stack} to update ${plan.target.number} (${plan.target.time}, "${plan.target.message}"); live now: update ${plan.current.number}`);
     for (const c of plan.changes) console.log(`  ${c.coop}: ${c.from} -> ${c.to}`);
     for (const w of plan.warnings) console.log(`warning: ${w}`);
+    const { offers, missing } = await findOffers(args.stack, all, outputs, plan, plan.migrated);
+    for (const o of offers) {
+        console.log(
+            `backup: ${o.coop}: ${o.backup.key} (${o.backup.bytes} bytes, taken ${o.backup.time} while ${o.backup.live} served, before the migrations of ${o.backup.before}); --restore-db restores it`,
+        );
+    }
+    for (const m of missing) console.log(`no backup: ${m}`);
     if (args.preview) {
         console.log("preview only: nothing was changed");
         return;
     }
+    if (offers.length > 0 && !args["restore-db"] && !args["keep-db"]) {
+        fail(
+            `migrations ran after update ${plan.target.number} and a database backup from before them exists (${offers.map((o) => o.coop).join(", ")}): ` +
+                "run again with --restore-db to restore it (rows written since it was taken are lost; the co-op's traffic is held while it runs), " +
+                "or with --keep-db to roll back the code only, on the newer schema; nothing was changed",
+        );
+    }
+    if (args["restore-db"] && offers.length === 0)
+        fail(`--restore-db: there is no backup to restore (${missing.join("; ") || "no migrations ran after the target"}); nothing was changed`);
 
     const started = Date.now();
+    const restoring = args["restore-db"] ? offers : [];
+    await restoreDatabases(all, outputs, restoring);
     await switchRetained(all, outputs, plan);
     const stack = await openStack(args.stack);
     for (const c of plan.changes) {
@@ -80,8 +192,11 @@ async function main(): Promise<void> {
     try {
         await stack.up({ message, onOutput: (s) => process.stdout.write(s) });
     } catch (e) {
-        fail(`pulumi up failed (the stack config now holds update ${plan.target.number}'s digests): ${(e as Error).message.split("\n").slice(-5).join("\n")}`);
+        fail(
+            `pulumi up failed (the stack config now holds update ${plan.target.number}'s digests${restoring.length ? `; restored co-ops' traffic stays held until their agent's resume` : ""}): ${(e as Error).message.split("\n").slice(-5).join("\n")}`,
+        );
     }
+    await resume(all, outputs, restoring);
     console.log(`rolled back in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
     // What this rollback changed, and nothing else: the working copy may hold other edits (the

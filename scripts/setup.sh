@@ -15,6 +15,7 @@ REQUIRED=(
   /etc/ssl/certs/ca-certificates.crt:ca-certificates
   /usr/bin/cloud-init:cloud-init
   /usr/sbin/debootstrap:debootstrap
+  /usr/bin/pg_dump:postgresql-client /usr/sbin/ip:iproute2
 )
 
 missing=()
@@ -24,6 +25,8 @@ for entry in "${REQUIRED[@]}"; do
     [[ " ${missing[*]} " == *" $pkg "* ]] || missing+=("$pkg")
   fi
 done
+# The local stack's PostgreSQL (scripts/local-data.sh): Debian's server, whatever its version.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 if ((${#missing[@]})); then
   [[ $(id -u) == 0 ]] || die "missing Debian packages (${missing[*]}); run as root or install them first"
   need apt-get "this setup expects Debian or Ubuntu; install ${missing[*]} by hand"

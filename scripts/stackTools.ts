@@ -58,7 +58,7 @@ export interface StackSnapshot {
     outputs: Record<string, { value: unknown }>;
 }
 
-function cli(args: string[]): Promise<string> {
+export function cli(args: string[]): Promise<string> {
     return new Promise((resolve, reject) =>
         execFile("pulumi", [...args, "--non-interactive"], { cwd: ROOT, maxBuffer: 256 * 1024 * 1024 }, (err, stdout, stderr) =>
             err

@@ -23,6 +23,7 @@ import {
     RESERVED_ENV_NAMES,
     StackConfig,
     agentField,
+    backupsSchema,
     coopSchema,
     digitaloceanSchema,
     environmentField,
@@ -202,10 +203,37 @@ export function parseStackConfig(raw: Record<string, unknown>, secretKeys: reado
         }
     }
 
+    const backups = raw.backups === undefined ? undefined : parseInto(backupsSchema, raw.backups, ["backups"], errors);
+    if (cloud && raw.backups !== undefined) {
+        for (const key of ["spacesAccessKeyId", "spacesSecretAccessKey"] as const) {
+            if (raw[key] === undefined) {
+                fail(`coop:${key}`, `is required with coop:backups: the key of the Spaces bucket the backups go to (pulumi config set --secret coop:${key} ...)`);
+            } else if (!secrets.has(key)) {
+                fail(`coop:${key}`, `must be set as a secret (pulumi config set --secret coop:${key} ...): a plain value would be committed with the stack file`);
+            }
+        }
+    } else {
+        for (const key of ["spacesAccessKeyId", "spacesSecretAccessKey"] as const) {
+            if (raw[key] !== undefined)
+                fail(`coop:${key}`, cloud ? "is only read with coop:backups" : "is only read on dev, uat and prod (the local stack's S3 server has keys of its own)");
+        }
+    }
+
     if (errors.length > 0 || !environment || !sshUser || !hostRoot || !network || !proxy || !agent) {
         throw new ConfigError(errors);
     }
-    return { environment, sshUser, hosts, hostRoot, network, proxy, agent, coops: coops.map(({ index: _, ...c }) => c), ...(digitalocean ? { digitalocean } : {}) };
+    return {
+        environment,
+        sshUser,
+        hosts,
+        hostRoot,
+        network,
+        proxy,
+        agent,
+        coops: coops.map(({ index: _, ...c }) => c),
+        ...(digitalocean ? { digitalocean } : {}),
+        ...(backups ? { backups } : {}),
+    };
 }
 
 function dig(v: unknown, ...keys: string[]): unknown {

@@ -477,7 +477,38 @@ export const networkField = str(DNS_LABEL_HINT, isDnsLabel)
     .default("coop");
 
 /** The keys of the `coop:` namespace this program reads (beside the secret keys co-ops name). */
-export const KNOWN_KEYS = ["environment", "sshUser", "hosts", "hostRoot", "network", "proxy", "agent", "coops", "digitalocean", "sshPrivateKey"] as const;
+export const KNOWN_KEYS = [
+    "environment",
+    "sshUser",
+    "hosts",
+    "hostRoot",
+    "network",
+    "proxy",
+    "agent",
+    "coops",
+    "digitalocean",
+    "sshPrivateKey",
+    "backups",
+    "spacesAccessKeyId",
+    "spacesSecretAccessKey",
+] as const;
+
+/** Backups kept per co-op unless coop:backups.keep says otherwise. */
+export const DEFAULT_BACKUPS_KEPT = 7;
+
+/**
+ * coop:backups: a dump of each co-op's database before every release that runs migrations
+ * (README, "Backups"). On dev, uat and prod the dumps go to a Spaces bucket the program makes,
+ * written with the keys coop:spacesAccessKeyId and coop:spacesSecretAccessKey (secrets); on the
+ * local stack to the S3 server scripts/local-data.sh runs.
+ */
+export const backupsSchema = object({
+    /** How many dumps of each co-op the bucket keeps (the oldest beyond go). */
+    keep: int(1, 100).default(DEFAULT_BACKUPS_KEPT),
+    /** The coop-pgtools image (pg_dump, pg_restore, psql), pinned by digest; its client must be as new as the cluster. */
+    image: str(`${IMAGE_DIGEST_HINT} (the coop-pgtools image; scripts/build-images.sh builds one here)`, isImageDigest),
+});
+export type BackupsSpec = z.output<typeof backupsSchema>;
 
 /** The host agent's image, pinned by digest: its version on every host (README, "The host agent"). */
 export const agentField = str(`${IMAGE_DIGEST_HINT} (the host agent's image; scripts/local-hosts.sh builds one here)`, isImageDigest);
@@ -499,4 +530,6 @@ export interface StackConfig {
     coops: CoopSpec[];
     /** The DigitalOcean infrastructure (dev, uat, prod); absent on the local stack. */
     digitalocean?: DigitalOceanSpec;
+    /** Database backups before migrations; absent: none are taken. */
+    backups?: BackupsSpec;
 }

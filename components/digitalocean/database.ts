@@ -68,6 +68,11 @@ export class Database extends pulumi.ComponentResource {
     public readonly cluster: digitalocean.DatabaseCluster;
     /** Connection string of each co-op's pool over the VPC, by co-op id (secrets). */
     public readonly urls: Record<string, pulumi.Output<string>>;
+    /**
+     * Each co-op's direct connection over the VPC (its user on its database, no pool), by co-op
+     * id (secrets): what its backups use, since pg_dump's session does not fit a transaction pool.
+     */
+    public readonly directUrls: Record<string, pulumi.Output<string>>;
 
     constructor(name: string, args: DatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
         super("coop:do:Database", name, {}, opts);
@@ -75,6 +80,7 @@ export class Database extends pulumi.ComponentResource {
         this.cluster = privateCluster(this, name, { ...args, clusterName: `coop-${args.environment}-pg`, engine: "pg" });
 
         this.urls = {};
+        this.directUrls = {};
         for (const id of args.coopIds) {
             const dbName = databaseName(id);
             const opt = { parent: this, protect: args.protect };
@@ -86,6 +92,9 @@ export class Database extends pulumi.ComponentResource {
                 { parent: this },
             );
             this.urls[id] = pulumi.secret(pool.privateUri);
+            this.directUrls[id] = pulumi.secret(
+                pulumi.interpolate`postgresql://${user.name}:${user.password}@${this.cluster.privateHost}:${this.cluster.port}/${db.name}?sslmode=require`,
+            );
         }
         this.registerOutputs({ clusterId: this.cluster.id });
     }

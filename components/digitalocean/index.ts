@@ -27,6 +27,8 @@ export interface InfrastructureArgs {
     hostRoot: string;
     /** The Slack webhook URL alerts post to, when `spec.alerts.slack` names one (a secret). */
     slackWebhookUrl?: pulumi.Output<string>;
+    /** Make the Spaces bucket the co-ops' database backups go to (coop:backups is set). */
+    backups?: boolean;
 }
 
 export interface Infrastructure {
@@ -34,6 +36,10 @@ export interface Infrastructure {
     hosts: HostEndpoint[];
     /** Secret environment the stack gives each co-op (database and cache URLs), by co-op id. */
     coopSecrets: Record<string, Record<string, pulumi.Output<string>>>;
+    /** Each co-op's direct database URL (no pool), by co-op id (secrets): its backups use it. */
+    directDatabaseUrls: Record<string, pulumi.Output<string>>;
+    /** The Spaces bucket of the database backups (when asked for): its name, region and S3 endpoint. */
+    backupBucket?: { name: pulumi.Output<string>; region: string; endpoint: string };
     /**
      * What faces the internet, made once the application layer is known: the load balancer (two
      * hosts or more), the firewall, the DNS records and the project. `ready` maps each host to the
@@ -127,5 +133,19 @@ export function infrastructure(a: InfrastructureArgs): Infrastructure {
         return publicIp;
     }
 
-    return { hosts: hosts.hosts, coopSecrets, edge };
+    // The co-ops' database backups (host/internal/backup): a private bucket in the droplets'
+    // region, written by the agents through the S3 API. Not destroyed with objects in it.
+    const backupBucket = a.backups
+        ? {
+              name: new digitalocean.SpacesBucket(
+                  `${env}-backups`,
+                  { name: `coop-${env}-backups`, region: spec.region, acl: "private", forceDestroy: false },
+                  { protect: spec.protect },
+              ).name,
+              region: spec.region,
+              endpoint: `https://${spec.region}.digitaloceanspaces.com`,
+          }
+        : undefined;
+
+    return { hosts: hosts.hosts, coopSecrets, directDatabaseUrls: database.directUrls, ...(backupBucket ? { backupBucket } : {}), edge };
 }

@@ -20,7 +20,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { randomUUID } from "crypto";
 import { removeCommand } from "../coopCommands";
-import type { ReleaseDocument } from "../release";
+import type { BackupSection, ReleaseDocument } from "../release";
 import type { ConnectionArgs } from "./command";
 import { render } from "./shell";
 import * as ssh from "./ssh";
@@ -42,6 +42,8 @@ export interface CoopReleaseArgs {
     deleteData: pulumi.Input<boolean>;
     /** Give up on the deploy after this many ms. */
     timeoutMs: pulumi.Input<number>;
+    /** The database backup before migrations: pass a secret (it holds the database URL and the store's keys); sent with the release on stdin. */
+    backup?: pulumi.Input<BackupSection>;
 }
 
 /** What a co-op runs on the host, as the agent's `state` reports it (host/internal/deploy: Live). */
@@ -68,6 +70,7 @@ export interface State {
     configFiles: Record<string, string>;
     deleteData: boolean;
     timeoutMs: number;
+    backup?: BackupSection;
     stdout?: string;
     /** What the host ran at the last deploy or refresh; null: nothing routed. */
     live?: LiveRelease | null;
@@ -75,7 +78,7 @@ export interface State {
 
 const TAIL_LINES = 40;
 const tail = (text: string): string => text.trimEnd().split("\n").slice(-TAIL_LINES).join("\n");
-const INPUTS = ["connection", "agent", "root", "release", "env", "configFiles", "deleteData", "timeoutMs"] as const;
+const INPUTS = ["connection", "agent", "root", "release", "env", "configFiles", "deleteData", "timeoutMs", "backup"] as const;
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
 
 /** How long a deploy whose connection was cut waits for the host to answer and the deploy to end. */
@@ -186,7 +189,10 @@ export async function deploy(s: State): Promise<string> {
             if (!names.includes(old)) await f.remove(`${dir}/config/${old}`);
         }
         const deployId = randomUUID();
-        const res = await ssh.execOn(client, s.connection, render([s.agent, "deploy", "--deploy-id", deployId]), { stdin: JSON.stringify(s.release), timeoutMs: s.timeoutMs });
+        const res = await ssh.execOn(client, s.connection, render([s.agent, "deploy", "--deploy-id", deployId]), {
+            stdin: JSON.stringify(s.backup ? { ...s.release, backup: s.backup } : s.release),
+            timeoutMs: s.timeoutMs,
+        });
         const output = [tail(res.stderr), tail(res.stdout)].filter((x) => x !== "").join("\n");
         if (res.code === null && !res.signal) {
             // The connection dropped: the agent finishes or rolls back on its own; ask it which.
@@ -246,6 +252,6 @@ export class CoopRelease extends pulumi.dynamic.Resource {
     declare public readonly release: pulumi.Output<ReleaseDocument>;
 
     constructor(name: string, args: CoopReleaseArgs, opts?: pulumi.CustomResourceOptions) {
-        super(provider, name, { ...args, stdout: undefined }, pulumi.mergeOptions(opts, { additionalSecretOutputs: ["connection", "env"] }), "coop", "CoopRelease");
+        super(provider, name, { ...args, stdout: undefined }, pulumi.mergeOptions(opts, { additionalSecretOutputs: ["connection", "env", "backup"] }), "coop", "CoopRelease");
     }
 }

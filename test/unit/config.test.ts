@@ -80,7 +80,7 @@ describe("parseStackConfig", () => {
             }),
         );
         assert.deepEqual(errors, [
-            "coop:colour: unknown key (known: environment, sshUser, hosts, hostRoot, network, proxy, agent, coops, digitalocean, sshPrivateKey, and the keys coops[].secretEnv and the Slack webhook name)",
+            "coop:colour: unknown key (known: environment, sshUser, hosts, hostRoot, network, proxy, agent, coops, digitalocean, sshPrivateKey, backups, spacesAccessKeyId, spacesSecretAccessKey, and the keys coops[].secretEnv and the Slack webhook name)",
             "coop:environment: must be one of local, dev, uat, prod",
             "coop:hosts[0].extra: unknown key (known: name, address, port, hostKey)",
             'coop:hosts[0].hostKey: must be the host\'s OpenSSH public key, such as "ssh-ed25519 AAAA..." (remote commands never trust an unknown host key): type "not" is not one of ssh-ed25519, ecdsa-sha2-nistp256, ecdsa-sha2-nistp384, ecdsa-sha2-nistp521, ssh-rsa',
@@ -256,5 +256,38 @@ describe("the local stack's machine facts (.local/machine.json)", () => {
         assert.deepEqual(r.raw.coops, set.coops);
         const cloud = { ...committed, environment: "dev" };
         assert.equal(withLocalMachine(cloud, [], {}, machine).raw, cloud);
+    });
+});
+
+describe("coop:backups", () => {
+    const PGTOOLS = `127.0.0.1:5001/coop-pgtools@sha256:${"b".repeat(64)}`;
+
+    it("keeps 7 dumps per co-op unless told otherwise", () => {
+        assert.deepEqual(parse(local({ backups: { image: PGTOOLS } })).backups, { keep: 7, image: PGTOOLS });
+        assert.equal(parse(local()).backups, undefined, "no backups unless asked for");
+    });
+
+    it("names every bad field by its path", () => {
+        assert.deepEqual(errorsOf(local({ backups: { keep: 0, image: "coop-pgtools:latest", extra: 1 } })), [
+            "coop:backups.extra: unknown key (known: keep, image)",
+            "coop:backups.keep: must be an integer from 1 to 100",
+            "coop:backups.image: must be pinned by digest: REPOSITORY@sha256:<64 hex digits> (the coop-pgtools image; scripts/build-images.sh builds one here)",
+        ]);
+    });
+
+    it("needs the Spaces keys, as secrets, on a cloud stack, and refuses them where they are not read", () => {
+        assert.deepEqual(errorsOf(cloud("dev", { backups: { image: PGTOOLS }, spacesAccessKeyId: "AK" })), [
+            "coop:spacesAccessKeyId: must be set as a secret (pulumi config set --secret coop:spacesAccessKeyId ...): a plain value would be committed with the stack file",
+            "coop:spacesSecretAccessKey: is required with coop:backups: the key of the Spaces bucket the backups go to (pulumi config set --secret coop:spacesSecretAccessKey ...)",
+        ]);
+        const ok = parseStackConfig(cloud("dev", { backups: { image: PGTOOLS }, spacesAccessKeyId: SECRET_PRESENT, spacesSecretAccessKey: SECRET_PRESENT }), [
+            "sshPrivateKey",
+            "spacesAccessKeyId",
+            "spacesSecretAccessKey",
+        ]);
+        assert.equal(ok.backups?.keep, 7);
+        assert.deepEqual(errorsOf(local({ spacesAccessKeyId: SECRET_PRESENT }), ["spacesAccessKeyId"]), [
+            "coop:spacesAccessKeyId: is only read on dev, uat and prod (the local stack's S3 server has keys of its own)",
+        ]);
     });
 });

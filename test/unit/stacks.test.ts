@@ -421,3 +421,50 @@ describe("hosts added and removed through droplets.count", () => {
         );
     });
 });
+
+describe("database backups on a cloud stack (coop:backups)", () => {
+    const PGTOOLS = `registry.digitalocean.com/coop/coop-pgtools@sha256:${"c".repeat(64)}`;
+    const withBackups = (() => {
+        const dir = mkdtempSync(path.join(tmpdir(), "coop-backups-"));
+        try {
+            const yaml = require("js-yaml") as { load(t: string): any; dump(v: unknown): string };
+            const doc = yaml.load(readFileSync(path.join(ROOT, "Pulumi.dev.yaml"), "utf8"));
+            doc.config["coop:backups"] = { keep: 5, image: PGTOOLS };
+            doc.config["coop:spacesAccessKeyId"] = { secure: "v1:spaces-id" };
+            doc.config["coop:spacesSecretAccessKey"] = { secure: "v1:spaces-secret" };
+            const file = path.join(dir, "Pulumi.dev.yaml");
+            writeFileSync(file, yaml.dump(doc));
+            return mockRun(file);
+        } finally {
+            rmSync(dir, { recursive: true, force: true });
+        }
+    })();
+
+    it("makes a private Spaces bucket in the droplets' region", () => {
+        assert.equal(withBackups.error, undefined);
+        const buckets = of(withBackups, "SpacesBucket");
+        assert.equal(buckets.length, 1);
+        assert.deepEqual([buckets[0].name, buckets[0].inputs.name, buckets[0].inputs.region, buckets[0].inputs.acl], ["dev-backups", "coop-dev-backups", "ams3", "private"]);
+        assert.equal(of(mockRun(path.join(ROOT, "Pulumi.dev.yaml")), "SpacesBucket").length, 0, "no bucket without coop:backups");
+    });
+
+    it("hands each release its backup section as a secret: the co-op's direct database URL, the bucket, the keys; the release document stays free of it", () => {
+        for (const r of of(withBackups, "CoopRelease")) {
+            assert.ok(isSecret(r.inputs.backup), `${r.name}: the backup section is a secret`);
+            const b = plain(r.inputs.backup);
+            assert.equal(b.image, PGTOOLS);
+            assert.equal(b.keep, 5);
+            assert.deepEqual(b.store, {
+                endpoint: "https://ams3.digitaloceanspaces.com",
+                region: "ams3",
+                bucket: "coop-dev-backups",
+                prefix: "dev",
+                accessKeyId: "mock-secret-of-coop:spacesAccessKeyId",
+                secretAccessKey: "mock-secret-of-coop:spacesSecretAccessKey",
+            });
+            const id = (plain(r.inputs.release) as { coop: string }).coop.replace(/-/g, "_");
+            assert.match(b.database, new RegExp(`^postgresql://coop_${id}:[^@]+@[^/]+/coop_${id}\\?sslmode=require$`), "a direct URL, not the pool's");
+            assert.equal(JSON.stringify(plain(r.inputs.release)).includes("backup"), false);
+        }
+    });
+});

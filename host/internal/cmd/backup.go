@@ -135,7 +135,22 @@ func (e *env) restore(ctx context.Context, eng *engine.Engine, b release.Backup,
 		return RestoreReport{}, fmt.Errorf("holding the traffic: %w", err)
 	}
 	e.logf("%s: the proxy refuses its requests (503) until resume", id)
+	// Which release served the data dumped: every other release in the slots migrated past it.
+	meta, err := backup.StoreOf(b).Head(ctx, key)
+	if err != nil {
+		return RestoreReport{}, fmt.Errorf("the backup %s: %w", key, err)
+	}
 	rep := RestoreReport{Coop: id, Key: key, Held: true, Stopped: []string{}}
+	containers, err := eng.ListByLabel(ctx, deploy.LabelID, id)
+	if err != nil {
+		return rep, err
+	}
+	var stale []string
+	for _, c := range containers {
+		if c.Release != "" && c.Image != meta[backup.MetaLive] {
+			stale = append(stale, c.Release)
+		}
+	}
 	for _, slot := range []string{deploy.Blue, deploy.Green} {
 		name := deploy.SlotName(id, slot)
 		st, err := eng.Inspect(ctx, name)
@@ -146,6 +161,11 @@ func (e *env) restore(ctx context.Context, eng *engine.Engine, b release.Backup,
 			return rep, fmt.Errorf("stopping %s: %w", name, err)
 		}
 		rep.Stopped = append(rep.Stopped, name)
+	}
+	// Before the restore: a release marked stale is deployed anew (migrations and all), never
+	// switched to as it sits in its slot.
+	if err := deploy.MarkStale(dir, stale); err != nil {
+		return rep, err
 	}
 	m := &backup.Maker{Engine: eng, Log: e.logf}
 	if err := m.Restore(ctx, b, id, network, dir, key); err != nil {

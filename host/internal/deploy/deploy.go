@@ -305,6 +305,11 @@ func (d *Deployer) Run(ctx context.Context, rel release.Release, dir string, o O
 		d.Log("warning: %s/%s: %v (the release is live)", dir, ReleaseFile, err)
 	}
 	pruneImages(ctx, d.Engine, filepath.Join(dir, ReleasesLog), rel.Retain)
+	if !p.reuse {
+		if err := unmarkStale(dir, p.key); err != nil {
+			d.Log("warning: %v", err)
+		}
+	}
 	return Result{Released: &Released{
 		Coop: id, Changed: true, Reused: p.reuse, Slot: p.idle, PreviousSlot: p.live,
 		Image: rel.Image, ReleaseKey: p.key, Timings: t, Backup: taken.Key,
@@ -378,8 +383,10 @@ func (d *Deployer) plan(ctx context.Context, rel release.Release, dir string) (p
 	}
 	// The idle slot already holds this very release (a rollback to the previous one): start
 	// it and switch. No pull, no migration.
+	// A release made stale by a database restore (its schema is gone) is deployed anew, migrations
+	// and all, never just switched to.
 	c, ok := p.seen[p.newSlot]
-	p.reuse = ok && c.Release == p.key
+	p.reuse = ok && c.Release == p.key && !StaleRelease(dir, p.key)
 	return p, nil
 }
 

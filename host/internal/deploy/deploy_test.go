@@ -718,3 +718,24 @@ func TestAFailedBackupStopsTheReleaseBeforeAnyMigration(t *testing.T) {
 		t.Fatal("the lock is held")
 	}
 }
+
+func TestAReleaseMadeStaleByARestoreIsDeployedAnew(t *testing.T) {
+	h := newHarness(t)
+	h.mustRelease(rel(v1))
+	v2Key := h.mustRelease(rel(v2)).ReleaseKey
+	h.mustRelease(rel(v1)) // a rollback: v2 waits in the idle slot
+	if err := MarkStale(h.dir, []string{v2Key}); err != nil {
+		t.Fatal(err)
+	}
+	before := len(h.host.mutations())
+	r := h.mustRelease(rel(v2))
+	if r.Reused {
+		t.Fatal("a stale release was switched to as it sat in its slot")
+	}
+	if ops := strings.Join(h.host.mutations()[before:], "\n"); !strings.Contains(ops, "run coop-alpha-migrate "+v2+" migrate") {
+		t.Fatalf("its migrations did not run again: %s", ops)
+	}
+	if StaleRelease(h.dir, v2Key) {
+		t.Fatal("still stale after it was deployed anew")
+	}
+}

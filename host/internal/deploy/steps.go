@@ -425,3 +425,58 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	}
 	return os.Rename(tmp.Name(), path)
 }
+
+// StaleFile lists, one a line, the release keys a database restore made stale: their migrations
+// ran against a database that was then put back to before them.
+const StaleFile = "stale-releases"
+
+// MarkStale records release keys as stale (restore does, for the releases newer than the dump).
+func MarkStale(dir string, keys []string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	f, err := os.OpenFile(filepath.Join(dir, StaleFile), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(strings.Join(keys, "\n") + "\n"); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// StaleRelease: a restore made the release key stale.
+func StaleRelease(dir, key string) bool {
+	b, err := os.ReadFile(filepath.Join(dir, StaleFile))
+	if err != nil {
+		return false
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.TrimSpace(l) == key {
+			return true
+		}
+	}
+	return false
+}
+
+// unmarkStale forgets a key once it was deployed anew (its migrations ran again).
+func unmarkStale(dir, key string) error {
+	b, err := os.ReadFile(filepath.Join(dir, StaleFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var keep []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if l = strings.TrimSpace(l); l != "" && l != key {
+			keep = append(keep, l)
+		}
+	}
+	if len(keep) == 0 {
+		return os.Remove(filepath.Join(dir, StaleFile))
+	}
+	return writeFileAtomic(filepath.Join(dir, StaleFile), []byte(strings.Join(keep, "\n")+"\n"), 0o600)
+}

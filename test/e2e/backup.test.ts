@@ -1,0 +1,121 @@
+// A database backup before every release with migrations, and its restore on rollback, against a
+// stack of its own on the local host: the real CLI, the real agent, the real PostgreSQL of the
+// local stack (scripts/local-data.sh), the real S3 server (versitygw) and a real framework's
+// migrations (app/django: v2 adds a table and deletes the visits recorded before it).
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { images, initLocalStack } from "../../bench/common";
+import { exec } from "../../components/remote/ssh";
+import { ROOT, localHostsUp, localTarget, proxyGet, pulumi, run } from "../support";
+
+const STACK = "it-backup";
+const COOP = "it-backup";
+const SITE = `${COOP}.localhost`;
+/** Where versitygw keeps the local stack's backups of this stack's co-op (bucket/prefix/coop). */
+const STORED = path.join(ROOT, ".local", "s3", "root", "coop-local-backups", STACK, COOP);
+
+describe("backups before migrations and rollback --restore-db (real PostgreSQL, real S3 server, Django)", () => {
+    let backend = "";
+    let env: NodeJS.ProcessEnv = {};
+    const cf = ["--stack", STACK];
+    const up = () => pulumi(["up", ...cf, "--yes", "--skip-preview"], { env });
+    const setImage = (tag: string) => assert.equal(pulumi(["config", "set", ...cf, "--path", "coop:coops[0].image", images()[tag]], { env }).status, 0);
+    const rollback = (args: string[]) => run(path.join(ROOT, "scripts", "node-env.sh"), ["rollback", "--stack", STACK, ...args], { env });
+    const visits = async (): Promise<number> => {
+        const r = await proxyGet("/", SITE);
+        assert.equal(r.status, 200, r.body);
+        return JSON.parse(r.body).visits as number;
+    };
+    const dumps = () => (existsSync(STORED) ? readdirSync(STORED).filter((f) => f.endsWith(".dump")) : []);
+
+    before(() => {
+        localHostsUp();
+        backend = mkdtempSync(path.join(tmpdir(), "coop-backup-"));
+        env = { PULUMI_BACKEND_URL: `file://${backend}`, PULUMI_CONFIG_PASSPHRASE: "backup-test-only" };
+        rmSync(STORED, { recursive: true, force: true });
+        initLocalStack(STACK, [{ id: COOP, domains: [SITE], image: images()["django"], migrate: ["migrate"], healthTimeout: 60 }], env);
+        assert.equal(pulumi(["config", "set", ...cf, "--path", "coop:backups.image", images()["coop-pgtools"]], { env }).status, 0);
+        assert.equal(pulumi(["config", "set", ...cf, "--path", "coop:backups.keep", "2"], { env }).status, 0);
+    });
+
+    after(async () => {
+        pulumi(["destroy", ...cf, "--yes", "--skip-preview"], { env });
+        pulumi(["stack", "rm", ...cf, "--yes", "--force"], { env });
+        rmSync(path.join(ROOT, `Pulumi.${STACK}.yaml`), { force: true });
+        rmSync(backend, { recursive: true, force: true });
+        rmSync(STORED, { recursive: true, force: true });
+        await exec(localTarget(), `docker rm -f coop-${COOP}-blue coop-${COOP}-green >/dev/null 2>&1; true`);
+    });
+
+    it("takes a dump before each release's migrations, stores it off the host and keeps the newest N", async () => {
+        const first = up();
+        assert.equal(first.status, 0, first.stdout + first.stderr);
+        assert.equal(dumps().length, 1, "a dump before the first release's migrations");
+        for (let i = 0; i < 5; i++) await visits();
+        assert.equal(await visits(), 6, "the rows the app wrote through the local PostgreSQL");
+
+        setImage("django:v2");
+        const second = up();
+        assert.equal(second.status, 0, second.stdout + second.stderr);
+        assert.equal((await proxyGet("/version", SITE)).body.trim(), "v2");
+        assert.equal(await visits(), 1, "v2's migration deleted the visits recorded before it");
+        assert.equal(dumps().length, 2);
+
+        const preview = rollback(["--preview"]);
+        assert.equal(preview.status, 0, preview.stdout + preview.stderr);
+        assert.match(
+            preview.stdout,
+            new RegExp(
+                `backup: ${COOP}: ${STACK}/${COOP}/\\S+\\.dump \\(\\d+ bytes, taken \\S+ while ${images()["django"].replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} served, before the migrations of \\S+django@sha256:[0-9a-f]+\\); --restore-db restores it`,
+            ),
+        );
+        assert.match(preview.stdout, /preview only: nothing was changed/);
+    });
+
+    it("refuses to roll back past the migration without --restore-db or --keep-db, saying why", async () => {
+        const r = rollback([]);
+        assert.equal(r.status, 1, r.stdout + r.stderr);
+        assert.match(
+            r.stderr,
+            /migrations ran after update \d+ and a database backup from before them exists \(it-backup\): run again with --restore-db to restore it .* or with --keep-db to roll back the code only.*nothing was changed/,
+        );
+        assert.equal((await proxyGet("/version", SITE)).body.trim(), "v2", "nothing was changed");
+    });
+
+    it("--restore-db holds the traffic, restores the rows written before the migration and starts the old release", async () => {
+        const r = rollback(["--restore-db"]);
+        assert.equal(r.status, 0, r.stdout + r.stderr);
+        assert.match(r.stdout, new RegExp(`${COOP}: database restored from ${STACK}/${COOP}/\\S+\\.dump`));
+        assert.match(r.stdout, new RegExp(`${COOP}: traffic let through again`));
+        assert.equal((await proxyGet("/version", SITE)).body.trim(), "v1");
+        // The 6 visits of v1 are back (the one v2 recorded is gone with its schema), and this is the 7th.
+        assert.equal(await visits(), 7);
+        // v2's table and its migration's record went with the restore: the schema is v1's again.
+        const sql = (q: string) =>
+            run("psql", ["--no-psqlrc", "-tA", "-h", "127.0.0.1", "-p", "5433", "-U", "postgres", "-d", "coop_it_backup_it_backup", "-c", q], {
+                env: { PGPASSWORD: readFileSync(path.join(ROOT, ".local", "postgres", "admin-password"), "utf8").trim() },
+            });
+        const tables = sql("SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE tablename LIKE 'site_%'");
+        assert.equal(tables.stdout.trim(), "site_visit", tables.stderr);
+        const applied = sql("SELECT string_agg(name, ',' ORDER BY name) FROM django_migrations WHERE app = 'site'");
+        assert.equal(applied.stdout.trim(), "0001_initial", applied.stderr);
+        assert.ok(dumps().length <= 2, `the store keeps the newest 2: ${dumps().join(", ")}`);
+    });
+
+    it("a failed backup stops the release before any migration runs, the old slot serving", async () => {
+        // An image without pg_dump stands in for a backup that cannot be taken (a real failure of
+        // the real engine: the executable is not found).
+        assert.equal(pulumi(["config", "set", ...cf, "--path", "coop:backups.image", images()["demo:v1"]], { env }).status, 0);
+        // v2 with a new setting: a new release (the idle slot's v2 would be switched to as it is).
+        setImage("django:v2");
+        assert.equal(pulumi(["config", "set", ...cf, "--path", "coop:coops[0].env.NOTE", "a new setting"], { env }).status, 0);
+        const r = up();
+        assert.notEqual(r.status, 0, "the release failed");
+        assert.match(r.stdout + r.stderr, /deploy it-backup: backup failed: could not run pg_dump: .*no migration ran/);
+        assert.equal((await proxyGet("/version", SITE)).body.trim(), "v1", "the old slot serves");
+        assert.equal(await visits(), 8, "v2's migration (which deletes the visits) did not run");
+    });
+});
