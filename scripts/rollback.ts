@@ -51,7 +51,8 @@ async function findOffers(
     plan: RollbackPlan,
     migrated: string[],
 ): Promise<{ offers: Offer[]; missing: string[] }> {
-    const sections = migrated.length ? await backupSections(stack) : {};
+    // Without coop:backups no dump was taken: the stack's outputs are not read (it costs a CLI run).
+    const sections = migrated.length && all["coop:backups"] !== undefined ? await backupSections(stack) : {};
     const cfg = stackConfig(all);
     const agents = (outputs.agents?.value ?? {}) as Record<string, string>;
     const host = stackHosts(cfg, outputs)[0];
