@@ -23,6 +23,18 @@ func server(t *testing.T) *Store {
 		bin, _ = exec.LookPath("versitygw")
 	}
 	if bin == "" {
+		// Where scripts/toolchain.sh puts it (scripts/env.sh adds that to PATH; npm test may not).
+		cache := os.Getenv("COOP_TOOLCHAIN_CACHE")
+		if cache == "" {
+			if home, err := os.UserHomeDir(); err == nil {
+				cache = filepath.Join(home, ".cache", "coop-toolchain")
+			}
+		}
+		if found, _ := filepath.Glob(filepath.Join(cache, "bin-pulumi-*", "versitygw")); len(found) > 0 {
+			bin = found[len(found)-1]
+		}
+	}
+	if bin == "" {
 		if os.Getenv("CI") != "" || os.Getenv("COOP_REQUIRE_S3") != "" {
 			t.Fatal("versitygw is not installed (scripts/setup.sh installs it)")
 		}
