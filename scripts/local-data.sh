@@ -27,8 +27,20 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 STATE=${COOP_LOCAL_STATE:-$COOP_ROOT/.local}
 PG_PORT=${COOP_PG_PORT:-5433}
 S3_PORT=${COOP_S3_PORT:-7070}
-PGDATA=$STATE/postgres/data
 BUCKET=coop-local-backups
+
+# The cluster lives in $STATE/postgres/data, run by the postgres user, who must be able to reach
+# it: in a checkout under a directory closed to other users (/root, a 0700 home) it goes to
+# /var/lib/coop-local/<hash of the checkout's path>/data instead.
+pgdata_dir() {
+  if runuser -u postgres -- test -x "$STATE" 2>/dev/null; then
+    printf '%s\n' "$STATE/postgres/data"
+  else
+    printf '/var/lib/coop-local/%s/data\n' "$(printf '%s' "$COOP_ROOT" | sha256sum | cut -c1-12)"
+  fi
+}
+mkdir -p "$STATE"
+PGDATA=$(pgdata_dir)
 
 pid_alive() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
@@ -54,12 +66,13 @@ postgres_up() {
   fi
   if [[ ! -f $PGDATA/PG_VERSION ]]; then
     say "making the local PostgreSQL cluster in $PGDATA"
+    mkdir -p "$(dirname "$PGDATA")"
     install -d -o postgres -g postgres -m 0700 "$PGDATA"
-    install -o postgres -g postgres -m 0600 "$STATE/postgres/admin-password" "$STATE/postgres/.pwfile"
+    install -o postgres -g postgres -m 0600 "$STATE/postgres/admin-password" "$PGDATA.pwfile"
     runuser -u postgres -- "$bin/initdb" -D "$PGDATA" -U postgres --auth-local=peer --auth-host=scram-sha-256 \
-      --pwfile="$STATE/postgres/.pwfile" -E UTF8 --locale=C.UTF-8 >"$STATE/postgres/initdb.log" 2>&1 ||
+      --pwfile="$PGDATA.pwfile" -E UTF8 --locale=C.UTF-8 >"$STATE/postgres/initdb.log" 2>&1 ||
       die "initdb failed; see $STATE/postgres/initdb.log"
-    rm -f "$STATE/postgres/.pwfile"
+    rm -f "$PGDATA.pwfile"
   fi
   # Containers come from the private ranges Docker uses; every login needs a password.
   cat >"$PGDATA/pg_hba.conf" <<EOF
@@ -74,11 +87,13 @@ EOF
     runuser -u postgres -- "$bin/pg_ctl" -D "$PGDATA" reload >/dev/null
     return
   fi
-  say "starting PostgreSQL on 127.0.0.1:$PG_PORT and $bridge:$PG_PORT (log: $STATE/postgres/postgres.log)"
-  touch "$STATE/postgres/postgres.log" && chown postgres:postgres "$STATE/postgres/postgres.log"
-  runuser -u postgres -- "$bin/pg_ctl" -D "$PGDATA" -l "$STATE/postgres/postgres.log" -w -t 60 \
+  local log
+  log=$(dirname "$PGDATA")/postgres.log
+  say "starting PostgreSQL on 127.0.0.1:$PG_PORT and $bridge:$PG_PORT (log: $log)"
+  touch "$log" && chown postgres:postgres "$log"
+  runuser -u postgres -- "$bin/pg_ctl" -D "$PGDATA" -l "$log" -w -t 60 \
     -o "-c listen_addresses=127.0.0.1,$bridge -c port=$PG_PORT -c unix_socket_directories=/tmp -c max_connections=200" start >/dev/null ||
-    die "PostgreSQL did not start; see $STATE/postgres/postgres.log"
+    die "PostgreSQL did not start; see $log"
 }
 
 s3_up() {
