@@ -106,15 +106,15 @@ describe("backups before migrations and rollback --restore-db (real PostgreSQL, 
     });
 
     it("a failed backup stops the release before any migration runs, the old slot serving", async () => {
-        // An image without pg_dump stands in for a backup that cannot be taken (a real failure of
-        // the real engine: the executable is not found).
+        // An image that is not coop-pgtools stands in for a backup that cannot be taken: the demo
+        // app's entrypoint takes pg_dump's arguments and exits 2 (a real failure, in the real engine).
         assert.equal(pulumi(["config", "set", ...cf, "--path", "coop:backups.image", images()["demo:v1"]], { env }).status, 0);
         // v2 with a new setting: a new release (the idle slot's v2 would be switched to as it is).
         setImage("django:v2");
         assert.equal(pulumi(["config", "set", ...cf, "--path", "coop:coops[0].env.NOTE", "a new setting"], { env }).status, 0);
         const r = up();
         assert.notEqual(r.status, 0, "the release failed");
-        assert.match(r.stdout + r.stderr, /deploy it-backup: backup failed: could not run pg_dump: .*no migration ran/);
+        assert.match(r.stdout + r.stderr, /deploy it-backup: backup failed: .*; no migration ran/);
         assert.equal((await proxyGet("/version", SITE)).body.trim(), "v1", "the old slot serves");
         assert.equal(await visits(), 8, "v2's migration (which deletes the visits) did not run");
     });
