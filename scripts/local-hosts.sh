@@ -30,7 +30,18 @@ REGISTRY=127.0.0.1:$REGISTRY_PORT
 
 pid_alive() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
-docker_settled() { docker info >/dev/null 2>&1 || ! pgrep -x dockerd >/dev/null; }
+# host_dockerd_running: a dockerd of this machine's own mount namespace runs (the hosts that
+# scripts/netns-hosts.sh starts run dockerd too, each in a namespace of its own: they are not it).
+host_dockerd_running() {
+  local pid own
+  own=$(readlink /proc/self/ns/mnt)
+  for pid in $(pgrep -x dockerd); do
+    [[ $(readlink "/proc/$pid/ns/mnt" 2>/dev/null) == "$own" ]] && return 0
+  done
+  return 1
+}
+
+docker_settled() { docker info >/dev/null 2>&1 || ! host_dockerd_running; }
 
 # supervise_dockerd: what systemd's Restart=always is to docker.service. It adopts a dockerd that
 # is already running (waits for it to end), and starts one whenever none runs, 2 s after the last
@@ -38,7 +49,7 @@ docker_settled() { docker info >/dev/null 2>&1 || ! pgrep -x dockerd >/dev/null;
 supervise_dockerd() {
   local pid adopted=0
   while :; do
-    if pgrep -x dockerd >/dev/null; then
+    if host_dockerd_running; then
       adopted=1
       sleep 1
       continue
@@ -99,7 +110,7 @@ docker_up() {
     say "removing stale /var/run/docker.pid (pid $(cat /var/run/docker.pid) is not running)"
     rm -f /var/run/docker.pid
   fi
-  if pgrep -x dockerd >/dev/null; then
+  if host_dockerd_running; then
     # Starting up, or shutting down: wait until it answers or is gone.
     wait_for 30 "docker" docker_settled ||
       die "dockerd is running but does not answer on /var/run/docker.sock; see its log, or stop it (pkill dockerd) and re-run"
