@@ -111,3 +111,14 @@ export function balancerStates(): Record<string, string> {
     const rows = out.split("\n").filter((l) => l.startsWith("coop,") && !/^coop,(FRONTEND|BACKEND),/.test(l));
     return Object.fromEntries(rows.map((l) => l.split(",")).map((f) => [f[1], f[17]]));
 }
+
+/** `pulumi up` on the multi stack in the background: resolves with its result when it ends. */
+export function multiUpAsync(...extra: string[]): Promise<RunResult> {
+    const { spawn } = require("node:child_process") as typeof import("node:child_process");
+    const p = spawn(path.join(ROOT, "scripts", "pulumi.sh"), ["up", "--yes", "--skip-preview", "--stack", MULTI_STACK, "--non-interactive", ...extra], { cwd: ROOT });
+    let stdout = "";
+    let stderr = "";
+    p.stdout.on("data", (c) => (stdout += c));
+    p.stderr.on("data", (c) => (stderr += c));
+    return new Promise((resolve) => p.on("close", (status) => resolve({ status, stdout, stderr })));
+}
