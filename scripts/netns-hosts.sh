@@ -303,6 +303,8 @@ machine_file() {
       loadBalancer: {address: $lb, adminSocket: "netns/haproxy.sock", backend: "coop", serversFile: "netns/lb-servers"}}' \
     >"$LOCAL/machine.multi.json.tmp"
   mv "$LOCAL/machine.multi.json.tmp" "$LOCAL/machine.multi.json"
+  # The stack itself, when missing: its committed file already has its encryption salt.
+  PULUMI_CONFIG_PASSPHRASE=$COOP_LOCAL_PASSPHRASE "$COOP_ROOT/scripts/pulumi.sh" stack select --create --secrets-provider passphrase multi >/dev/null
 }
 
 # --- commands --------------------------------------------------------------------------------
