@@ -7,6 +7,7 @@
 // stop, and two to three deploys every co-op on the new host before the balancer sends it traffic.
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
+import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { images } from "../../bench/common";
 import {
@@ -25,7 +26,7 @@ import {
     setCoopImage,
     versionOn,
 } from "../multiHost";
-import { RunResult, runOk } from "../support";
+import { ROOT, RunResult, runOk } from "../support";
 
 const skip = multiHostSkipReason();
 const DOMAINS = ["alpha.localhost", "beta.localhost"];
@@ -101,6 +102,20 @@ describe("several hosts behind a load balancer (the multi stack)", { skip }, () 
         const migrations = new Set<string>();
         for (let i = 0; i < 6; i++) migrations.add(JSON.parse((await getVia(lb, "/state", "alpha.localhost")).body).migrations[0]);
         assert.equal(migrations.size, 3, [...migrations].join(", "));
+    });
+
+    it("the balancer refuses a host it has no server for, naming it, and changes nothing", async () => {
+        const { provider } = await import("../../components/local/balancer");
+        const lb = multiMachine().loadBalancer;
+        const before = balancerStates();
+        const inputs = {
+            adminSocket: path.resolve(ROOT, ".local", lb.adminSocket),
+            backend: "coop",
+            serversFile: path.join(ROOT, ".local", "netns", "lb-servers"),
+            servers: ["node-1", "node-9"],
+        };
+        await assert.rejects(provider.create!(inputs), /host node-9: haproxy's backend coop has no server for it \(it has node-1, node-2, node-3/);
+        assert.deepEqual(balancerStates(), before);
     });
 
     it("(a) a release whose health fails on the first host never reaches the second; every host serves the old one", async () => {
