@@ -14,6 +14,8 @@ const NETNS = path.join(ROOT, "scripts", "netns-hosts.sh");
 export function multiHostSkipReason(): string | undefined {
     if (process.getuid?.() !== 0) return "needs root (network namespaces, sshd and dockerd per host)";
     if (run("ip", ["netns", "list"]).status !== 0) return "`ip netns` is not available here (iproute2 with network namespace support)";
+    const ns = run("unshare", ["--net", "--mount", "true"]);
+    if (ns.status !== 0) return `this machine cannot make network and mount namespaces (unshare --net --mount: ${ns.stderr.trim()})`;
     if (!existsSync(path.join(ROOT, ".local", "images.json"))) return "no .local/images.json: run scripts/local-hosts.sh up";
     return undefined;
 }
