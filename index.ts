@@ -8,6 +8,7 @@ import { Coop } from "./components/coop";
 import { infrastructure } from "./components/digitalocean";
 import { behindLoadBalancer } from "./components/digitalocean/dns";
 import { HostBootstrap } from "./components/host";
+import { LocalBalancer } from "./components/local/balancer";
 import { plainStackTraces, staleBuild } from "./components/programSource";
 import type { BackupSection } from "./components/release";
 import { LocalDatabase } from "./components/remote/localDatabase";
@@ -25,7 +26,7 @@ const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as { isConfi
 const all = pulumi.runtime.allConfig();
 const read = readConfig(all, Object.keys(all).filter(isConfigSecret));
 // The local stack's hosts, deploy key and images are this machine's (.local/), not the stack file's.
-const local = withLocalMachine(read.raw, read.secretKeys, read.ctx, read.raw.environment === "local" ? readLocalMachine(ROOT) : undefined);
+const local = withLocalMachine(read.raw, read.secretKeys, read.ctx, read.raw.environment === "local" ? readLocalMachine(ROOT, pulumi.getStack()) : undefined);
 const cfg = (() => {
     try {
         return parseStackConfig(local.raw, local.secretKeys, { ...local.ctx, stack: pulumi.getStack() });
@@ -128,6 +129,17 @@ const coops = cfg.coops.map(
         }),
 );
 
+// A local stack whose hosts have a load balancer in front (.local/machine.STACK.json names it):
+// like the cloud edge, it sends traffic to a host only once every co-op is released there, and
+// stops sending it to a host the stack drops before that host's co-ops are deleted.
+const localBalancer = local.balancer
+    ? new LocalBalancer(
+          "local-lb",
+          { adminSocket: local.balancer.adminSocket, backend: local.balancer.backend, serversFile: local.balancer.serversFile, servers: endpoints.map((h) => h.name) },
+          { dependsOn: coops.flatMap((c) => Object.values(c.releases)) },
+      )
+    : undefined;
+
 const loadBalanced = behindLoadBalancer(cfg.digitalocean);
 const scheme = cfg.proxy.tls || loadBalanced ? "https" : "http";
 const port = loadBalanced ? 443 : cfg.proxy.tls ? cfg.proxy.httpsPort : cfg.proxy.httpPort;
@@ -136,6 +148,8 @@ const portSuffix = port === (scheme === "https" ? 443 : 80) ? "" : `:${port}`;
 export const environment = cfg.environment;
 /** Where the co-op domains point; the edge comes last, once every host serves every co-op. */
 export const publicIp = infra?.edge(Object.fromEntries(bootstrapped.map((h) => [h.hostName, coops.map((c) => c.releases[h.hostName])]))) ?? null;
+/** The local load balancer, when the stack has one (the hosts it sends traffic to: its `servers`). */
+export const balancer = localBalancer ? { url: `http://${local.balancer!.address}/`, servers: localBalancer.servers } : null;
 export const proxyUrls = endpoints.map((h) => pulumi.interpolate`http://${cfg.proxy.bindAddress === "0.0.0.0" ? h.address : cfg.proxy.bindAddress}:${cfg.proxy.httpPort}/`);
 /** Where rollback's fast path and `releases --host` reach the hosts (cloud stacks have them only here). */
 export const hosts = endpoints.map((h) => ({ name: h.name, address: h.address, port: h.port, hostKey: h.hostKey }));

@@ -2,11 +2,17 @@
 # Starts, as real processes on this machine, what a droplet is to the application layer:
 # a Docker engine, an OpenSSH server on a loopback port that lets the deploy user in by key
 # only, and an OCI registry on a loopback port holding the images, built here FROM scratch.
-# Then it pins this machine's values (host key, deploy key, image digests) in the local stack.
+# Then it writes this machine's values (host, host key, deploy key, image digests) to
+# .local/machine.json, which the local stack reads: the tracked Pulumi.local.yaml stays as committed.
 #
 #   scripts/local-hosts.sh up      start what is not running (idempotent), build and push images
-#   scripts/local-hosts.sh down    stop the SSH server and registry (and dockerd if this script started it)
+#   scripts/local-hosts.sh down    stop the SSH server and registry (and dockerd if this script
+#                                  started it), and the several hosts below if they run
 #   scripts/local-hosts.sh status  one line per part
+#   scripts/local-hosts.sh hosts up|down|status
+#                                  several hosts in network namespaces of their own behind haproxy,
+#                                  for the `multi` stack (scripts/netns-hosts.sh; needs `up` first:
+#                                  they pull from its registry)
 #
 # As systemd does on a droplet, dockerd runs under a supervisor that starts it again whenever it
 # ends, however it ends (docker.service's Restart=always, RestartSec=2), and the host agent's
@@ -199,49 +205,21 @@ images_up() {
     "$COOP_ROOT/scripts/build-images.sh" "$REGISTRY" "$STATE/images.json"
 }
 
-# Pins this machine's host, keys and image digests in the local stack's config.
-stack_config() {
-  local p=("$COOP_ROOT/scripts/pulumi.sh")
+# machine_file: what the local stack takes from this machine (components/config/localMachine.ts
+# reads it), written to .local/machine.json; the tracked Pulumi.local.yaml is not touched. The
+# stack itself is made when missing: its committed file already has its encryption salt.
+machine_file() {
+  local host_key
   export PULUMI_CONFIG_PASSPHRASE=$COOP_LOCAL_PASSPHRASE
-  "${p[@]}" stack select --create --secrets-provider passphrase local >/dev/null
-  local host_key proxy_image agent_image
+  "$COOP_ROOT/scripts/pulumi.sh" stack select --create --secrets-provider passphrase local >/dev/null
   host_key=$(cut -d' ' -f1,2 "$STATE/ssh/host_ed25519.pub")
-  proxy_image=$(jq -r '.images["kamal-proxy"]' "$STATE/images.json")
-  agent_image=$(jq -r '.images["coop-agent"]' "$STATE/images.json")
-  "${p[@]}" config set --stack local --path 'coop:hosts[0].name' local-1
-  "${p[@]}" config set --stack local --path 'coop:hosts[0].address' 127.0.0.1
-  "${p[@]}" config set --stack local --path 'coop:hosts[0].port' "$SSH_PORT"
-  "${p[@]}" config set --stack local --path 'coop:hosts[0].hostKey' "$host_key"
-  "${p[@]}" config set --stack local --path 'coop:proxy.image' "$proxy_image"
-  "${p[@]}" config set --stack local coop:agent "$agent_image"
-  "${p[@]}" config set --stack local --secret coop:sshPrivateKey <"$STATE/ssh/deploy_ed25519"
-
-  # Co-ops whose image is unset, or not in this machine's registry, start on demo v1.
-  local coops count i image v1
-  v1=$(jq -r '.images["demo:v1"]' "$STATE/images.json")
-  coops=$("${p[@]}" config get --stack local coop:coops --json | jq -c '.objectValue // []')
-  count=$(jq length <<<"$coops")
-  for ((i = 0; i < count; i++)); do
-    image=$(jq -r ".[$i].image // empty" <<<"$coops")
-    if [[ -z $image ]] || ! in_registry "$image"; then
-      "${p[@]}" config set --stack local --path "coop:coops[$i].image" "$v1"
-    fi
-  done
-  # The demo co-op beta reads a secret from config; make one up on a new machine.
-  if ! "${p[@]}" config get --stack local coop:betaApiToken >/dev/null 2>&1; then
-    head -c 24 /dev/urandom | base64 | "${p[@]}" config set --stack local --secret coop:betaApiToken
-  fi
-}
-
-# in_registry REF: true when REGISTRY/REPO@sha256:... is in the local registry.
-in_registry() {
-  local ref=$1 repo digest
-  [[ $ref == "$REGISTRY/"*@sha256:* ]] || return 1
-  repo=${ref#"$REGISTRY/"}
-  repo=${repo%@*}
-  digest=${ref#*@}
-  curl -fsS -o /dev/null -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
-    "http://$REGISTRY/v2/$repo/manifests/$digest"
+  # Paths relative to .local/, as the program resolves them.
+  jq -n --arg key "$host_key" --argjson port "$SSH_PORT" \
+    --arg deploy "$(realpath --relative-to="$COOP_ROOT/.local" "$STATE/ssh/deploy_ed25519")" \
+    --arg images "$(realpath --relative-to="$COOP_ROOT/.local" "$STATE/images.json")" \
+    '{hosts: [{name: "local-1", address: "127.0.0.1", port: $port, hostKey: $key}], deployKeyFile: $deploy, imagesFile: $images}' \
+    >"$COOP_ROOT/.local/machine.json.tmp"
+  mv "$COOP_ROOT/.local/machine.json.tmp" "$COOP_ROOT/.local/machine.json"
 }
 
 cmd_up() {
@@ -256,12 +234,17 @@ cmd_up() {
   start_supervisor watch
   images_up
   "$COOP_ROOT/scripts/local-data.sh" up
-  stack_config
+  mkdir -p "$COOP_ROOT/.local"
+  machine_file
   say "local hosts up: ssh $DEPLOY_USER@127.0.0.1:$SSH_PORT, registry $REGISTRY, images in $STATE/images.json"
 }
 
 cmd_down() {
   local f
+  # The several hosts first: they pull from the registry stopped below.
+  if [[ -d $COOP_ROOT/.local/netns ]]; then
+    "$COOP_ROOT/scripts/netns-hosts.sh" down
+  fi
   "$COOP_ROOT/scripts/local-data.sh" down
   # The supervisors first (each with what it runs: its session), so that nothing is started again.
   for f in "$STATE/watch-supervisor.pid" "$STATE/dockerd-supervisor.pid"; do
@@ -293,7 +276,8 @@ case ${1:-} in
   up) cmd_up ;;
   down) cmd_down ;;
   status) cmd_status ;;
+  hosts) shift && exec "$COOP_ROOT/scripts/netns-hosts.sh" "$@" ;;
   supervise-dockerd) supervise_dockerd ;;
   supervise-watch) supervise_watch ;;
-  *) die "usage: local-hosts.sh up|down|status" ;;
+  *) die "usage: local-hosts.sh up|down|status|hosts up|down|status" ;;
 esac

@@ -15,7 +15,9 @@ REQUIRED=(
   /etc/ssl/certs/ca-certificates.crt:ca-certificates
   /usr/bin/cloud-init:cloud-init
   /usr/sbin/debootstrap:debootstrap
-  /usr/bin/pg_dump:postgresql-client /usr/sbin/ip:iproute2
+  /usr/bin/pg_dump:postgresql-client
+  /usr/sbin/haproxy:haproxy /usr/bin/socat:socat /usr/sbin/ip:iproute2
+  /usr/bin/nsenter:util-linux /usr/bin/unshare:util-linux
 )
 
 missing=()

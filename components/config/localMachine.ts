@@ -8,8 +8,28 @@ import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { SECRET_PRESENT, type ParseContext, secretFacts } from "./index";
 
-/** Written by scripts/local-hosts.sh, relative to the repository. */
+/** Written by scripts/local-hosts.sh, relative to the repository: the `local` stack's machine facts. */
 export const LOCAL_MACHINE_FILE = path.join(".local", "machine.json");
+
+/**
+ * The machine file of a stack whose environment is local: .local/machine.json for the `local`
+ * stack, .local/machine.STACK.json for another (scripts/netns-hosts.sh writes machine.multi.json).
+ */
+export function machineFile(stack: string): string {
+    return stack === "local" ? LOCAL_MACHINE_FILE : path.join(".local", `machine.${stack}.json`);
+}
+
+/** The load balancer in front of the hosts (haproxy, started by scripts/netns-hosts.sh), as the program drives it. */
+export interface LocalBalancerSpec {
+    /** Where it listens, host:port. */
+    address: string;
+    /** Its admin socket (absolute). */
+    adminSocket: string;
+    /** The backend whose servers are the hosts, one server named after each host. */
+    backend: string;
+    /** Where the hosts it sends traffic to are remembered (absolute), one name a line. */
+    serversFile: string;
+}
 
 /** What this machine's local hosts are. */
 export interface LocalMachine {
@@ -19,19 +39,39 @@ export interface LocalMachine {
     deployKey: string;
     /** Images built here, by name (`kamal-proxy`, `coop-agent`, `demo:v1`, ...), pinned by digest. */
     images: Record<string, string>;
+    /** The load balancer in front of the hosts, when there is one. */
+    balancer?: LocalBalancerSpec;
 }
 
-/** Reads .local/machine.json and what it points at; undefined when the local hosts were never set up here. */
-export function readLocalMachine(root: string): LocalMachine | undefined {
-    let doc: { hosts?: unknown; deployKeyFile?: unknown; imagesFile?: unknown };
+/** The machine file's loadBalancer block with its paths made absolute; an error names the field. */
+function balancerSpec(doc: unknown, file: string, dotLocal: string): LocalBalancerSpec | undefined {
+    if (doc === undefined) return undefined;
+    const o = (doc ?? {}) as Record<string, unknown>;
+    for (const k of ["address", "adminSocket", "backend", "serversFile"]) {
+        if (typeof o[k] !== "string" || o[k] === "") throw new Error(`${file}: loadBalancer.${k} must be a non-empty string`);
+    }
+    const abs = (p: unknown) => path.resolve(dotLocal, p as string);
+    return { address: o.address as string, adminSocket: abs(o.adminSocket), backend: o.backend as string, serversFile: abs(o.serversFile) };
+}
+
+/** Reads the stack's machine file and what it points at; undefined when its hosts were never set up here. */
+export function readLocalMachine(root: string, stack = "local"): LocalMachine | undefined {
+    const name = machineFile(stack);
+    let doc: { hosts?: unknown; deployKeyFile?: unknown; imagesFile?: unknown; loadBalancer?: unknown };
     try {
-        doc = JSON.parse(readFileSync(path.join(root, LOCAL_MACHINE_FILE), "utf8"));
+        doc = JSON.parse(readFileSync(path.join(root, name), "utf8"));
     } catch {
         return undefined;
     }
-    const file = (p: unknown) => (typeof p === "string" ? readFileSync(path.resolve(root, ".local", p), "utf8") : "");
+    const dotLocal = path.join(root, ".local");
+    const file = (p: unknown) => (typeof p === "string" ? readFileSync(path.resolve(dotLocal, p), "utf8") : "");
     const images = (JSON.parse(file(doc.imagesFile) || "{}") as { images?: Record<string, string> }).images ?? {};
-    return { hosts: Array.isArray(doc.hosts) ? doc.hosts : [], deployKey: file(doc.deployKeyFile), images };
+    return {
+        hosts: Array.isArray(doc.hosts) ? doc.hosts : [],
+        deployKey: file(doc.deployKeyFile),
+        images,
+        balancer: balancerSpec(doc.loadBalancer, name, dotLocal),
+    };
 }
 
 /**
@@ -44,10 +84,11 @@ export function withLocalMachine(
     secretKeys: string[],
     ctx: ParseContext,
     machine: LocalMachine | undefined,
-): { raw: Record<string, unknown>; secretKeys: string[]; ctx: ParseContext; deployKey?: string } {
+): { raw: Record<string, unknown>; secretKeys: string[]; ctx: ParseContext; deployKey?: string; balancer?: LocalBalancerSpec } {
     if (raw.environment !== "local" || machine === undefined) {
         return { raw, secretKeys, ctx };
     }
+    const balancer = machine.balancer;
     const out: Record<string, unknown> = { ...raw };
     out.hosts ??= machine.hosts;
     out.agent ??= machine.images["coop-agent"];
@@ -59,7 +100,7 @@ export function withLocalMachine(
         out.coops = raw.coops.map((c) => (c !== null && typeof c === "object" && !Array.isArray(c) && !("image" in c) ? { ...c, image: machine.images["demo:v1"] } : c));
     }
     if (raw.sshPrivateKey !== undefined || machine.deployKey === "") {
-        return { raw: out, secretKeys, ctx };
+        return { raw: out, secretKeys, ctx, balancer };
     }
     out.sshPrivateKey = SECRET_PRESENT;
     return {
@@ -67,5 +108,6 @@ export function withLocalMachine(
         secretKeys: [...secretKeys, "sshPrivateKey"],
         ctx: { ...ctx, secretFacts: { ...ctx.secretFacts, ...secretFacts({ sshPrivateKey: machine.deployKey }) } },
         deployKey: machine.deployKey,
+        balancer,
     };
 }

@@ -114,19 +114,22 @@ describe("the harness's config is the CLI's (real CLI, probe program)", () => {
         });
     }
 
-    it("Pulumi.local.yaml as this machine has it (scripts/local-hosts.sh writes its hosts and keys)", (t) => {
-        const file = path.join(ROOT, "Pulumi.local.yaml");
-        if (!/coop:sshPrivateKey/.test(readFileSync(file, "utf8"))) {
-            t.skip("the local stack has no deploy key yet: run scripts/local-hosts.sh up");
-            return;
-        }
-        const dir = project("local");
-        copyFileSync(file, path.join(dir, "Pulumi.local.yaml"));
-        const passphrase = "local-stack-only-not-a-secret";
-        const init = cli(dir, ["stack", "init", "local", "--secrets-provider", "passphrase"], { passphrase });
-        assert.equal(init.status, 0, init.stderr);
-        assertSame(dir, "local", passphrase);
-    });
+    // The local stacks' files are complete as committed: this machine's values are in .local/.
+    for (const stack of ["local", "multi"]) {
+        it(`Pulumi.${stack}.yaml as committed (no machine values; its demo secret encrypted under the public passphrase)`, () => {
+            const file = path.join(ROOT, `Pulumi.${stack}.yaml`);
+            const text = readFileSync(file, "utf8");
+            assert.doesNotMatch(text, /coop:sshPrivateKey|coop:hosts|coop:agent|hostKey|sha256:/, "no machine value in the committed file");
+            const dir = project(stack);
+            copyFileSync(file, path.join(dir, `Pulumi.${stack}.yaml`));
+            const passphrase = "local-stack-only-not-a-secret";
+            const init = cli(dir, ["stack", "init", stack, "--secrets-provider", "passphrase"], { passphrase });
+            assert.equal(init.status, 0, init.stderr);
+            assert.equal(readFileSync(path.join(dir, `Pulumi.${stack}.yaml`), "utf8"), text, "stack init keeps the committed file as it is");
+            const r = assertSame(dir, stack, passphrase);
+            assert.deepEqual(r.secretKeys, ["coop:betaApiToken"]);
+        });
+    }
 
     it("values of every shape, nested secrets, and the project's defaults, values and types", () => {
         const yaml = `name: edge

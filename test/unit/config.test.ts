@@ -257,6 +257,27 @@ describe("the local stack's machine facts (.local/machine.json)", () => {
         const cloud = { ...committed, environment: "dev" };
         assert.equal(withLocalMachine(cloud, [], {}, machine).raw, cloud);
     });
+
+    it("read each local stack's own machine file, with its load balancer's paths under .local/ and every missing field named", () => {
+        const { mkdtempSync, mkdirSync, writeFileSync } = require("node:fs") as typeof import("node:fs");
+        const { tmpdir } = require("node:os") as typeof import("node:os");
+        const path = require("node:path") as typeof import("node:path");
+        const { machineFile, readLocalMachine } = require("../../components/config/localMachine") as typeof import("../../components/config/localMachine");
+        assert.equal(machineFile("local"), path.join(".local", "machine.json"));
+        assert.equal(machineFile("multi"), path.join(".local", "machine.multi.json"));
+        const root = mkdtempSync(path.join(tmpdir(), "coop-machine-"));
+        mkdirSync(path.join(root, ".local"));
+        const lb = { address: "127.0.0.1:8090", adminSocket: "netns/haproxy.sock", backend: "coop", serversFile: "netns/lb-servers" };
+        writeFileSync(path.join(root, ".local", "machine.multi.json"), JSON.stringify({ hosts: [], loadBalancer: lb }));
+        assert.equal(readLocalMachine(root, "local"), undefined, "the local stack reads machine.json, not another stack's file");
+        assert.deepEqual(readLocalMachine(root, "multi")!.balancer, {
+            ...lb,
+            adminSocket: path.join(root, ".local", "netns", "haproxy.sock"),
+            serversFile: path.join(root, ".local", "netns", "lb-servers"),
+        });
+        writeFileSync(path.join(root, ".local", "machine.multi.json"), JSON.stringify({ hosts: [], loadBalancer: { ...lb, backend: "" } }));
+        assert.throws(() => readLocalMachine(root, "multi"), /machine\.multi\.json: loadBalancer\.backend must be a non-empty string/);
+    });
 });
 
 describe("coop:backups", () => {
