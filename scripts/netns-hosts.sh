@@ -50,6 +50,8 @@ DEPLOY_USER=deploy
 HOST_ROOT=/opt/coop
 LOCAL=$COOP_ROOT/.local
 STATE=$LOCAL/netns
+# The deploy user's authorized keys for these hosts, under its ~/.ssh.
+AUTHORIZED_KEYS=authorized_keys.coop-multi
 
 pid_alive() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
@@ -101,8 +103,13 @@ keys_up() {
   local i dir
   install -d -m 0755 "$STATE"
   [[ -f $STATE/deploy_ed25519 ]] || ssh-keygen -q -t ed25519 -N '' -C coop-multi-deploy -f "$STATE/deploy_ed25519"
-  # sshd reads it as the deploy user's authorized keys: root-owned, not writable by others.
-  install -m 0644 "$STATE/deploy_ed25519.pub" "$STATE/authorized_keys"
+  # The namespaced hosts' sshd reads it from the deploy user's home, beside the single host's own
+  # authorized_keys (the home is shared): sshd's StrictModes refuses a file under a directory that
+  # others may write, which a checkout under /tmp is.
+  local home
+  home=$(getent passwd "$DEPLOY_USER" | cut -d: -f6)
+  install -d -o "$DEPLOY_USER" -g "$DEPLOY_USER" -m 0700 "$home/.ssh"
+  install -o "$DEPLOY_USER" -g "$DEPLOY_USER" -m 0600 "$STATE/deploy_ed25519.pub" "$home/.ssh/$AUTHORIZED_KEYS"
   for ((i = 1; i <= COUNT; i++)); do
     dir=$(host_dir "$i")
     install -d -m 0700 "$dir/ssh"
@@ -129,7 +136,7 @@ Port 22
 ListenAddress $(host_ip "$1")
 HostKey $dir/ssh/host_ed25519
 PidFile /run/sshd.pid
-AuthorizedKeysFile $STATE/authorized_keys
+AuthorizedKeysFile .ssh/$AUTHORIZED_KEYS
 AllowUsers $DEPLOY_USER
 PermitRootLogin no
 PasswordAuthentication no

@@ -5,12 +5,12 @@ import { ReleaseRecord, parseReport } from "../components/release";
 import { render } from "../components/remote/shell";
 import { exec } from "../components/remote/ssh";
 import { formatReleases, liveRelease, releasesFromHistory } from "../components/releases";
-import { fail, openStack, parseArgs, sshTarget, stackConfig, stackHosts } from "./stackTools";
+import { fail, openStack, parseArgs, sshTarget, stackConfig, stackHosts, withMachine } from "./stackTools";
 
 const USAGE = "usage: npm run releases -- --stack S [--json] [--host]";
 
 async function hostRecords(stack: Awaited<ReturnType<typeof openStack>>, live: Record<string, string>) {
-    const [all, outputs] = await Promise.all([stack.getAllConfig(), stack.outputs()]);
+    const [all, outputs] = await Promise.all([stack.getAllConfig().then((c) => withMachine(c, stack.name)), stack.outputs()]);
     const cfg = stackConfig(all);
     const agents = (outputs.agents?.value ?? {}) as Record<string, string>;
     const rows: Array<{ coop: string; host: string; stack: string; host_record: string; match: boolean }> = [];

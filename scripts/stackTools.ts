@@ -5,6 +5,7 @@ import { execFile } from "child_process";
 import type { ConfigMap, Stack, UpdateSummary } from "@pulumi/pulumi/automation";
 import * as path from "path";
 import { HostSpec, StackConfig, decodeRawConfig, parseStackConfig } from "../components/config";
+import { readLocalMachine, withLocalMachine } from "../components/config/localMachine";
 import { SshTarget } from "../components/remote/ssh";
 
 /** The repository root (this file runs from build/scripts/). */
@@ -91,12 +92,33 @@ export async function readStack(name: string): Promise<StackSnapshot> {
         const out = JSON.parse(outputs) as Record<string, unknown>;
         return {
             history: JSON.parse(history) as UpdateSummary[],
-            config: JSON.parse(config) as ConfigMap,
+            config: withMachine(JSON.parse(config) as ConfigMap, name),
             outputs: Object.fromEntries(Object.entries(out).map(([k, value]) => [k, { value }])),
         };
     } catch (e) {
         fail(`--stack ${name}: ${(e as Error).message}`);
     }
+}
+
+/**
+ * A local stack's config with this machine's facts (.local/machine*.json: hosts, deploy key,
+ * images) where the stack file leaves them out, as the program fills them (index.ts), so that the
+ * scripts reach the hosts the stack deployed to. Other stacks' config is returned as it is.
+ */
+export function withMachine(all: ConfigMap, stack: string): ConfigMap {
+    if (all["coop:environment"]?.value !== "local") return all;
+    const machine = readLocalMachine(ROOT, stack);
+    if (!machine) return all;
+    const secrets = Object.keys(all).filter((k) => all[k].secret);
+    const raw = decodeRawConfig(Object.fromEntries(Object.entries(all).map(([k, v]) => [k, v.value])), secrets);
+    const local = withLocalMachine(raw, [], {}, machine);
+    const out: ConfigMap = { ...all };
+    for (const key of ["hosts", "agent", "proxy", "coops"]) {
+        const v = local.raw[key];
+        if (v !== undefined && v !== raw[key]) out[`coop:${key}`] = { value: typeof v === "string" ? v : JSON.stringify(v), secret: false };
+    }
+    if (local.deployKey !== undefined) out["coop:sshPrivateKey"] = { value: local.deployKey, secret: true };
+    return out;
 }
 
 /** The co-ops in the stack's current config: id → {index in coop:coops, image}. */
