@@ -179,8 +179,13 @@ export function formatReleases(releases: Release[]): string {
         `${r.who}: ${r.message}`.slice(0, 50),
         ...coops.map((c) => (r.kind === "update" ? `${short(r.images[c])}${r.changed.includes(c) ? " *" : ""}` : "")),
     ]);
-    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
-    return [header, ...rows]
+    return formatTable([header, ...rows]);
+}
+
+/** Rows (the first the header) as columns padded to their widest cell, two spaces apart. */
+export function formatTable(table: string[][]): string {
+    const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
+    return table
         .map((row) =>
             row
                 .map((cell, i) => cell.padEnd(widths[i]))

@@ -5,6 +5,7 @@
  * and the stack's live digests in, rows out.
  */
 import type { HostStatusReport } from "./release";
+import { formatTable } from "./releases";
 
 export interface StatusRow {
     coop: string;
@@ -68,13 +69,5 @@ export function formatStatus(rows: StatusRow[]): string {
             r.agrees ? "agrees" : `DIFFERS: stack ${short(r.stack)}`,
         ]),
     ];
-    const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
-    return table
-        .map((row) =>
-            row
-                .map((cell, i) => cell.padEnd(widths[i]))
-                .join("  ")
-                .trimEnd(),
-        )
-        .join("\n");
+    return formatTable(table);
 }

@@ -225,10 +225,3 @@ func (e *env) newResumeCommand() *cobra.Command {
 		},
 	}
 }
-
-func ctxOf(cmd *cobra.Command) context.Context {
-	if ctx := cmd.Context(); ctx != nil {
-		return ctx
-	}
-	return context.Background()
-}

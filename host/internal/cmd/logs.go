@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"coop/host/internal/deploy"
+	"coop/host/internal/engine"
 )
 
 // DefaultLogsSince is how far back `logs` reads when not told (the last hour).
@@ -31,37 +32,27 @@ func (e *env) newLogsCommand() *cobra.Command {
 			if _, err := time.ParseDuration(since); err != nil {
 				return fmt.Errorf("logs: --since %q: must be a duration such as 10m or 2h", since)
 			}
-			if err := e.needRoot(); err != nil {
-				return err
-			}
-			eng, err := connect()
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
-			ctx := cmd.Context()
-			if ctx == nil {
-				ctx = context.Background()
-			}
-			if whileStdin {
-				// Over SSH without a terminal nothing signals the process when the client goes:
-				// its stdin ends instead, and that ends the follow.
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithCancel(ctx)
-				defer cancel()
-				go func() {
-					_, _ = io.Copy(io.Discard, os.Stdin)
-					cancel()
-				}()
-			}
-			st, err := deploy.State(ctx, eng, e.proxyOf(eng), id, e.coopDir(id))
-			if err != nil {
-				return fmt.Errorf("logs %s: %w", id, err)
-			}
-			if st.Live == nil {
-				return errors.New("logs " + id + ": nothing of the co-op serves on this host")
-			}
-			return eng.StreamLogs(ctx, deploy.SlotName(id, st.Live.Slot), since, follow, os.Stdout)
+			return e.withEngine(cmd, func(ctx context.Context, eng *engine.Engine) error {
+				if whileStdin {
+					// Over SSH without a terminal nothing signals the process when the client goes:
+					// its stdin ends instead, and that ends the follow.
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithCancel(ctx)
+					defer cancel()
+					go func() {
+						_, _ = io.Copy(io.Discard, os.Stdin)
+						cancel()
+					}()
+				}
+				st, err := deploy.State(ctx, eng, e.proxyOf(eng), id, e.coopDir(id))
+				if err != nil {
+					return fmt.Errorf("logs %s: %w", id, err)
+				}
+				if st.Live == nil {
+					return errors.New("logs " + id + ": nothing of the co-op serves on this host")
+				}
+				return eng.StreamLogs(ctx, deploy.SlotName(id, st.Live.Slot), since, follow, os.Stdout)
+			})
 		},
 	}
 	c.Flags().BoolVar(&follow, "follow", false, "go on printing as the log grows, until the client goes away")

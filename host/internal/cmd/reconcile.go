@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"sort"
 
 	"github.com/spf13/cobra"
 
@@ -14,7 +11,6 @@ import (
 	"coop/host/internal/engine"
 	"coop/host/internal/procfs"
 	"coop/host/internal/proxy"
-	"coop/host/internal/rules"
 )
 
 // ReconcileReport is what `reconcile` prints.
@@ -51,26 +47,16 @@ has lost it, the release record's last entry). A co-op being deployed is left to
 ("busy"). Exits 1 when something could not be put in order; the report says what.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := e.needRoot(); err != nil {
-				return err
-			}
-			eng, err := connect()
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
-			ctx := cmd.Context()
-			if ctx == nil {
-				ctx = context.Background()
-			}
-			rep := e.reconcile(ctx, eng)
-			if err := e.report(rep); err != nil {
-				return err
-			}
-			if !rep.ok() {
-				return &exitError{code: ExitFailed}
-			}
-			return nil
+			return e.withEngine(cmd, func(ctx context.Context, eng *engine.Engine) error {
+				rep := e.reconcile(ctx, eng)
+				if err := e.report(rep); err != nil {
+					return err
+				}
+				if !rep.ok() {
+					return &exitError{code: ExitFailed}
+				}
+				return nil
+			})
 		},
 	}
 }
@@ -96,7 +82,7 @@ func (e *env) reconcile(ctx context.Context, eng *engine.Engine) ReconcileReport
 	}
 	rep.ProxyRunning = true
 
-	ids, err := coopIDs(e.root)
+	ids, err := deploy.Coops(e.root)
 	if err != nil {
 		rep.Error = err.Error()
 		return rep
@@ -127,23 +113,4 @@ func startProxy(ctx context.Context, eng *engine.Engine) error {
 		}
 	}
 	return (&proxy.Proxy{Engine: eng}).WaitAnswering(ctx)
-}
-
-// coopIDs are the co-ops that have a directory on this host (ROOT/coops/ID), sorted.
-func coopIDs(root string) ([]string, error) {
-	entries, err := os.ReadDir(filepath.Join(root, "coops"))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var ids []string
-	for _, en := range entries {
-		if en.IsDir() && rules.CoopID(en.Name()) {
-			ids = append(ids, en.Name())
-		}
-	}
-	sort.Strings(ids)
-	return ids, nil
 }

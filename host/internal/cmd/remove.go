@@ -35,23 +35,13 @@ func (e *env) newRemoveCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := e.needRoot(); err != nil {
-				return err
-			}
-			eng, err := connect()
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
-			ctx := cmd.Context()
-			if ctx == nil {
-				ctx = context.Background()
-			}
-			rep, err := remove(ctx, eng, e.coopDir(id), id, deleteData, e.logf)
-			if err != nil {
-				return fmt.Errorf("remove %s: %w", id, err)
-			}
-			return e.report(rep)
+			return e.withEngine(cmd, func(ctx context.Context, eng *engine.Engine) error {
+				rep, err := remove(ctx, eng, e.coopDir(id), id, deleteData, e.logf)
+				if err != nil {
+					return fmt.Errorf("remove %s: %w", id, err)
+				}
+				return e.report(rep)
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&deleteData, "delete-data", false, "also delete the co-op's data volume")

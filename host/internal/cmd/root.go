@@ -208,6 +208,28 @@ func (e *env) proxyOf(eng *engine.Engine) *proxy.Proxy {
 // connect reaches the Docker engine.
 func connect() (*engine.Engine, error) { return engine.Connect() }
 
+// withEngine runs fn with the Docker engine and the command's context, once ROOT is known: what
+// every subcommand that works on the host's co-ops starts with.
+func (e *env) withEngine(cmd *cobra.Command, fn func(ctx context.Context, eng *engine.Engine) error) error {
+	if err := e.needRoot(); err != nil {
+		return err
+	}
+	eng, err := connect()
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	return fn(ctxOf(cmd), eng)
+}
+
+// ctxOf is the command's context, or a background one when it has none.
+func ctxOf(cmd *cobra.Command) context.Context {
+	if ctx := cmd.Context(); ctx != nil {
+		return ctx
+	}
+	return context.Background()
+}
+
 // deployer is who deploys: COOP_DEPLOY_BY, else the user's name.
 func deployer() string {
 	if by := os.Getenv("COOP_DEPLOY_BY"); by != "" {

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"coop/host/internal/deploy"
+	"coop/host/internal/engine"
 )
 
 func (e *env) newStateCommand() *cobra.Command {
@@ -21,23 +22,13 @@ live is null when the proxy routes the co-op nowhere (never released here, or re
 			if err != nil {
 				return err
 			}
-			if err := e.needRoot(); err != nil {
-				return err
-			}
-			eng, err := connect()
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
-			ctx := cmd.Context()
-			if ctx == nil {
-				ctx = context.Background()
-			}
-			s, err := deploy.State(ctx, eng, e.proxyOf(eng), id, e.coopDir(id))
-			if err != nil {
-				return fmt.Errorf("state %s: %w", id, err)
-			}
-			return e.report(s)
+			return e.withEngine(cmd, func(ctx context.Context, eng *engine.Engine) error {
+				s, err := deploy.State(ctx, eng, e.proxyOf(eng), id, e.coopDir(id))
+				if err != nil {
+					return fmt.Errorf("state %s: %w", id, err)
+				}
+				return e.report(s)
+			})
 		},
 	}
 }

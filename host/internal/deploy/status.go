@@ -12,6 +12,7 @@ import (
 
 	"coop/host/internal/engine"
 	"coop/host/internal/lock"
+	"coop/host/internal/rules"
 )
 
 // Slot is a co-op's container in one of its two slots.
@@ -44,7 +45,7 @@ type StatusEngine interface {
 	Inspect(ctx context.Context, name string) (engine.State, error)
 }
 
-// Coops are the ids of the co-ops that have a directory under root/coops, in order.
+// Coops are the co-ops that have a directory on this host (root/coops/ID, a valid id), sorted.
 func Coops(root string) ([]string, error) {
 	entries, err := os.ReadDir(filepath.Join(root, "coops"))
 	if errors.Is(err, os.ErrNotExist) {
@@ -55,7 +56,7 @@ func Coops(root string) ([]string, error) {
 	}
 	var ids []string
 	for _, e := range entries {
-		if e.IsDir() {
+		if e.IsDir() && rules.CoopID(e.Name()) {
 			ids = append(ids, e.Name())
 		}
 	}
