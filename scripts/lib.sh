@@ -35,3 +35,16 @@ wait_for() {
   done
   : "$what"
 }
+
+# supervise_watch ROOT USER: what the droplets' coop-agent.service is: the host agent's watch, as
+# USER, through the stable path the agent's install updates (ROOT/bin/coop-agent); started again
+# 5 s after it ends (and, until an agent is installed, looked for every 5 s).
+supervise_watch() {
+  local root=$1 user=$2
+  while :; do
+    if [[ -x $root/bin/coop-agent ]]; then
+      runuser -u "$user" -- "$root/bin/coop-agent" watch || true
+    fi
+    sleep 5
+  done
+}

@@ -77,18 +77,6 @@ supervise_dockerd() {
   done
 }
 
-# supervise_watch: what the droplets' coop-agent.service is: the host agent's watch, as the deploy
-# user, through the stable path the agent's install updates; started again 5 s after it ends
-# (and, until an agent is installed, looked for every 5 s).
-supervise_watch() {
-  while :; do
-    if [[ -x $HOST_ROOT/bin/coop-agent ]]; then
-      runuser -u "$DEPLOY_USER" -- "$HOST_ROOT/bin/coop-agent" watch || true
-    fi
-    sleep 5
-  done
-}
-
 # start_supervisor NAME: runs `local-hosts.sh supervise-NAME` in a session of its own (it outlives
 # this script), once: its pid in $STATE/NAME-supervisor.pid.
 start_supervisor() {
@@ -278,6 +266,6 @@ case ${1:-} in
   status) cmd_status ;;
   hosts) shift && exec "$COOP_ROOT/scripts/netns-hosts.sh" "$@" ;;
   supervise-dockerd) supervise_dockerd ;;
-  supervise-watch) supervise_watch ;;
+  supervise-watch) supervise_watch "$HOST_ROOT" "$DEPLOY_USER" ;;
   *) die "usage: local-hosts.sh up|down|status|hosts up|down|status" ;;
 esac

@@ -180,7 +180,7 @@ host_main() {
   supervise_dockerd "$1" &
   echo $! >"$dir/dockerd-supervisor.pid"
   /usr/sbin/sshd -D -f "$dir/ssh/sshd_config" -E "$dir/sshd.log" &
-  supervise_watch &
+  supervise_watch "$HOST_ROOT" "$DEPLOY_USER" &
   wait
 }
 
@@ -197,16 +197,6 @@ supervise_dockerd() {
     wait "$pid" || true
     say "dockerd (pid $pid) ended; starting it again in 2 s" 2>>"$dir/dockerd.log"
     sleep 2
-  done
-}
-
-# supervise_watch: coop-agent.service: the agent's watch as the deploy user, again 5 s after it ends.
-supervise_watch() {
-  while :; do
-    if [[ -x $HOST_ROOT/bin/coop-agent ]]; then
-      runuser -u "$DEPLOY_USER" -- "$HOST_ROOT/bin/coop-agent" watch || true
-    fi
-    sleep 5
   done
 }
 

@@ -1,10 +1,9 @@
 // Shared by the multi-host tests and bench:rolling: the `multi` stack on the hosts that
 // scripts/netns-hosts.sh runs in namespaces of their own, behind haproxy.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { request } from "node:http";
 import * as path from "node:path";
 import { SshTarget, exec } from "../components/remote/ssh";
-import { ROOT, RunResult, pulumi, run, runOk } from "./support";
+import { ROOT, RunResult, getVia, pulumi, run, runOk } from "./support";
 
 export const MULTI_STACK = "multi";
 export const MULTI_STACK_FILE = path.join(ROOT, "Pulumi.multi.yaml");
@@ -82,22 +81,6 @@ export function setCoopImage(index: number, image: string): void {
 export function keepStackFile(): () => void {
     const text = readFileSync(MULTI_STACK_FILE, "utf8");
     return () => writeFileSync(MULTI_STACK_FILE, text);
-}
-
-/** GET through `address` (host:port) for the site `host`; status 0 when the connection failed. */
-export function getVia(address: string, pathname: string, host: string, timeoutMs = 10000): Promise<{ status: number; body: string }> {
-    const [h, p] = address.split(":");
-    return new Promise((resolve) => {
-        const req = request({ host: h, port: Number(p), path: pathname, headers: { host }, timeout: timeoutMs, agent: false }, (res) => {
-            let body = "";
-            res.on("data", (c) => (body += c));
-            res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-            res.on("error", () => resolve({ status: 0, body }));
-        });
-        req.on("error", () => resolve({ status: 0, body: "" }));
-        req.on("timeout", () => req.destroy());
-        req.end();
-    });
 }
 
 /** The version a host's own proxy serves for `domain` (its address, port 8080), or undefined. */

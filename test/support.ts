@@ -92,8 +92,14 @@ export async function installTool(name: string): Promise<string> {
  * fails resolves with status 0, so callers assert on the status either way.
  */
 export function proxyGet(pathname: string, host: string, timeoutMs = 10000): Promise<{ status: number; body: string }> {
+    return getVia("127.0.0.1:8080", pathname, host, timeoutMs);
+}
+
+/** GET through the proxy at `address` (HOST:PORT) for the site `host`; status 0 when the connection failed. */
+export function getVia(address: string, pathname: string, host: string, timeoutMs = 10000): Promise<{ status: number; body: string }> {
+    const [h, p] = address.split(":");
     return new Promise((resolve) => {
-        const req = request({ host: "127.0.0.1", port: 8080, path: pathname, headers: { host }, timeout: timeoutMs, agent: false }, (res) => {
+        const req = request({ host: h, port: Number(p), path: pathname, headers: { host }, timeout: timeoutMs, agent: false }, (res) => {
             let body = "";
             res.on("data", (c) => (body += c));
             res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));

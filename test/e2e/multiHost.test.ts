@@ -12,7 +12,6 @@ import { after, before, describe, it } from "node:test";
 import { images } from "../../bench/common";
 import {
     balancerStates,
-    getVia,
     MULTI_STACK_FILE,
     keepStackFile,
     multiHostSkipReason,
@@ -26,7 +25,7 @@ import {
     setCoopImage,
     versionOn,
 } from "../multiHost";
-import { ROOT, RunResult, runOk } from "../support";
+import { ROOT, RunResult, getVia, runOk } from "../support";
 
 const skip = multiHostSkipReason();
 const DOMAINS = ["alpha.localhost", "beta.localhost"];
