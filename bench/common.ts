@@ -33,6 +33,7 @@ const BENCH_COOP: CoopSpec = {
     generatedSecrets: [],
     configFiles: {},
     retain: 2,
+    rollbackWindow: 900,
     deleteDataOnRemove: true,
     dataVolume: "scratch",
 };

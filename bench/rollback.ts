@@ -1,7 +1,9 @@
 // npm run bench:rollback — time from `rollback` starting to the old version answering on its
-// domain, on the fast path (the idle slot still holds it: a proxy switch) and on the pull path
-// (slot and image pruned), against a fresh deploy through `pulumi up` (a new release of a digest
-// already on the host: new container and migrations). A fixed-rate load runs throughout.
+// domain: on the fast path inside the rollback window (the idle slot still runs the release: a
+// proxy switch alone), after the window (the slot stopped: started, health-checked, switched) and
+// on the pull path (slot and image pruned), against a fresh deploy through `pulumi up` (a new
+// release of a digest already on the host: new container and migrations). A fixed-rate load runs
+// throughout; fast_over_fresh_ratio is the in-window rollback's.
 // It takes the local stack over and leaves it destroyed, with Pulumi.local.yaml as it found it.
 import { spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -68,14 +70,25 @@ async function main(): Promise<void> {
         const load = startLoad(loadgen, ["-url", "http://127.0.0.1:8080/version", "-host", "alpha.localhost", "-rate", String(RATE), "-duration", "30m", "-connections", "32"]);
         await sleep(1000);
 
-        // Fast path: v1 is in the idle slot.
+        // In the rollback window (the stack's default): v1's slot still runs, idle; a rollback is a switch.
         const fast = await timed(...rollback(), "v1");
         const fastHost = await lastHostRecord();
-        must(fastHost.reused, "the fast rollback did not reuse the idle slot");
+        must(fastHost.reused, "the in-window rollback did not reuse the idle slot");
 
-        // Pull path: back to v2, then prune v1's slot and image from the host, then roll back to v1.
+        // After the window: back to v2, then v1's slot stopped (as the host's watch stops it once
+        // its window ends); a rollback starts it, waits for its health and switches.
         await timed(...rollback(), "v2");
-        await exec(localTarget(), `docker rm -f $(docker ps -aq --filter label=coop.id=alpha --filter status=exited) >/dev/null; docker image rm ${img["demo:v1"]} >/dev/null`);
+        await exec(localTarget(), `docker stop $(docker ps -q --filter label=coop.id=alpha --filter label=coop.image=${img["demo:v1"]}) >/dev/null`);
+        const stopped = await timed(...rollback(), "v1");
+        const stoppedHost = await lastHostRecord();
+        must(stoppedHost.reused, "the rollback to the stopped slot did not reuse it");
+
+        // Pull path: back to v2, then v1's slot and image pruned from the host, then roll back to v1.
+        await timed(...rollback(), "v2");
+        await exec(
+            localTarget(),
+            `docker rm -f $(docker ps -aq --filter label=coop.id=alpha --filter label=coop.image=${img["demo:v1"]}) >/dev/null; docker image rm ${img["demo:v1"]} >/dev/null`,
+        );
         const pull = await timed(...rollback(), "v1");
         const pullHost = await lastHostRecord();
         must(!pullHost.reused, "the pull-path rollback reused a slot");
@@ -96,6 +109,9 @@ async function main(): Promise<void> {
             rollback_fast_visible_ms: fast.visibleMs,
             rollback_fast_command_ms: fast.commandMs,
             rollback_fast_on_host_ms: fastHost.ms,
+            rollback_stopped_visible_ms: stopped.visibleMs,
+            rollback_stopped_command_ms: stopped.commandMs,
+            rollback_stopped_on_host_ms: stoppedHost.ms,
             rollback_pull_visible_ms: pull.visibleMs,
             rollback_pull_command_ms: pull.commandMs,
             rollback_pull_on_host_ms: pullHost.ms,
@@ -103,6 +119,7 @@ async function main(): Promise<void> {
             fresh_deploy_command_ms: fresh.commandMs,
             fresh_deploy_on_host_ms: freshHost.ms,
             fast_over_fresh_ratio_on_host: fastHost.ms / freshHost.ms,
+            stopped_over_fresh_ratio: stopped.visibleMs / fresh.visibleMs,
             rate_target_rps: RATE,
             requests: r.requests,
             failed_requests: r.failed_requests,

@@ -29,6 +29,8 @@ export interface ReleaseDocument {
     tls: boolean;
     healthTimeoutSeconds: number;
     drainTimeoutSeconds: number;
+    /** Seconds the previous release keeps running, idle, after the switch (a rollback inside them is a switch alone). */
+    rollbackWindowSeconds: number;
 }
 
 /**
@@ -61,6 +63,7 @@ export function releaseDocument(coop: CoopSpec, o: { network: string; tls: boole
         tls: o.tls,
         healthTimeoutSeconds: coop.healthTimeout,
         drainTimeoutSeconds: o.drainTimeoutSeconds ?? DRAIN_SECONDS,
+        rollbackWindowSeconds: coop.rollbackWindow,
     };
 }
 
@@ -149,7 +152,14 @@ export function parseReport<T extends z.ZodType>(schema: T, what: string, stdout
     return r.data;
 }
 
-const Slot = z.strictObject({ slot: z.enum(["blue", "green"]), image: z.string(), running: z.boolean(), since: z.string() });
+const Slot = z.strictObject({
+    slot: z.enum(["blue", "green"]),
+    image: z.string(),
+    running: z.boolean(),
+    since: z.string(),
+    /** The idle slot kept running in its rollback window: when it is stopped. */
+    until: z.string().optional(),
+});
 
 /** The agent's answer to `status --coops` (host/internal/cmd: StatusReport; host/internal/deploy: CoopStatus). */
 export const HostStatusReport = z.strictObject({

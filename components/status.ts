@@ -14,8 +14,8 @@ export interface StatusRow {
     live: string | null;
     /** When the live slot's container started. */
     since: string | null;
-    /** The release kept in the idle slot for an instant rollback, and whether it runs. */
-    idle: { image: string; running: boolean } | null;
+    /** The release kept in the idle slot for an instant rollback, whether it runs, and until when (its rollback window). */
+    idle: { image: string; running: boolean; until?: string } | null;
     healthy: boolean | null;
     /** The lock's holder while a release runs on the host. */
     lock: string | null;
@@ -40,7 +40,7 @@ export function statusRows(stackLive: Record<string, string>, hosts: Array<{ hos
                 host,
                 live,
                 since: c?.live?.since || null,
-                idle: c?.idle ? { image: c.idle.image, running: c.idle.running } : null,
+                idle: c?.idle ? { image: c.idle.image, running: c.idle.running, ...(c.idle.until ? { until: c.idle.until } : {}) } : null,
                 healthy: c?.healthy ?? null,
                 lock: c?.lock || null,
                 stack,
@@ -63,7 +63,7 @@ export function formatStatus(rows: StatusRow[]): string {
             r.host,
             short(r.live),
             r.since ?? "-",
-            r.idle ? `${short(r.idle.image)}${r.idle.running ? " (running)" : ""}` : "-",
+            r.idle ? `${short(r.idle.image)}${r.idle.running ? (r.idle.until ? ` (running until ${r.idle.until})` : " (running)") : ""}` : "-",
             r.healthy === null ? "-" : r.healthy ? "ok" : "FAILING",
             r.lock ?? "-",
             r.agrees ? "agrees" : `DIFFERS: stack ${short(r.stack)}`,

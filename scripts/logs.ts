@@ -1,6 +1,8 @@
 // npm run logs -- --stack S --coop ID [--follow] [--since 10m]
 // The co-op's container log from every host of the stack, each line prefixed with its host; with
 // --follow it goes on until interrupted.
+// First: it starts reading the stack while the rest loads.
+import "./stackRead";
 import { render } from "../components/remote/shell";
 import { execStream } from "../components/remote/ssh";
 import { isCoopId } from "../components/rules";

@@ -4,6 +4,8 @@
 // migrations ran after the target and the agent took a database backup before them, the
 // rollback offers it: --restore-db restores it (the co-op's traffic held meanwhile), --keep-db
 // rolls the code back only; without either it refuses.
+// First: it starts reading the stack while the rest loads.
+import "./stackRead";
 import * as path from "path";
 import type { ConfigMap } from "@pulumi/pulumi/automation";
 import { BackupSection, releaseDocument } from "../components/release";

@@ -1,5 +1,4 @@
 // Shared by the releases and rollback commands: arguments, the stack through the Automation API.
-import { execFile } from "child_process";
 // Types only at the top: the Automation API takes a second to load, and rollback's fast path
 // (readStack, then the switch) does not need it.
 import type { ConfigMap, Stack, UpdateSummary } from "@pulumi/pulumi/automation";
@@ -7,9 +6,9 @@ import * as path from "path";
 import { HostSpec, StackConfig, decodeRawConfig, parseStackConfig } from "../components/config";
 import { readLocalMachine, withLocalMachine } from "../components/config/localMachine";
 import { SshTarget } from "../components/remote/ssh";
+import { ROOT, startStackRead, useLocalPassphrase } from "./stackRead";
 
-/** The repository root (this file runs from build/scripts/). */
-export const ROOT = path.resolve(__dirname, "..", "..");
+export { ROOT, cli } from "./stackRead";
 
 /** `--name value` and `--flag` arguments; anything else is an error that names it. */
 export function parseArgs(argv: string[], spec: Record<string, "string" | "boolean">, usage: string): Record<string, string | boolean> {
@@ -34,13 +33,6 @@ export function fail(message: string): never {
     process.exit(1);
 }
 
-/** The local stack's documented passphrase, unless the caller set one (every other stack needs its own). */
-function useLocalPassphrase(name: string): void {
-    if (name === "local" && !process.env.PULUMI_CONFIG_PASSPHRASE && !process.env.PULUMI_CONFIG_PASSPHRASE_FILE) {
-        process.env.PULUMI_CONFIG_PASSPHRASE = process.env.COOP_LOCAL_PASSPHRASE;
-    }
-}
-
 /** Selects the stack in this project; the local stack gets its documented passphrase. */
 export async function openStack(name: string): Promise<Stack> {
     useLocalPassphrase(name);
@@ -59,36 +51,14 @@ export interface StackSnapshot {
     outputs: Record<string, { value: unknown }>;
 }
 
-export function cli(args: string[]): Promise<string> {
-    return new Promise((resolve, reject) =>
-        execFile("pulumi", [...args, "--non-interactive"], { cwd: ROOT, maxBuffer: 256 * 1024 * 1024 }, (err, stdout, stderr) =>
-            err
-                ? reject(
-                      new Error(
-                          stderr
-                              .trim()
-                              .split("\n")
-                              .find((l) => /error/i.test(l)) ?? stderr.trim(),
-                      ),
-                  )
-                : resolve(stdout),
-        ),
-    );
-}
-
 /**
  * The three reads at once, straight from the CLI: the Automation API would first check the CLI's
  * version and select the stack, one process after the other, and at night every second counts.
  * The history is read without secrets (rollback needs only the digests from it).
  */
 export async function readStack(name: string): Promise<StackSnapshot> {
-    useLocalPassphrase(name);
     try {
-        const [history, config, outputs] = await Promise.all([
-            cli(["stack", "history", "--stack", name, "--json", "--page-size", "1000000"]),
-            cli(["config", "--stack", name, "--json", "--show-secrets"]),
-            cli(["stack", "output", "--stack", name, "--json"]),
-        ]);
+        const { history, config, outputs } = await startStackRead(name);
         const out = JSON.parse(outputs) as Record<string, unknown>;
         return {
             history: JSON.parse(history) as UpdateSummary[],

@@ -3,6 +3,8 @@
 // rollback, the live release's health, the lock's holder while a release runs, and whether the
 // host agrees with the stack's history. One SSH call per host, all at once. Exits 2 when a host
 // differs from the stack or a live release fails its health check.
+// First: it starts reading the stack while the rest loads.
+import "./stackRead";
 import { HostStatusReport, parseReport } from "../components/release";
 import { liveRelease, releasesFromHistory } from "../components/releases";
 import { render } from "../components/remote/shell";

@@ -245,6 +245,12 @@ export function coopSchema() {
         cpus: cpus.optional(),
         /** Previous releases whose images stay on the host for rollback. */
         retain: int(1, 20).default(2),
+        /**
+         * Seconds the previous release keeps running, idle, after each release, so that a rollback
+         * inside them is a proxy switch alone (it costs that release's memory meanwhile); 0 stops
+         * it as soon as it has drained, and a rollback then starts it again.
+         */
+        rollbackWindow: int(0, 86400).default(900),
         /** Delete the data volume when the co-op is removed; by default data outlives the co-op. */
         deleteDataOnRemove: bool().default(false),
         /**

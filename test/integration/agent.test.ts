@@ -63,6 +63,7 @@ function release(id: string, image: string, change: Partial<ReleaseDocument> = {
         tls: false,
         healthTimeoutSeconds: 10,
         drainTimeoutSeconds: 5,
+        rollbackWindowSeconds: 0,
         ...change,
     };
 }
@@ -85,12 +86,12 @@ describe("host agent co-op release (real engine, registry, sshd, proxy)", () => 
         assert.equal(await installTool("coop-agent-it"), TOOL);
         // Start from nothing: no co-op of an earlier run, no image of the demo app on the host.
         await sh(
-            `for id in it-a it-b it-c; do ${TOOL} remove $id --delete-data; done >/dev/null 2>&1; docker image rm $(docker image ls -q 127.0.0.1:5001/coop-demo) >/dev/null 2>&1; true`,
+            `for id in it-a it-b it-c it-w; do ${TOOL} remove $id --delete-data; done >/dev/null 2>&1; docker image rm $(docker image ls -q 127.0.0.1:5001/coop-demo) >/dev/null 2>&1; true`,
         );
     });
 
     after(async () => {
-        await sh(`for id in it-a it-b it-c; do ${TOOL} remove $id --delete-data; done >/dev/null 2>&1; rm -f ${TOOL}`);
+        await sh(`for id in it-a it-b it-c it-w; do ${TOOL} remove $id --delete-data; done >/dev/null 2>&1; rm -f ${TOOL}`);
     });
 
     it("is installed from its image: owned by the deploy user, mode 755, named by its version", async () => {
@@ -193,6 +194,35 @@ describe("host agent co-op release (real engine, registry, sshd, proxy)", () => 
         assert.deepEqual(JSON.parse(r.stdout), { coop: "it-a", changed: false, retained: false, image: img["demo:v1"] });
         assert.equal(await ok("docker ps -a --filter name=coop-it-a- --format '{{.Names}} {{.State}} {{.Image}}' | sort"), before);
         assert.equal(await version("it-a"), "v2");
+    });
+
+    it("keeps the old slot running for the rollback window: going back inside it is the switch alone; the host's watch stops it after", async () => {
+        const window = { rollbackWindowSeconds: 8 };
+        const startedAt = (name: string) => ok(`docker inspect -f '{{.State.Running}} {{.State.StartedAt}}' ${name}`);
+        await prepare("it-w", "COOP_ID=it-w\n");
+        assert.equal((await deploy("it-w", img["demo:v1"], window)).code, 0);
+        const second = await deploy("it-w", img["demo:v2"], window);
+        assert.equal(second.code, 0, second.stderr);
+        assert.equal(await version("it-w"), "v2");
+        // v1's slot runs on, drained and idle.
+        const blue = await startedAt("coop-it-w-blue");
+        assert.match(blue, /^true /);
+
+        const back = await deploy("it-w", img["demo:v1"], window, "--only-if-retained");
+        assert.equal(back.code, 0, back.stderr);
+        assert.deepEqual([JSON.parse(back.stdout).reused, JSON.parse(back.stdout).slot], [true, "blue"]);
+        assert.equal(await version("it-w"), "v1");
+        assert.equal(await startedAt("coop-it-w-blue"), blue, "the kept slot was not started again");
+        // Now v2's slot (green) is the one kept; the host's own watch stops it once its window ends.
+        assert.match(await startedAt("coop-it-w-green"), /^true /);
+        assert.equal(
+            await ok("for i in $(seq 60); do [ \"$(docker inspect -f '{{.State.Running}}' coop-it-w-green)\" = false ] && echo stopped && exit; sleep 0.5; done; echo running"),
+            "stopped",
+            "the watch left the idle slot running 30 s after its window",
+        );
+        assert.equal(await version("it-w"), "v1");
+        assert.equal(await ok("test -e /opt/coop/coops/it-w/rollback-window && echo open || echo closed"), "closed");
+        await ok(`${TOOL} remove it-w --delete-data >/dev/null`);
     });
 
     it("a failing migration leaves the old slot serving, the data untouched, and says why", async () => {

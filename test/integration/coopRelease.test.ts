@@ -40,6 +40,7 @@ function state(image: string, change: Partial<ReleaseDocument> = {}): State {
             tls: false,
             healthTimeoutSeconds: 10,
             drainTimeoutSeconds: 20,
+            rollbackWindowSeconds: 0,
             ...change,
         },
         env: "COOP_ID=cr-a\n",

@@ -67,6 +67,7 @@ describe("the release document", () => {
         memory: "512m",
         cpus: "0.5",
         retain: 2,
+        rollbackWindow: 900,
         deleteDataOnRemove: false,
         dataVolume: "scratch" as const,
     };
@@ -86,6 +87,7 @@ describe("the release document", () => {
             tls: true,
             healthTimeoutSeconds: 60,
             drainTimeoutSeconds: 30,
+            rollbackWindowSeconds: 900,
         });
     });
 

@@ -123,6 +123,7 @@ describe("co-ops in the config", () => {
             generatedSecrets: [],
             configFiles: {},
             retain: 2,
+            rollbackWindow: 900,
             deleteDataOnRemove: false,
             dataVolume: "scratch",
         });

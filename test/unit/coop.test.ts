@@ -50,6 +50,7 @@ const coop: CoopSpec = {
     memory: "128m",
     cpus: undefined,
     retain: 2,
+    rollbackWindow: 900,
     deleteDataOnRemove: false,
     dataVolume: "scratch",
 };
@@ -97,6 +98,7 @@ describe("Coop", () => {
             tls: false,
             healthTimeoutSeconds: 15,
             drainTimeoutSeconds: 30,
+            rollbackWindowSeconds: 900,
         });
         assert.equal(r.inputs.agent, `/opt/coop/bin/coop-agent-${"9".repeat(12)}`);
         assert.equal(r.inputs.root, "/opt/coop");

@@ -79,6 +79,15 @@ describe("formatStatus", () => {
         );
     });
 
+    it("shows until when an idle slot runs in its rollback window", () => {
+        const idle = { ...slot("blue", "2", true), until: "2026-12-01T12:15:00Z" };
+        const rows = statusRows({ alpha: img("3") }, [
+            { host: "h1", report: report([{ coop: "alpha", live: slot("green", "3", true), idle, healthy: true, lock: "", last: null }]) },
+        ]);
+        assert.deepEqual(rows[0].idle, { image: img("2"), running: true, until: "2026-12-01T12:15:00Z" });
+        assert.match(formatStatus(rows).split("\n")[1], /coop-demo@222222222222 \(running until 2026-12-01T12:15:00Z\)\s+ok\s/);
+    });
+
     it("refuses a report that does not match the agent's schema, naming what", () => {
         assert.throws(
             () => report([{ coop: "alpha", live: { slot: "red", image: "x", running: true, since: "" }, idle: null, healthy: true, lock: "", last: null }]),

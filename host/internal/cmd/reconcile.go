@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -87,14 +88,39 @@ func (e *env) reconcile(ctx context.Context, eng *engine.Engine) ReconcileReport
 		rep.Error = err.Error()
 		return rep
 	}
-	d := &deploy.Deployer{
-		Engine: eng, Proxy: e.proxyOf(eng), Log: e.logf, Block: e.block,
-		Alive: procfs.Alive, StartTime: procfs.StartTime,
-	}
+	d := e.reconciler(eng)
 	for _, id := range ids {
 		rep.Coops = append(rep.Coops, d.Reconcile(ctx, id, e.coopDir(id)))
 	}
 	return rep
+}
+
+// reconciler is the Deployer a reconcile puts co-ops in order with.
+func (e *env) reconciler(eng *engine.Engine) *deploy.Deployer {
+	return &deploy.Deployer{
+		Engine: eng, Proxy: e.proxyOf(eng), Log: e.logf, Block: e.block,
+		Alive: procfs.Alive, StartTime: procfs.StartTime,
+	}
+}
+
+// endWindows stops the idle slot of each co-op whose rollback window has ended, through a
+// reconcile of that co-op alone (it takes the co-op's lock: a deploy under way goes first). It
+// reports like reconcile, when there was anything to do.
+func (e *env) endWindows(ctx context.Context, eng *engine.Engine) {
+	ids, err := deploy.Coops(e.root)
+	if err != nil {
+		e.logf("rollback windows: %v", err)
+		return
+	}
+	rep := ReconcileReport{ProxyRunning: true, Coops: []deploy.Reconciled{}}
+	for _, id := range ids {
+		if dir := e.coopDir(id); deploy.WindowEnded(dir, time.Now()) {
+			rep.Coops = append(rep.Coops, e.reconciler(eng).Reconcile(ctx, id, dir))
+		}
+	}
+	if len(rep.Coops) > 0 {
+		_ = e.report(rep)
+	}
 }
 
 // startProxy starts the proxy container where no host document was saved (a host set up by an

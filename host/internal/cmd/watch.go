@@ -24,6 +24,9 @@ const (
 	// upgradeCheck is how often the stable link (ROOT/bin/coop-agent) is looked at: once it
 	// names another agent, the watcher becomes that agent.
 	upgradeCheck = 10 * time.Second
+	// windowPoll is how often the co-ops' rollback windows are looked at: the idle slot of one
+	// that has ended is stopped.
+	windowPoll = 15 * time.Second
 	// LinkName is the stable path of the current agent, ROOT/bin/coop-agent, that install updates.
 	LinkName = Name
 )
@@ -36,7 +39,8 @@ func (e *env) newWatchCommand() *cobra.Command {
 hosts scripts/local-hosts.sh starts it) through the stable path ROOT/bin/coop-agent. It waits for
 the engine, runs reconcile (its report, one JSON line, on stdout), retries while something was
 left out of order, then follows the engine's event stream: when the stream ends, the engine went
-away, and it waits for it again. When ROOT/bin/coop-agent names a newer agent, it runs that one.`,
+away, and it waits for it again. Meanwhile it stops each co-op's idle slot once its rollback
+window has ended. When ROOT/bin/coop-agent names a newer agent, it runs that one.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := e.needRoot(); err != nil {
@@ -57,6 +61,8 @@ func (e *env) watch(ctx context.Context) error {
 	defer eng.Close()
 	upgrade := time.NewTicker(upgradeCheck)
 	defer upgrade.Stop()
+	windows := time.NewTicker(windowPoll)
+	defer windows.Stop()
 	for {
 		if err := e.waitForEngine(ctx, eng, upgrade.C); err != nil {
 			return nil // asked to stop
@@ -86,6 +92,8 @@ func (e *env) watch(ctx context.Context) error {
 					retry = min(2*retry, reconcileRetryMax)
 					again = time.After(retry)
 				}
+			case <-windows.C:
+				e.endWindows(ctx, eng)
 			case <-upgrade.C:
 				e.becomeNewer()
 			}
@@ -117,14 +125,19 @@ func (e *env) waitForEngine(ctx context.Context, eng *engine.Engine, upgrade <-c
 }
 
 // becomeNewer replaces this process by the agent ROOT/bin/coop-agent names, when that is
-// another file than this one (install moved the link to a new version).
+// another file than the one running (install moved the link to a new version, or put a new file
+// in place of this one).
 func (e *env) becomeNewer() {
 	link := filepath.Join(e.root, "bin", LinkName)
 	target, err := filepath.EvalSymlinks(link)
-	if err != nil || target == e.exe {
+	if err != nil {
 		return
 	}
-	if info, err := os.Stat(target); err != nil || info.Mode()&0o111 == 0 {
+	info, err := os.Stat(target)
+	if err != nil || info.Mode()&0o111 == 0 {
+		return
+	}
+	if self, err := os.Stat("/proc/self/exe"); err == nil && os.SameFile(self, info) {
 		return
 	}
 	e.logf("running %s, the agent %s now names", target, link)

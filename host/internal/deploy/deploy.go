@@ -2,11 +2,13 @@
 //
 //	lock → wait for an interrupted switch → look (proxy route, containers) → converge after an
 //	interrupted deploy → pull → back up the database (when migrations run) → migrate → start the
-//	idle slot → health gate + switch (the proxy) → drain (the proxy) → keep the old slot, stopped, off the deploy's path → record → prune → unlock
+//	idle slot → health gate + switch (the proxy) → drain (the proxy) → keep the old slot (running
+//	for the rollback window, then stopped, off the deploy's path) → record → prune → unlock
 //
 // A co-op ID runs in one of two slots, containers coop-ID-blue and coop-ID-green, behind the
-// proxy service coop-ID. The slot the proxy routes to is live; the other, stopped, holds the
-// previous release for an instant rollback. Any failure before the switch leaves the live slot
+// proxy service coop-ID. The slot the proxy routes to is live; the other holds the previous
+// release for an instant rollback: running, idle, during the release's rollback window (a
+// rollback is then a proxy switch alone), stopped after it. Any failure before the switch leaves the live slot
 // serving and the idle slot's previous release in place.
 package deploy
 
@@ -328,6 +330,7 @@ type plan struct {
 	old     string // the live slot's container; ""
 	newSlot string // the idle slot's container
 	reuse   bool   // the idle slot holds this very release
+	running bool   // the idle slot runs, kept inside its rollback window
 }
 
 // unchanged: the live slot runs this very release.
@@ -378,9 +381,15 @@ func (d *Deployer) plan(ctx context.Context, rel release.Release, dir string) (p
 	if p.live != "" {
 		p.old = SlotName(rel.Coop, p.live)
 	}
-	if err := converge(ctx, d.Engine, rel.Coop, p.seen, p.old, p.newSlot, stopping, d.Log); err != nil {
+	// The idle slot may be running inside its rollback window: it is left so.
+	kept, err := endWindow(ctx, d.Engine, dir, p.seen, p.newSlot, d.Now(), d.Log)
+	if err != nil {
 		return p, err
 	}
+	if err := converge(ctx, d.Engine, rel.Coop, p.seen, p.old, p.newSlot, stopping || kept, d.Log); err != nil {
+		return p, err
+	}
+	p.running = kept && p.seen[p.newSlot].Running()
 	// The idle slot already holds this very release (a rollback to the previous one): start
 	// it and switch. No pull, no migration.
 	// A release made stale by a database restore (its schema is gone) is deployed anew, migrations
@@ -453,8 +462,11 @@ func (d *Deployer) release(ctx context.Context, p plan, o Options) (Timings, bac
 	step = d.Now()
 	if p.reuse {
 		waitStopping(ctx, p.dir, d.Alive, d.Sleep)
-		if err := d.Engine.Start(ctx, p.newSlot); err != nil {
-			return t, taken, a.fail("start", err.Error(), p.newSlot)
+		// Inside the rollback window it runs already: the switch is all there is to do.
+		if !p.running {
+			if err := d.Engine.Start(ctx, p.newSlot); err != nil {
+				return t, taken, a.fail("start", err.Error(), p.newSlot)
+			}
 		}
 	} else {
 		if _, held := p.seen[p.newSlot]; held {
@@ -476,7 +488,9 @@ func (d *Deployer) release(ctx context.Context, p plan, o Options) (Timings, bac
 	// A client that went away will not record this release in the stack, so the host must
 	// not switch to it either: give up here, putting everything back.
 	if o.Client.Err() != nil {
-		_ = d.Engine.Stop(ctx, p.newSlot, StrayStopTimeout)
+		if !p.running {
+			_ = d.Engine.Stop(ctx, p.newSlot, StrayStopTimeout)
+		}
 		if err := a.clientThere("switch"); err != nil {
 			return t, taken, err
 		}
@@ -510,9 +524,11 @@ func (d *Deployer) release(ctx context.Context, p plan, o Options) (Timings, bac
 	}
 	t.SwitchMs = since(d.Now, step)
 
-	// 5. Keep the old slot, stopped, for an instant rollback. The proxy has drained it already,
-	//    so the stop runs off the deploy's path; the next deploy waits for it.
-	keepOldSlot(p.dir, d.Retirer, d.StartTime, p.old, deployment.DrainTimeout, a.setAside, d.Log)
+	// 5. Keep the old slot for a rollback: running, idle, for the rollback window, then stopped.
+	//    The proxy has drained it already, so a stop runs off the deploy's path; the next
+	//    deploy waits for it.
+	window := time.Duration(rel.RollbackWindowSeconds) * time.Second
+	keepOldSlot(p.dir, d.Retirer, d.StartTime, p.old, deployment.DrainTimeout, a.setAside, window, d.Now(), d.Log)
 	return t, taken, nil
 }
 

@@ -85,7 +85,11 @@ func (d *Deployer) reconcile(ctx context.Context, id, dir string, r *Reconciled)
 	liveName, idleName := SlotName(id, live), SlotName(id, otherSlot(live))
 	stopping := stoppingUnderWay(dir, d.Alive)
 	wasRunning := seen[idleName].Running()
-	if err := converge(ctx, d.Engine, id, seen, liveName, idleName, stopping, d.Log); err != nil {
+	kept, err := endWindow(ctx, d.Engine, dir, seen, idleName, d.Now(), d.Log)
+	if err != nil {
+		return err
+	}
+	if err := converge(ctx, d.Engine, id, seen, liveName, idleName, stopping || kept, d.Log); err != nil {
 		return err
 	}
 	if wasRunning && !seen[idleName].Running() {

@@ -22,6 +22,8 @@ type Slot struct {
 	Running bool   `json:"running"`
 	// Since is when its container last started (RFC 3339), empty when it never did.
 	Since string `json:"since"`
+	// Until is, for the idle slot kept running in its rollback window, when it is stopped (RFC 3339).
+	Until string `json:"until,omitempty"`
 }
 
 // CoopStatus is what `status --coops` says of one co-op on this host: what serves, what is kept
@@ -87,6 +89,9 @@ func Status(ctx context.Context, eng StatusEngine, prx Proxy, id, dir string, pr
 	var live engine.State
 	s.Live, live = slot(st.Live.Slot)
 	s.Idle, _ = slot(otherSlot(st.Live.Slot))
+	if w, open := ReadWindow(dir); open && s.Idle != nil && s.Idle.Running && w.Slot == SlotName(id, s.Idle.Slot) {
+		s.Idle.Until = w.Until.UTC().Format(time.RFC3339)
+	}
 	if s.Live == nil || !s.Live.Running {
 		return s, nil
 	}

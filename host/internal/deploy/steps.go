@@ -217,7 +217,7 @@ func switchProxy(ctx context.Context, prx Proxy, d proxy.Deployment, dir string)
 // keepOldSlot has the old slot stopped (after the drain timeout at most) and a set-aside
 // release removed, off the deploy's path: in a process of their own, recorded so that the next
 // deploy can wait for the stop.
-func keepOldSlot(dir string, retirer Retirer, startTime func(int) (uint64, error), old string, drain time.Duration, setAside string, log func(string, ...any)) {
+func keepOldSlot(dir string, retirer Retirer, startTime func(int) (uint64, error), old string, drain time.Duration, setAside string, window time.Duration, now time.Time, log func(string, ...any)) {
 	remove := ""
 	if setAside != "" {
 		remove = setAsideName(setAside)
@@ -225,7 +225,19 @@ func keepOldSlot(dir string, retirer Retirer, startTime func(int) (uint64, error
 	if old == "" && remove == "" {
 		return
 	}
-	pid, err := retirer.Retire(old, drain, remove)
+	// Inside a rollback window the old slot keeps running; the retiring process still removes a
+	// set-aside release and refreshes the copy of the proxy's state.
+	stop := old
+	if window > 0 && old != "" {
+		if err := openWindow(dir, old, now.Add(window)); err != nil {
+			log("warning: %v (%s is stopped now instead)", err, old)
+		} else {
+			stop = ""
+		}
+	} else if err := closeWindow(dir); err != nil {
+		log("warning: %v", err)
+	}
+	pid, err := retirer.Retire(stop, drain, remove)
 	if err != nil {
 		// The release is live; the next deploy stops a slot left running and removes SLOT-old.
 		log("warning: could not stop %s off the deploy's path: %v", orDefault(old, remove), err)

@@ -156,7 +156,16 @@ func (o *object) string(field string, required bool, check func(string) bool, hi
 }
 
 func (o *object) integer(field string, min, max int) (int, bool) {
-	v, ok := o.take(field, true)
+	return o.number(field, true, min, max)
+}
+
+// optionalInteger is integer for a member that may be absent (0, false then).
+func (o *object) optionalInteger(field string, min, max int) (int, bool) {
+	return o.number(field, false, min, max)
+}
+
+func (o *object) number(field string, required bool, min, max int) (int, bool) {
+	v, ok := o.take(field, required)
 	if !ok {
 		return 0, false
 	}

@@ -20,6 +20,7 @@ const (
 	MaxRetain             = 20
 	MaxHealthTimeout      = 3600
 	MaxDrainTimeout       = 3600
+	MaxRollbackWindow     = 86400
 	MinPort, MaxPort      = 1, 65535
 	maxDomains, maxArgLen = 100, 4096
 )
@@ -28,8 +29,9 @@ const (
 //
 // JSON: {"coop":"alpha","image":"REPO@sha256:<64 hex>","port":8080,"healthPath":"/health",
 // "domains":["alpha.example.org"],"migrate":["migrate"],"memory":"128m","cpus":"0.5",
-// "network":"coop","retain":2,"tls":false,"healthTimeoutSeconds":60,"drainTimeoutSeconds":30}
-// memory and cpus are optional; every other field is required.
+// "network":"coop","retain":2,"tls":false,"healthTimeoutSeconds":60,"drainTimeoutSeconds":30,
+// "rollbackWindowSeconds":900}
+// memory, cpus and rollbackWindowSeconds are optional; every other field is required.
 type Release struct {
 	// Coop is the co-op's id; it names the containers, the volume and the proxy service.
 	Coop string `json:"coop"`
@@ -57,6 +59,10 @@ type Release struct {
 	HealthTimeoutSeconds int `json:"healthTimeoutSeconds"`
 	// DrainTimeoutSeconds is how long in-flight requests get on the old slot.
 	DrainTimeoutSeconds int `json:"drainTimeoutSeconds"`
+	// RollbackWindowSeconds is how long the previous release keeps running, idle, after the
+	// switch, so that a rollback inside the window is a proxy switch alone; 0 (or absent): it
+	// is stopped as soon as it has drained.
+	RollbackWindowSeconds int `json:"rollbackWindowSeconds,omitempty"`
 	// Backup: when set and the release runs migrations, a dump of the co-op's database is taken
 	// and stored off the host first. It holds secrets: never saved on the host, never printed.
 	Backup *Backup `json:"backup,omitempty"`
@@ -150,6 +156,7 @@ func DecodeRelease(r io.Reader) (Release, error) {
 	rel.TLS, _ = o.boolean("tls")
 	rel.HealthTimeoutSeconds, _ = o.integer("healthTimeoutSeconds", 1, MaxHealthTimeout)
 	rel.DrainTimeoutSeconds, _ = o.integer("drainTimeoutSeconds", 0, MaxDrainTimeout)
+	rel.RollbackWindowSeconds, _ = o.optionalInteger("rollbackWindowSeconds", 0, MaxRollbackWindow)
 	if _, present := o.members["backup"]; present {
 		if b, ok := o.child("backup"); ok {
 			rel.Backup = decodeBackup(b)

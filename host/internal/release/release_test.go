@@ -15,7 +15,7 @@ func doc(t *testing.T, change map[string]any) string {
 	m := map[string]any{
 		"coop": "alpha", "image": digest, "port": 8080, "healthPath": "/health",
 		"domains": []string{"alpha.localhost"}, "migrate": []string{"migrate"}, "memory": "128m", "cpus": "0.5",
-		"network": "coop", "retain": 2, "tls": false, "healthTimeoutSeconds": 60, "drainTimeoutSeconds": 30,
+		"network": "coop", "retain": 2, "tls": false, "healthTimeoutSeconds": 60, "drainTimeoutSeconds": 30, "rollbackWindowSeconds": 900,
 	}
 	for k, v := range change {
 		if v == nil {
@@ -39,18 +39,18 @@ func TestDecodeRelease(t *testing.T) {
 	want := Release{
 		Coop: "alpha", Image: digest, Port: 8080, HealthPath: "/health", Domains: []string{"alpha.localhost"},
 		Migrate: []string{"migrate"}, Memory: "128m", CPUs: "0.5", Network: "coop", Retain: 2, TLS: false,
-		HealthTimeoutSeconds: 60, DrainTimeoutSeconds: 30,
+		HealthTimeoutSeconds: 60, DrainTimeoutSeconds: 30, RollbackWindowSeconds: 900,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v\nwant %+v", got, want)
 	}
 
 	// Optional fields may be absent; migrate may be empty.
-	got, err = DecodeRelease(strings.NewReader(doc(t, map[string]any{"memory": nil, "cpus": nil, "migrate": []string{}})))
+	got, err = DecodeRelease(strings.NewReader(doc(t, map[string]any{"memory": nil, "cpus": nil, "migrate": []string{}, "rollbackWindowSeconds": nil})))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Memory != "" || got.CPUs != "" || got.Migrate == nil || len(got.Migrate) != 0 {
+	if got.Memory != "" || got.CPUs != "" || got.Migrate == nil || len(got.Migrate) != 0 || got.RollbackWindowSeconds != 0 {
 		t.Fatalf("optional fields: %+v", got)
 	}
 }
@@ -89,6 +89,8 @@ func TestDecodeReleaseRefuses(t *testing.T) {
 		{"tls string", doc(t, map[string]any{"tls": "false"}), "release.tls: must be true or false"},
 		{"health timeout", doc(t, map[string]any{"healthTimeoutSeconds": 0}), "release.healthTimeoutSeconds: must be a whole number from 1 to 3600"},
 		{"drain timeout", doc(t, map[string]any{"drainTimeoutSeconds": -1}), "release.drainTimeoutSeconds: must be a whole number from 0 to 3600"},
+		{"rollback window", doc(t, map[string]any{"rollbackWindowSeconds": 86401}), "release.rollbackWindowSeconds: must be a whole number from 0 to 86400 (got 86401)"},
+		{"rollback window string", doc(t, map[string]any{"rollbackWindowSeconds": "900"}), "release.rollbackWindowSeconds: must be a whole number from 0 to 86400"},
 		{"null", `{"coop":null}`, "release.coop: must be a string"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
