@@ -20,12 +20,19 @@ func windowed(image string) release.Release {
 // at sets the harness's clock.
 func (h *harness) at(t time.Time) { h.d.Now = func() time.Time { return t } }
 
-func TestTheOldSlotKeepsRunningForTheRollbackWindow(t *testing.T) {
+// releasedTwice is a harness where v1 then v2 were released at t0, both with a window: v2 is
+// live in green, v1 runs idle in blue until t0 + 10 minutes.
+func releasedTwice(t *testing.T) (*harness, time.Time) {
 	h := newHarness(t)
 	t0 := time.Unix(1_800_000_000, 0)
 	h.at(t0)
 	h.mustRelease(windowed(v1))
 	h.mustRelease(windowed(v2))
+	return h, t0
+}
+
+func TestTheOldSlotKeepsRunningForTheRollbackWindow(t *testing.T) {
+	h, t0 := releasedTwice(t)
 	// The proxy drained blue; it keeps running, and the retiring process only refreshes the proxy's state.
 	if h.state("coop-alpha-blue") != "running "+v1 || h.host.routes["coop-alpha"] != "coop-alpha-green:8080" {
 		t.Fatalf("blue %s, routes %v", h.state("coop-alpha-blue"), h.host.routes)
@@ -63,11 +70,7 @@ func TestTheOldSlotKeepsRunningForTheRollbackWindow(t *testing.T) {
 }
 
 func TestReconcileKeepsTheWindowThenStopsTheIdleSlot(t *testing.T) {
-	h := newHarness(t)
-	t0 := time.Unix(1_800_000_000, 0)
-	h.at(t0)
-	h.mustRelease(windowed(v1))
-	h.mustRelease(windowed(v2))
+	h, t0 := releasedTwice(t)
 
 	h.at(t0.Add(5 * time.Minute))
 	if r := h.d.Reconcile(context.Background(), "alpha", h.dir); len(r.Stopped) != 0 || r.Error != "" {
@@ -106,11 +109,7 @@ func TestReconcileKeepsTheWindowThenStopsTheIdleSlot(t *testing.T) {
 }
 
 func TestANewReleaseInsideTheWindowReplacesTheKeptSlot(t *testing.T) {
-	h := newHarness(t)
-	t0 := time.Unix(1_800_000_000, 0)
-	h.at(t0)
-	h.mustRelease(windowed(v1))
-	h.mustRelease(windowed(v2))
+	h, t0 := releasedTwice(t)
 	h.at(t0.Add(time.Minute))
 	h.mustRelease(windowed(v3)) // into blue, which held v1 running
 	if h.state("coop-alpha-blue") != "running "+v3 || h.state("coop-alpha-green") != "running "+v2 || h.host.routes["coop-alpha"] != "coop-alpha-blue:8080" {
