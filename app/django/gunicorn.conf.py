@@ -5,7 +5,9 @@ chdir = "/app"
 bind = "0.0.0.0:" + os.environ.get("PORT", "8080")
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
-worker_class = "gthread"
+# gthread, with new connections waiting in the poller until they carry a request (coopsite/gthread.py):
+# idle connections a proxy opened ahead of need must not hold the worker's threads.
+worker_class = "coopsite.gthread.ThreadWorker"
 keepalive = 2
 graceful_timeout = 20
 accesslog = None
