@@ -129,6 +129,15 @@ describe("co-ops in the config", () => {
         });
     });
 
+    it("takes a rollback window of 0 to 86400 seconds, and refuses anything else by path", () => {
+        assert.equal(parse(local({ coops: [coop({ rollbackWindow: 0 })] })).coops[0].rollbackWindow, 0);
+        for (const bad of [-1, 86401, 1.5, "900"]) {
+            const errors = errorsOf(local({ coops: [coop({ rollbackWindow: bad })] }));
+            assert.equal(errors.length, 1, `${bad}: ${errors.join("; ")}`);
+            assert.match(errors[0], /^coop:coops\[0\]\.rollbackWindow: /);
+        }
+    });
+
     it("refuses duplicate ids and domains, and names both places", () => {
         const errors = errorsOf(local({ coops: [coop(), coop({ domains: ["b.example.org", "alpha.example.org"] })] }));
         assert.deepEqual(errors, ['coop:coops[1].id: duplicates coop:coops[0].id ("alpha")', 'coop:coops[1].domains[1]: "alpha.example.org" is already served by coop "alpha"']);
