@@ -104,22 +104,26 @@ func (e *env) reconciler(eng *engine.Engine) *deploy.Deployer {
 }
 
 // endWindows stops the idle slot of each co-op whose rollback window has ended, through a
-// reconcile of that co-op alone (it takes the co-op's lock: a deploy under way goes first). It
-// reports like reconcile, when there was anything to do.
+// reconcile of that co-op alone (it takes the co-op's lock: a deploy under way goes first). When
+// there was anything to do, it prints those co-ops' reports, {"coops":[...]}: the host and its
+// proxy were not looked at.
 func (e *env) endWindows(ctx context.Context, eng *engine.Engine) {
 	ids, err := deploy.Coops(e.root)
 	if err != nil {
 		e.logf("rollback windows: %v", err)
 		return
 	}
-	rep := ReconcileReport{ProxyRunning: true, Coops: []deploy.Reconciled{}}
+	d := e.reconciler(eng)
+	var coops []deploy.Reconciled
 	for _, id := range ids {
 		if dir := e.coopDir(id); deploy.WindowEnded(dir, time.Now()) {
-			rep.Coops = append(rep.Coops, e.reconciler(eng).Reconcile(ctx, id, dir))
+			coops = append(coops, d.Reconcile(ctx, id, dir))
 		}
 	}
-	if len(rep.Coops) > 0 {
-		_ = e.report(rep)
+	if len(coops) > 0 {
+		_ = e.report(struct {
+			Coops []deploy.Reconciled `json:"coops"`
+		}{coops})
 	}
 }
 
