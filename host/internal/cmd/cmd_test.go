@@ -2,13 +2,19 @@ package cmd
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"coop/host/internal/lock"
+	"coop/host/internal/release"
 )
 
 // agent is the command line with buffers for its streams, under a host root in a temp dir.
@@ -189,5 +195,34 @@ func TestDeployFlagsHaveNamedDefaults(t *testing.T) {
 		if f == nil || f.DefValue != want {
 			t.Errorf("--%s default %v, want %s", name, f, want)
 		}
+	}
+}
+
+// A reconcile that waits for a host-up reads the host document only once it holds the host's
+// lock: read before, it would recreate the proxy from the document that host-up replaced (seen
+// when the host's watch started while a `pulumi up` ran host-up).
+func TestHostUpReadsTheDocumentUnderTheLock(t *testing.T) {
+	root := t.TempDir()
+	held, err := lock.Acquire(context.Background(), root, lock.Options{Holder: lock.Self("host-up")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := make(chan time.Time, 1)
+	done := make(chan error, 1)
+	go func() {
+		_, err := hostUp(context.Background(), nil, root, "reconcile", func() (release.Host, bool, error) {
+			read <- time.Now()
+			return release.Host{}, false, errors.New("stop here")
+		}, t.Logf, func([]byte) {})
+		done <- err
+	}()
+	time.Sleep(3 * lock.PollInterval)
+	released := time.Now()
+	held.Release()
+	if err := <-done; err == nil || err.Error() != "stop here" {
+		t.Fatalf("hostUp: %v", err)
+	}
+	if at := <-read; at.Before(released) {
+		t.Fatalf("the document was read %v before the lock was free", released.Sub(at))
 	}
 }

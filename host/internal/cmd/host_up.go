@@ -50,19 +50,16 @@ The proxy is recreated only when what it runs changes (its image, network or por
 				return err
 			}
 			defer eng.Close()
+			// Without a root (a host not set up for the agent) there is no lock and nothing is kept.
 			root := ""
 			if e.needRoot() == nil {
 				root = e.root
 			}
-			rep, err := hostUp(cmd.Context(), eng, root, h, e.logf, e.block)
+			// The host document is kept for the reconcile, which the host runs on its own; it is
+			// written under the lock, so that a reconcile waiting for it reads this one.
+			rep, err := hostUp(cmd.Context(), eng, root, "host-up", func() (release.Host, bool, error) { return h, true, nil }, e.logf, e.block)
 			if err != nil {
 				return fmt.Errorf("host-up: %w", err)
-			}
-			// The host document is kept for the reconcile, which the host runs on its own.
-			if e.needRoot() == nil {
-				if err := saveHost(e.root, h); err != nil {
-					e.logf("warning: %v (the reconcile cannot make the proxy again without it)", err)
-				}
 			}
 			return e.report(rep)
 		},
@@ -123,21 +120,30 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 }
 
 // hostUp creates the network when it is missing, and (re)creates the proxy when its config
-// changed or it does not run, then waits for it to answer.
-func hostUp(ctx context.Context, eng *engine.Engine, root string, h release.Host, log func(string, ...any), block func([]byte)) (HostUpReport, error) {
+// changed or it does not run, then waits for it to answer. It holds the host's lock (when root
+// is set: one host-up, host-down or reconcile at a time) and only then reads the host document
+// from doc: a reconcile that waited for a host-up must not undo it with the document that host-up
+// replaced. ok false: there is no document (then only a proxy that exists is started). Once the
+// proxy answers, a document from doc is saved to ROOT/host.json, still under the lock.
+func hostUp(ctx context.Context, eng *engine.Engine, root, by string, doc func() (release.Host, bool, error), log func(string, ...any), block func([]byte)) (*HostUpReport, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	rep := HostUpReport{Network: h.Network, Proxy: ProxyReport{Container: proxy.Container, Image: h.Proxy.Image}}
-	// One host-up at a time (the program's, and the host's own reconcile): two would make two
-	// networks of one name, or two proxies.
 	if root != "" {
-		l, err := lock.Acquire(ctx, root, lock.Options{Wait: hostLockWait, Holder: lock.Self("host-up"), Log: log})
+		l, err := lock.Acquire(ctx, root, lock.Options{Wait: hostLockWait, Holder: lock.Self(by), Log: log})
 		if err != nil {
-			return rep, err
+			return nil, err
 		}
 		defer l.Release()
 	}
+	h, ok, err := doc()
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, startProxy(ctx, eng)
+	}
+	rep := &HostUpReport{Network: h.Network, Proxy: ProxyReport{Container: proxy.Container, Image: h.Proxy.Image}}
 	exists, err := eng.NetworkExists(ctx, h.Network)
 	if err != nil {
 		return rep, err
@@ -185,6 +191,11 @@ func hostUp(ctx context.Context, eng *engine.Engine, root string, h release.Host
 			block(out)
 		}
 		return rep, err
+	}
+	if root != "" {
+		if err := saveHost(root, h); err != nil {
+			log("warning: %v (the reconcile cannot make the proxy again without it)", err)
+		}
 	}
 	return rep, nil
 }

@@ -12,6 +12,7 @@ import (
 	"coop/host/internal/engine"
 	"coop/host/internal/procfs"
 	"coop/host/internal/proxy"
+	"coop/host/internal/release"
 )
 
 // ReconcileReport is what `reconcile` prints.
@@ -65,19 +66,12 @@ has lost it, the release record's last entry). A co-op being deployed is left to
 // reconcile brings up the network and the proxy, then puts each co-op in order.
 func (e *env) reconcile(ctx context.Context, eng *engine.Engine) ReconcileReport {
 	rep := ReconcileReport{Coops: []deploy.Reconciled{}}
-	h, saved, err := loadHost(e.root)
+	up, err := hostUp(ctx, eng, e.root, "reconcile", func() (release.Host, bool, error) { return loadHost(e.root) }, e.logf, e.block)
+	rep.Host = up
 	if err != nil {
-		rep.Error = err.Error()
-		return rep
-	}
-	if saved {
-		up, err := hostUp(ctx, eng, e.root, h, e.logf, e.block)
-		rep.Host = &up
-		if err != nil {
-			rep.Error = "host-up: " + err.Error()
-			return rep
+		if up != nil {
+			err = fmt.Errorf("host-up: %w", err)
 		}
-	} else if err := startProxy(ctx, eng); err != nil {
 		rep.Error = err.Error()
 		return rep
 	}
