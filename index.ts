@@ -151,9 +151,9 @@ export const publicIp = infra?.edge(Object.fromEntries(bootstrapped.map((h) => [
 /** The local load balancer, when the stack has one (the hosts it sends traffic to: its `servers`). */
 export const balancer = localBalancer ? { url: `http://${local.balancer!.address}/`, servers: localBalancer.servers } : null;
 export const proxyUrls = endpoints.map((h) => pulumi.interpolate`http://${cfg.proxy.bindAddress === "0.0.0.0" ? h.address : cfg.proxy.bindAddress}:${cfg.proxy.httpPort}/`);
-/** Where rollback's fast path and `releases --host` reach the hosts (cloud stacks have them only here). */
+/** Where rollback, status, logs and `releases --host` reach a cloud stack's hosts (only here). */
 export const hosts = endpoints.map((h) => ({ name: h.name, address: h.address, port: h.port, hostKey: h.hostKey }));
-/** Each host's agent (rollback's fast path and `releases --host` run it). */
+/** Each host's agent as this update installed it (the commands in scripts/ run the host's current one, ROOT/bin/coop-agent). */
 export const agents = Object.fromEntries(endpoints.map((h, i) => [h.name, bootstrapped[i].agent]));
 export const coopUrls = Object.fromEntries(cfg.coops.map((c) => [c.id, c.domains.map((d) => `${scheme}://${d}${portSuffix}/`)]));
 export const releases = Object.fromEntries(

@@ -2,8 +2,13 @@
  * The commands a host's bootstrap runs, as data (see remote/shell.ts). Pure: tests assert the
  * exact strings.
  */
-import { agentPath } from "./release";
+import { agentLink, agentPath } from "./release";
 import { Command, chain } from "./remote/shell";
+
+/** The last part of a host path (the host's paths are POSIX whatever runs the program). */
+function baseName(p: string): string {
+    return p.slice(p.lastIndexOf("/") + 1);
+}
 
 /** Waits until cloud-init has finished the host's first boot; fails when it reported errors. */
 export function bootWaitCommand(): Command {
@@ -19,7 +24,7 @@ export function installAgentCommand(root: string, image: string): Command {
     const dest = agentPath(root, image);
     return chain(
         ["mkdir", "-p", `${root}/bin`, `${root}/coops`],
-        ["docker", "run", "--rm", "--network", "none", "--volume", `${root}/bin:/out`, image, "install", `/out/${dest.slice(dest.lastIndexOf("/") + 1)}`],
+        ["docker", "run", "--rm", "--network", "none", "--volume", `${root}/bin:/out`, image, "install", `/out/${baseName(dest)}`],
     );
 }
 
@@ -31,7 +36,7 @@ export function uninstallAgentCommand(root: string, image: string): Command {
     const agent = agentPath(root, image);
     return chain(
         ["rm", "-f", agent],
-        ["find", `${root}/bin`, "-maxdepth", "1", "-name", "coop-agent", "-lname", agent.slice(agent.lastIndexOf("/") + 1), "-delete"],
+        ["find", `${root}/bin`, "-maxdepth", "1", "-name", baseName(agentLink(root)), "-lname", baseName(agent), "-delete"],
         ["rmdir", "--ignore-fail-on-non-empty", `${root}/bin`, `${root}/coops`],
     );
 }

@@ -86,6 +86,14 @@ export function deployTimeoutMs(doc: Pick<ReleaseDocument, "healthTimeoutSeconds
     return (doc.healthTimeoutSeconds + doc.drainTimeoutSeconds + 15 * 60) * 1000;
 }
 
+/**
+ * The host's current agent: the link its last install made (host/internal/cmd/install.go), which
+ * the host's watch runs. The commands run from a laptop (rollback, status, logs) run it too.
+ */
+export function agentLink(root: string): string {
+    return `${root}/bin/coop-agent`;
+}
+
 /** Where a host keeps the agent of an image: its path changes with the image's digest. */
 export function agentPath(root: string, image: string): string {
     const digest = image.slice(image.indexOf("@sha256:") + "@sha256:".length);

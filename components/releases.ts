@@ -50,16 +50,27 @@ function coopsOf(entry: HistoryEntry): Array<{ id?: unknown; image?: unknown; mi
     }
 }
 
-/** Numbers the history oldest first and reads each update's co-op images. */
-export function releasesFromHistory(history: HistoryEntry[]): Release[] {
+/** The history oldest first, as the release numbers count it. */
+function oldestFirst<T extends HistoryEntry>(history: T[]): T[] {
     // The CLI lists the newest first, and start times have one-second resolution: two updates in
     // the same second (a quick destroy, then an up) keep the CLI's order, reversed.
-    const oldestFirst = history
+    return history
         .map((entry, i) => ({ entry, i }))
         .sort((a, b) => new Date(a.entry.startTime).getTime() - new Date(b.entry.startTime).getTime() || b.i - a.i)
         .map((x) => x.entry);
+}
+
+/** The history entry of the live release (see {@link liveRelease}): its config is what the hosts run. */
+export function liveUpdate<T extends HistoryEntry>(history: T[]): T | undefined {
+    return oldestFirst(history)
+        .reverse()
+        .find((e) => e.kind === "update" && e.result === "succeeded");
+}
+
+/** Numbers the history oldest first and reads each update's co-op images. */
+export function releasesFromHistory(history: HistoryEntry[]): Release[] {
     let previous: Record<string, string> = {};
-    return oldestFirst.map((entry, i) => {
+    return oldestFirst(history).map((entry, i) => {
         const coops = coopsOf(entry);
         const images: Record<string, string> = {};
         for (const c of coops) {

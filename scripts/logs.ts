@@ -6,7 +6,7 @@ import "./stackRead";
 import { render } from "../components/remote/shell";
 import { execStream } from "../components/remote/ssh";
 import { isCoopId } from "../components/rules";
-import { fail, parseArgs, readStack, sshTarget, stackConfig, stackHosts } from "./stackTools";
+import { fail, parseArgs, readStack } from "./stackTools";
 
 const USAGE = "usage: npm run logs -- --stack S --coop ID [--follow] [--since 10m]";
 
@@ -31,20 +31,15 @@ async function main(): Promise<void> {
     if (typeof args.coop !== "string" || !isCoopId(args.coop)) fail(`--coop must be a co-op id\n${USAGE}`);
     const since = typeof args.since === "string" ? args.since : "1h";
     if (!/^[0-9]+(ms|s|m|h)$/.test(since)) fail(`--since ${since}: must be a duration such as 10m or 2h`);
-    const { config, outputs } = await readStack(args.stack);
-    const cfg = stackConfig(config);
+    const { cfg, hosts, agent, target } = await readStack(args.stack);
     if (!cfg.coops.some((c) => c.id === args.coop)) fail(`--coop ${args.coop}: the stack has no such co-op (${cfg.coops.map((c) => c.id).join(", ")})`);
-    const agents = (outputs.agents?.value ?? {}) as Record<string, string>;
-    const hosts = stackHosts(cfg, outputs);
     const width = Math.max(...hosts.map((h) => h.name.length));
     const codes = await Promise.all(
         hosts.map(async (h) => {
-            const agent = agents[h.name];
-            if (!agent) fail(`the stack has no agent on ${h.name}: run pulumi up first`);
             const out = linePrefixer(`${h.name.padEnd(width)} | `, (s) => process.stdout.write(s));
             const err = linePrefixer(`${h.name.padEnd(width)} ! `, (s) => process.stderr.write(s));
             const command = render([agent, "logs", args.coop as string, "--since", since, ...(args.follow ? ["--follow", "--while-stdin-open"] : [])]);
-            const code = await execStream(sshTarget(cfg, config, h), command, (chunk, stream) => (stream === "stdout" ? out : err).push(chunk), {
+            const code = await execStream(target(h), command, (chunk, stream) => (stream === "stdout" ? out : err).push(chunk), {
                 holdStdin: args.follow === true,
             });
             out.end();

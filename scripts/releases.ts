@@ -1,25 +1,23 @@
 // npm run releases -- --stack S [--json] [--host]
 // The stack's update history as releases: per update, the digest each co-op ran and whether it
 // changed. --host adds what each host's own release record says, and flags a mismatch.
+// First: it starts reading the stack while the rest loads.
+import { startStackRead } from "./stackRead";
 import { ReleaseRecord, parseReport } from "../components/release";
 import { render } from "../components/remote/shell";
 import { exec } from "../components/remote/ssh";
 import { formatReleases, liveRelease, releasesFromHistory } from "../components/releases";
-import { fail, openStack, parseArgs, sshTarget, stackConfig, stackHosts, withMachine } from "./stackTools";
+import { fail, parseArgs, readStack } from "./stackTools";
 
 const USAGE = "usage: npm run releases -- --stack S [--json] [--host]";
 
-async function hostRecords(stack: Awaited<ReturnType<typeof openStack>>, live: Record<string, string>) {
-    const [all, outputs] = await Promise.all([stack.getAllConfig().then((c) => withMachine(c, stack.name)), stack.outputs()]);
-    const cfg = stackConfig(all);
-    const agents = (outputs.agents?.value ?? {}) as Record<string, string>;
+async function hostRecords(name: string, live: Record<string, string>) {
+    const deployed = await readStack(name);
     const rows: Array<{ coop: string; host: string; stack: string; host_record: string; match: boolean }> = [];
-    for (const h of stackHosts(cfg, outputs)) {
-        const target = sshTarget(cfg, all, h);
+    for (const h of deployed.hosts) {
+        const target = deployed.target(h);
         for (const [coop, image] of Object.entries(live)) {
-            const agent = agents[h.name];
-            if (!agent) fail(`the stack has no agent on ${h.name}: run pulumi up first`);
-            const r = await exec(target, render([agent, "releases", coop]));
+            const r = await exec(target, render([deployed.agent, "releases", coop]));
             const last = r.stdout.trim().split("\n").filter(Boolean).pop();
             const onHost = last ? parseReport(ReleaseRecord, `the release record of ${coop} on ${h.name}`, last).image : "";
             rows.push({ coop, host: h.name, stack: image, host_record: onHost, match: onHost === image });
@@ -31,11 +29,15 @@ async function hostRecords(stack: Awaited<ReturnType<typeof openStack>>, live: R
 async function main(): Promise<void> {
     const args = parseArgs(process.argv.slice(2), { stack: "string", json: "boolean", host: "boolean" }, USAGE);
     if (typeof args.stack !== "string") fail(`--stack is required\n${USAGE}`);
-    const stack = await openStack(args.stack);
-    // The CLI returns 10 entries unless asked for more; positions only mean something over all of them.
-    const releases = releasesFromHistory(await stack.history(1_000_000, 1));
+    let history;
+    try {
+        history = JSON.parse((await startStackRead(args.stack)).history);
+    } catch (e) {
+        fail(`--stack ${args.stack}: ${(e as Error).message}`);
+    }
+    const releases = releasesFromHistory(history);
     const live = liveRelease(releases);
-    const host = args.host ? await hostRecords(stack, live?.images ?? {}) : undefined;
+    const host = args.host ? await hostRecords(args.stack, live?.images ?? {}) : undefined;
     if (args.json) {
         console.log(JSON.stringify({ stack: args.stack, releases, ...(host ? { host } : {}) }, null, 2));
         return;

@@ -7,12 +7,11 @@
 // First: it starts reading the stack while the rest loads.
 import "./stackRead";
 import * as path from "path";
-import type { ConfigMap } from "@pulumi/pulumi/automation";
 import { BackupSection, releaseDocument } from "../components/release";
 import { RollbackPlan, RollbackError, planRollback, releasesFromHistory } from "../components/releases";
 import { exec } from "../components/remote/ssh";
 import { render } from "../components/remote/shell";
-import { ROOT, cli, currentCoops, fail, openStack, parseArgs, readStack, sshTarget, stackConfig, stackHosts } from "./stackTools";
+import { DeployedStack, ROOT, cli, currentCoops, fail, openStack, parseArgs, readStack } from "./stackTools";
 
 const USAGE = "usage: npm run rollback -- --stack S [--to N] [--coop ID] [--preview] [--restore-db | --keep-db]";
 
@@ -46,28 +45,20 @@ async function backupSections(stack: string): Promise<Record<string, BackupSecti
  * target's image served (the one before the first migration that followed it), asked of the
  * first host's agent (the store is shared; the hosts are not asked one by one).
  */
-async function findOffers(
-    stack: string,
-    all: ConfigMap,
-    outputs: Record<string, { value: unknown }>,
-    plan: RollbackPlan,
-    migrated: string[],
-): Promise<{ offers: Offer[]; missing: string[] }> {
+async function findOffers(stack: string, deployed: DeployedStack, plan: RollbackPlan, migrated: string[]): Promise<{ offers: Offer[]; missing: string[] }> {
     // Without coop:backups no dump was taken: the stack's outputs are not read (it costs a CLI run).
-    const sections = migrated.length && all["coop:backups"] !== undefined ? await backupSections(stack) : {};
-    const cfg = stackConfig(all);
-    const agents = (outputs.agents?.value ?? {}) as Record<string, string>;
-    const host = stackHosts(cfg, outputs)[0];
+    const sections = migrated.length && deployed.config["coop:backups"] !== undefined ? await backupSections(stack) : {};
+    const host = deployed.hosts[0];
     const offers: Offer[] = [];
     const missing: string[] = [];
     for (const coop of migrated) {
         const section = sections[coop];
         const to = plan.changes.find((c) => c.coop === coop)!.to;
-        if (!section || !host || !agents[host.name]) {
+        if (!section || !host) {
             missing.push(`${coop}: no database backups are taken for it (coop:backups is not set)`);
             continue;
         }
-        const r = await exec(sshTarget(cfg, all, host), render([agents[host.name], "backups", coop]), { stdin: JSON.stringify(section) });
+        const r = await exec(deployed.target(host), render([deployed.agent, "backups", coop]), { stdin: JSON.stringify(section) });
         if (r.code !== 0) fail(`${coop}: listing its backups on ${host.name} failed: ${r.stderr.trim().split("\n").pop()}; nothing was changed`);
         const list = (JSON.parse(r.stdout) as { backups: BackupEntry[] }).backups;
         const backup = list.filter((b) => b.live === to).pop();
@@ -78,16 +69,14 @@ async function findOffers(
 }
 
 /** Holds each offer's co-op's traffic, stops its slots and restores its database (first host: the database is shared). */
-async function restoreDatabases(all: ConfigMap, outputs: Record<string, { value: unknown }>, offers: Offer[]): Promise<void> {
-    const cfg = stackConfig(all);
-    const agents = (outputs.agents?.value ?? {}) as Record<string, string>;
-    const host = stackHosts(cfg, outputs)[0];
+async function restoreDatabases(deployed: DeployedStack, offers: Offer[]): Promise<void> {
+    const host = deployed.hosts[0];
     for (const o of offers) {
         const started = Date.now();
-        const r = await exec(sshTarget(cfg, all, host), render([agents[host.name], "restore", o.coop, "--key", o.backup.key]), { stdin: JSON.stringify(o.section) });
+        const r = await exec(deployed.target(host), render([deployed.agent, "restore", o.coop, "--key", o.backup.key]), { stdin: JSON.stringify(o.section) });
         if (r.code !== 0) {
             fail(
-                `${o.coop}: the restore on ${host.name} failed: ${r.stderr.trim().split("\n").slice(-3).join(" ")}; its traffic stays held (503) until \`${agents[host.name]} resume ${o.coop}\` on the host`,
+                `${o.coop}: the restore on ${host.name} failed: ${r.stderr.trim().split("\n").slice(-3).join(" ")}; its traffic stays held (503) until \`${deployed.agent} resume ${o.coop}\` on the host`,
             );
         }
         console.log(`${o.coop}: database restored from ${o.backup.key} on ${host.name} in ${Date.now() - started} ms; its traffic is held until the old release serves`);
@@ -95,12 +84,10 @@ async function restoreDatabases(all: ConfigMap, outputs: Record<string, { value:
 }
 
 /** Lets the restored co-ops' traffic through again, on every host. */
-async function resume(all: ConfigMap, outputs: Record<string, { value: unknown }>, offers: Offer[]): Promise<void> {
-    const cfg = stackConfig(all);
-    const agents = (outputs.agents?.value ?? {}) as Record<string, string>;
+async function resume(deployed: DeployedStack, offers: Offer[]): Promise<void> {
     for (const o of offers) {
-        for (const h of stackHosts(cfg, outputs)) {
-            const r = await exec(sshTarget(cfg, all, h), render([agents[h.name], "resume", o.coop]));
+        for (const h of deployed.hosts) {
+            const r = await exec(deployed.target(h), render([deployed.agent, "resume", o.coop]));
             if (r.code !== 0) console.log(`warning: ${o.coop} on ${h.name}: resume failed: ${r.stderr.trim().split("\n").pop()}`);
         }
         console.log(`${o.coop}: traffic let through again`);
@@ -114,17 +101,16 @@ async function resume(all: ConfigMap, outputs: Record<string, { value: unknown }
  * was pruned get the full deploy from that up. The release document is built by the same function
  * the Coop component uses, from the same config, so both agree on the release.
  */
-async function switchRetained(all: ConfigMap, outputs: Record<string, { value: unknown }>, plan: RollbackPlan): Promise<void> {
-    const cfg = stackConfig(all);
-    const agents = (outputs.agents?.value ?? {}) as Record<string, string>;
+async function switchRetained(deployed: DeployedStack, plan: RollbackPlan): Promise<void> {
+    const { cfg } = deployed;
     await Promise.all(
         plan.changes.flatMap((change) => {
             const coop = cfg.coops.find((c) => c.id === change.coop);
-            return stackHosts(cfg, outputs).map(async (h) => {
-                if (!coop || !agents[h.name]) return;
+            return deployed.hosts.map(async (h) => {
+                if (!coop) return;
                 const started = Date.now();
                 const release = releaseDocument({ ...coop, image: change.to }, { network: cfg.network, tls: cfg.proxy.tls });
-                const r = await exec(sshTarget(cfg, all, h), render([agents[h.name], "deploy", "--only-if-retained"]), { stdin: JSON.stringify(release) });
+                const r = await exec(deployed.target(h), render([deployed.agent, "deploy", "--only-if-retained"]), { stdin: JSON.stringify(release) });
                 if (r.code === 0) {
                     console.log(`fast path: ${coop.id} on ${h.name} switched to the retained release in ${Date.now() - started} ms`);
                 } else if (r.code === 3) {
@@ -146,14 +132,14 @@ async function main(): Promise<void> {
         to = Number(args.to);
         if (!Number.isInteger(to) || to < 1) fail(`--to ${args.to}: must be an update number (see npm run releases -- --stack ${args.stack})`);
     }
-    const { history, config: all, outputs } = await readStack(args.stack);
-    const releases = releasesFromHistory(history);
-    const coops = currentCoops(all);
-    const current = Object.fromEntries(Object.entries(coops).map(([id, c]) => [id, c.image]));
+    const deployed = await readStack(args.stack);
+    const releases = releasesFromHistory(deployed.history);
+    // Planned against what the hosts run (the live release); the stack file is made to agree after the switch.
+    const live = Object.fromEntries(deployed.cfg.coops.map((c) => [c.id, c.image]));
 
     let plan;
     try {
-        plan = planRollback(releases, current, { to, coop: args.coop as string | undefined });
+        plan = planRollback(releases, live, { to, coop: args.coop as string | undefined });
     } catch (e) {
         if (e instanceof RollbackError) fail(`${e.message}; nothing was changed`);
         throw e;
@@ -162,7 +148,7 @@ async function main(): Promise<void> {
     console.log(`rollback of stack ${args.stack} to update ${plan.target.number} (${plan.target.time}, "${plan.target.message}"); live now: update ${plan.current.number}`);
     for (const c of plan.changes) console.log(`  ${c.coop}: ${c.from} -> ${c.to}`);
     for (const w of plan.warnings) console.log(`warning: ${w}`);
-    const { offers, missing } = await findOffers(args.stack, all, outputs, plan, plan.migrated);
+    const { offers, missing } = await findOffers(args.stack, deployed, plan, plan.migrated);
     for (const o of offers) {
         console.log(
             `backup: ${o.coop}: ${o.backup.key} (${o.backup.bytes} bytes, taken ${o.backup.time} while ${o.backup.live} served, before the migrations of ${o.backup.before}); --restore-db restores it`,
@@ -185,11 +171,22 @@ async function main(): Promise<void> {
 
     const started = Date.now();
     const restoring = args["restore-db"] ? offers : [];
-    await restoreDatabases(all, outputs, restoring);
-    await switchRetained(all, outputs, plan);
+    await restoreDatabases(deployed, restoring);
+    await switchRetained(deployed, plan);
+
+    // The stack file now: the rolled-back co-ops' images become the target's, wherever the file
+    // differs from it (a failed update's digest too), so that the up records the release.
     const stack = await openStack(args.stack);
-    for (const c of plan.changes) {
-        await stack.setConfig(`coop:coops[${coops[c.coop].index}].image`, { value: c.to }, true);
+    const coops = currentCoops(await stack.getAllConfig());
+    const edits = plan.changes.flatMap(({ coop, to: image }) => {
+        if (!coops[coop]) {
+            console.log(`warning: ${coop} is no longer in the stack's config: the up that follows removes it`);
+            return [];
+        }
+        return coops[coop].image === image ? [] : [{ coop, index: coops[coop].index, from: coops[coop].image, to: image }];
+    });
+    for (const e of edits) {
+        await stack.setConfig(`coop:coops[${e.index}].image`, { value: e.to }, true);
     }
     const message = `rollback to update ${plan.target.number}: ${plan.changes.map((c) => c.coop).join(", ")}`;
     try {
@@ -199,15 +196,16 @@ async function main(): Promise<void> {
             `pulumi up failed (the stack config now holds update ${plan.target.number}'s digests${restoring.length ? `; restored co-ops' traffic stays held until their agent's resume` : ""}): ${(e as Error).message.split("\n").slice(-5).join("\n")}`,
         );
     }
-    await resume(all, outputs, restoring);
+    await resume(deployed, restoring);
     console.log(`rolled back in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
     // What this rollback changed, and nothing else: the working copy may hold other edits (the
     // local hosts' machine values, a colleague's change), which are not this command's to report.
     const file = path.join(ROOT, `Pulumi.${args.stack}.yaml`);
+    if (edits.length === 0) return;
     console.log(`\nCommit this so the repository and the stack agree (${file}):`);
-    for (const c of plan.changes) {
-        console.log(`  coop:coops[${coops[c.coop].index}].image (${c.coop}): ${c.from} -> ${c.to}`);
+    for (const e of edits) {
+        console.log(`  coop:coops[${e.index}].image (${e.coop}): ${e.from} -> ${e.to}`);
     }
 }
 

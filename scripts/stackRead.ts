@@ -1,8 +1,12 @@
 // Reading a stack through the CLI, with nothing heavy imported: the commands that read a stack
-// (rollback, status, logs) import this first, so that the three CLI runs start while the rest of
-// the command loads (about a second each, and as long again under load).
+// (rollback, status, logs, releases) import this first, so that the CLI runs while the rest of
+// the command loads. Each CLI run costs about half a second of CPU before it reads anything, and
+// rollback's fast path waits for it: one run for a stack on this machine's hosts, two for a cloud
+// stack.
 import { execFile } from "child_process";
+import { existsSync } from "fs";
 import * as path from "path";
+import { machineFile } from "../components/config/machineFile";
 
 /** The repository root (this file runs from build/scripts/). */
 export const ROOT = path.resolve(__dirname, "..", "..");
@@ -32,25 +36,34 @@ export function cli(args: string[]): Promise<string> {
     );
 }
 
-/** The stack's history, config (secrets shown) and outputs, as the CLI prints them (JSON text). */
+/**
+ * The stack as the CLI prints it (JSON text): its history, each update with the config it ran
+ * with, and its outputs (cloud stacks: the hosts DigitalOcean made are only there).
+ */
 export interface RawStack {
     history: string;
-    config: string;
-    outputs: string;
+    /** Absent for a stack on this machine's hosts: its machine file names them. */
+    outputs?: string;
+    /** The stack's hosts are this machine's (.local/machine*.json): the history was read without its secrets. */
+    local: boolean;
 }
 
 const reads = new Map<string, Promise<RawStack>>();
 
-/** Starts reading the stack, once per process: later calls get the same reading. */
+/**
+ * Starts reading the stack, once per process: later calls get the same reading. A stack on this
+ * machine's hosts takes its hosts and deploy key from its machine file, so one run reads it; any
+ * other stack's deploy key is a secret of the live update's config, and its hosts are outputs.
+ */
 export function startStackRead(name: string): Promise<RawStack> {
     let read = reads.get(name);
     if (!read) {
         useLocalPassphrase(name);
+        const local = existsSync(path.join(ROOT, machineFile(name)));
         read = Promise.all([
-            cli(["stack", "history", "--stack", name, "--json", "--page-size", "1000000"]),
-            cli(["config", "--stack", name, "--json", "--show-secrets"]),
-            cli(["stack", "output", "--stack", name, "--json"]),
-        ]).then(([history, config, outputs]) => ({ history, config, outputs }));
+            cli(["stack", "history", "--stack", name, "--json", "--page-size", "1000000", ...(local ? [] : ["--show-secrets"])]),
+            local ? undefined : cli(["stack", "output", "--stack", name, "--json"]),
+        ]).then(([history, outputs]) => ({ history, outputs, local }));
         // A command that stops on a bad argument before it reads the stack must not die of this.
         read.catch(() => undefined);
         reads.set(name, read);

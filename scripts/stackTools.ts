@@ -1,9 +1,12 @@
-// Shared by the releases and rollback commands: arguments, the stack through the Automation API.
-// Types only at the top: the Automation API takes a second to load, and rollback's fast path
-// (readStack, then the switch) does not need it.
+// Shared by the commands that read a stack (releases, rollback, status, logs): arguments, the
+// stack as its live release left it, the stack through the Automation API. Types only at the top:
+// the Automation API takes a second to load, and rollback's fast path (readStack, then the
+// switch) does not need it.
 import type { ConfigMap, Stack, UpdateSummary } from "@pulumi/pulumi/automation";
 import * as path from "path";
 import { HostSpec, StackConfig, decodeRawConfig, parseStackConfig } from "../components/config";
+import { agentLink } from "../components/release";
+import { liveUpdate } from "../components/releases";
 import { readLocalMachine, withLocalMachine } from "../components/config/localMachine";
 import { SshTarget } from "../components/remote/ssh";
 import { ROOT, startStackRead, useLocalPassphrase } from "./stackRead";
@@ -44,30 +47,57 @@ export async function openStack(name: string): Promise<Stack> {
     }
 }
 
-/** What rollback reads before it acts: the history, the config (secrets decrypted) and the outputs. */
-export interface StackSnapshot {
+/**
+ * A deployed stack as the commands that reach its hosts see it: what the live release ran with,
+ * and how to reach each host and its agent.
+ */
+export interface DeployedStack {
+    /** The update history, newest first, as the CLI prints it. */
     history: UpdateSummary[];
+    /**
+     * The config of the live release (the last successful update), this machine's facts filled
+     * in. A stack on this machine's hosts is read without secrets: its secret keys are present,
+     * their values empty (the deploy key comes from the machine file).
+     */
     config: ConfigMap;
-    outputs: Record<string, { value: unknown }>;
+    /** That config, validated by the program's parser. */
+    cfg: StackConfig;
+    /** The hosts: a cloud stack's from its outputs (only there), any other's from the config. */
+    hosts: HostSpec[];
+    /** The agent to run on a host: its current one (every host has the same path). */
+    agent: string;
+    /** How to reach one of the hosts as its deploy user, with the pinned host key. */
+    target(host: HostSpec): SshTarget;
 }
 
 /**
- * The three reads at once, straight from the CLI: the Automation API would first check the CLI's
- * version and select the stack, one process after the other, and at night every second counts.
- * The history is read without secrets (rollback needs only the digests from it).
+ * The stack as its live release left it, in as few CLI runs as it takes (scripts/stackRead.ts):
+ * the commands that reach the hosts act on what runs there, and a rollback at night should not
+ * wait for more. Fails, naming the stack, when nothing was ever deployed.
  */
-export async function readStack(name: string): Promise<StackSnapshot> {
+export async function readStack(name: string): Promise<DeployedStack> {
+    let raw;
     try {
-        const { history, config, outputs } = await startStackRead(name);
-        const out = JSON.parse(outputs) as Record<string, unknown>;
-        return {
-            history: JSON.parse(history) as UpdateSummary[],
-            config: withMachine(JSON.parse(config) as ConfigMap, name),
-            outputs: Object.fromEntries(Object.entries(out).map(([k, value]) => [k, { value }])),
-        };
+        raw = await startStackRead(name);
     } catch (e) {
         fail(`--stack ${name}: ${(e as Error).message}`);
     }
+    const history = JSON.parse(raw.history) as UpdateSummary[];
+    const live = liveUpdate(history);
+    if (!live) fail(`--stack ${name}: no successful update in its history: nothing is deployed (pulumi up deploys it)`);
+    const fromHistory: ConfigMap = Object.fromEntries(Object.entries(live.config ?? {}).map(([k, v]) => [k, { value: v.value ?? "", secret: v.secret }]));
+    const config = withMachine(fromHistory, name);
+    const cfg = stackConfig(config);
+    const outputs = raw.outputs ? (JSON.parse(raw.outputs) as Record<string, unknown>) : {};
+    const fromOutputs = outputs.hosts;
+    return {
+        history,
+        config,
+        cfg,
+        hosts: Array.isArray(fromOutputs) && fromOutputs.length > 0 ? (fromOutputs as HostSpec[]) : cfg.hosts,
+        agent: agentLink(cfg.hostRoot),
+        target: (host) => sshTarget(cfg, config, host),
+    };
 }
 
 /**
@@ -107,17 +137,8 @@ export function stackConfig(all: ConfigMap): StackConfig {
     return parseStackConfig(decodeRawConfig(values, secretKeys), secretKeys);
 }
 
-/**
- * The stack's hosts: from its outputs (a cloud stack's droplets appear only there), else from
- * the config (the local stack lists them; a stack last deployed before the output existed).
- */
-export function stackHosts(cfg: StackConfig, outputs: Record<string, { value: unknown }>): HostSpec[] {
-    const fromOutputs = outputs.hosts?.value;
-    return Array.isArray(fromOutputs) && fromOutputs.length > 0 ? (fromOutputs as HostSpec[]) : cfg.hosts;
-}
-
 /** How to reach one of the stack's hosts as its deploy user, with the pinned host key. */
-export function sshTarget(cfg: StackConfig, all: ConfigMap, host: HostSpec): SshTarget {
-    const privateKey = all["coop:sshPrivateKey"]?.value ?? fail("coop:sshPrivateKey is not set");
+function sshTarget(cfg: StackConfig, all: ConfigMap, host: HostSpec): SshTarget {
+    const privateKey = all["coop:sshPrivateKey"]?.value || fail("coop:sshPrivateKey is not set");
     return { host: host.address, port: host.port, user: cfg.sshUser, privateKey, hostKey: host.hostKey, connectTimeoutMs: 15000 };
 }

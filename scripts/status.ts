@@ -10,22 +10,18 @@ import { liveRelease, releasesFromHistory } from "../components/releases";
 import { render } from "../components/remote/shell";
 import { exec } from "../components/remote/ssh";
 import { formatStatus, statusRows } from "../components/status";
-import { fail, parseArgs, readStack, sshTarget, stackConfig, stackHosts } from "./stackTools";
+import { fail, parseArgs, readStack } from "./stackTools";
 
 const USAGE = "usage: npm run status -- --stack S [--json]";
 
 async function main(): Promise<void> {
     const args = parseArgs(process.argv.slice(2), { stack: "string", json: "boolean" }, USAGE);
     if (typeof args.stack !== "string") fail(`--stack is required\n${USAGE}`);
-    const { history, config, outputs } = await readStack(args.stack);
-    const cfg = stackConfig(config);
-    const agents = (outputs.agents?.value ?? {}) as Record<string, string>;
-    const stackLive = liveRelease(releasesFromHistory(history))?.images ?? {};
+    const deployed = await readStack(args.stack);
+    const stackLive = liveRelease(releasesFromHistory(deployed.history))?.images ?? {};
     const hosts = await Promise.all(
-        stackHosts(cfg, outputs).map(async (h) => {
-            const agent = agents[h.name];
-            if (!agent) fail(`the stack has no agent on ${h.name}: run pulumi up first`);
-            const r = await exec(sshTarget(cfg, config, h), render([agent, "status", "--coops"]));
+        deployed.hosts.map(async (h) => {
+            const r = await exec(deployed.target(h), render([deployed.agent, "status", "--coops"]));
             if (r.code !== 0) fail(`status on ${h.name} (${h.address}:${h.port}) exited ${r.code}: ${r.stderr.trim().split("\n").pop()}`);
             return { host: h.name, report: parseReport(HostStatusReport, `status on ${h.name}`, r.stdout) };
         }),

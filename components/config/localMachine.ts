@@ -7,17 +7,9 @@
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { SECRET_PRESENT, type ParseContext, secretFacts } from "./index";
+import { machineFile } from "./machineFile";
 
-/** Written by scripts/local-hosts.sh, relative to the repository: the `local` stack's machine facts. */
-export const LOCAL_MACHINE_FILE = path.join(".local", "machine.json");
-
-/**
- * The machine file of a stack whose environment is local: .local/machine.json for the `local`
- * stack, .local/machine.STACK.json for another (scripts/netns-hosts.sh writes machine.multi.json).
- */
-export function machineFile(stack: string): string {
-    return stack === "local" ? LOCAL_MACHINE_FILE : path.join(".local", `machine.${stack}.json`);
-}
+export { LOCAL_MACHINE_FILE, machineFile } from "./machineFile";
 
 /** The load balancer in front of the hosts (haproxy, started by scripts/netns-hosts.sh), as the program drives it. */
 export interface LocalBalancerSpec {

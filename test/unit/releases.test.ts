@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { HistoryEntry, RollbackError, formatReleases, planRollback, releasesFromHistory } from "../../components/releases";
+import { HistoryEntry, RollbackError, formatReleases, liveUpdate, planRollback, releasesFromHistory } from "../../components/releases";
 
 const img = (v: string) => `127.0.0.1:5001/coop-demo@sha256:${v.repeat(64).slice(0, 64)}`;
 
@@ -26,6 +26,23 @@ const history: HistoryEntry[] = [
     { kind: "refresh", startTime: new Date(Date.UTC(2026, 10, 23, 12, 2)).toISOString(), message: "", result: "succeeded" },
     update(1, "succeeded", "1", "1"),
 ];
+
+describe("liveUpdate", () => {
+    it("is the last successful update: its config is what the hosts run, not a failed update's after it", () => {
+        assert.equal(liveUpdate(history), history[1]);
+    });
+
+    it("orders as the release numbers do: of two updates in one second, the CLI's first is the newer", () => {
+        const a = { ...update(5, "succeeded", "4", "1"), startTime: history[0].startTime };
+        const b = { ...update(5, "succeeded", "5", "1"), startTime: history[0].startTime };
+        assert.equal(liveUpdate([b, a]), b);
+        assert.equal(liveUpdate([a, b]), a);
+    });
+
+    it("is none before the first successful update (a destroy or a refresh deploys nothing)", () => {
+        assert.equal(liveUpdate([history[0], history[2]]), undefined);
+    });
+});
 
 describe("releasesFromHistory", () => {
     const releases = releasesFromHistory(history);
