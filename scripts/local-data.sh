@@ -2,9 +2,13 @@
 # The local stack's data services, as real processes on this machine: what the managed Postgres
 # cluster and the Spaces bucket are to the cloud stacks.
 #
-#   scripts/local-data.sh up      start what is not running (idempotent)
-#   scripts/local-data.sh down    stop both
+#   scripts/local-data.sh up      start what is not running, and their supervisor (idempotent)
+#   scripts/local-data.sh down    stop the supervisor, then both
 #   scripts/local-data.sh status  one line each
+#
+# The supervisor (local-data.sh supervise, log $STATE/data-supervisor.log) looks every 5 s and
+# starts again whichever of the two has stopped: DigitalOcean keeps the managed cluster and
+# Spaces up, and the local stack's co-ops and backups should not depend on a person noticing.
 #
 # - PostgreSQL (Debian's postgresql): a cluster of the project's own in $STATE/postgres, run as
 #   the postgres user, on port COOP_PG_PORT (5433) of 127.0.0.1 and of the docker0 bridge's
@@ -130,6 +134,33 @@ write_facts() {
   mv "$tmp" "$STATE/data.json"
 }
 
+postgres_running() {
+  [[ -f $PGDATA/PG_VERSION ]] && runuser -u postgres -- "$(pg_bindir)/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1
+}
+
+# supervise: each 5 s, starts again what has stopped (each start in a subshell: a failed one is
+# logged and tried again, it does not end the supervisor).
+cmd_supervise() {
+  while :; do
+    sleep 5
+    if ! postgres_running; then
+      say "PostgreSQL is not running; starting it again"
+      (postgres_up) || say "PostgreSQL did not start; trying again in 5 s"
+    fi
+    if ! pid_alive "$STATE/s3.pid"; then
+      say "versitygw is not running; starting it again"
+      (s3_up) || say "versitygw did not start; trying again in 5 s"
+    fi
+  done
+}
+
+start_supervisor() {
+  pid_alive "$STATE/data-supervisor.pid" && return
+  say "starting the data supervisor (log: $STATE/data-supervisor.log)"
+  setsid "$COOP_ROOT/scripts/local-data.sh" supervise >>"$STATE/data-supervisor.log" 2>&1 </dev/null &
+  echo $! >"$STATE/data-supervisor.pid"
+}
+
 cmd_up() {
   [[ $(id -u) == 0 ]] || die "must run as root (it runs PostgreSQL as the postgres user)"
   need jq "apt-get install jq"
@@ -137,14 +168,18 @@ cmd_up() {
   postgres_up
   s3_up
   write_facts
+  start_supervisor
   say "local data up: PostgreSQL $(bridge_address):$PG_PORT, S3 http://127.0.0.1:$S3_PORT bucket $BUCKET"
 }
 
 cmd_down() {
-  local bin
-  bin=$(pg_bindir)
-  if [[ -f $PGDATA/PG_VERSION ]] && runuser -u postgres -- "$bin/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
-    runuser -u postgres -- "$bin/pg_ctl" -D "$PGDATA" -m fast stop >/dev/null && say "stopped PostgreSQL"
+  # The supervisor first, or it would start them again.
+  if pid_alive "$STATE/data-supervisor.pid"; then
+    kill "$(cat "$STATE/data-supervisor.pid")" && say "stopped the data supervisor"
+  fi
+  rm -f "$STATE/data-supervisor.pid"
+  if postgres_running; then
+    runuser -u postgres -- "$(pg_bindir)/pg_ctl" -D "$PGDATA" -m fast stop >/dev/null && say "stopped PostgreSQL"
   fi
   if pid_alive "$STATE/s3.pid"; then
     kill "$(cat "$STATE/s3.pid")" && say "stopped versitygw"
@@ -153,19 +188,19 @@ cmd_down() {
 }
 
 cmd_status() {
-  local bin
-  bin=$(pg_bindir)
-  if [[ -f $PGDATA/PG_VERSION ]] && runuser -u postgres -- "$bin/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
+  if postgres_running; then
     echo "postgres: up on $PG_PORT"
   else
     echo "postgres: down"
   fi
   pid_alive "$STATE/s3.pid" && echo "s3 (versitygw): up on 127.0.0.1:$S3_PORT" || echo "s3 (versitygw): down"
+  pid_alive "$STATE/data-supervisor.pid" && echo "supervisor: up" || echo "supervisor: down"
 }
 
 case ${1:-} in
   up) cmd_up ;;
   down) cmd_down ;;
   status) cmd_status ;;
+  supervise) cmd_supervise ;;
   *) die "usage: local-data.sh up|down|status" ;;
 esac

@@ -68,18 +68,27 @@ async function findOffers(stack: string, deployed: DeployedStack, plan: Rollback
     return { offers, missing };
 }
 
-/** Holds each offer's co-op's traffic, stops its slots and restores its database (first host: the database is shared). */
+/**
+ * For each offer: holds the co-op's traffic and stops its slots on every other host first (the
+ * database is theirs too: no writes from them, no connection that holds up the restore), then
+ * restores its database from the first host, which holds it there as well.
+ */
 async function restoreDatabases(deployed: DeployedStack, offers: Offer[]): Promise<void> {
-    const host = deployed.hosts[0];
+    const [first, ...others] = deployed.hosts;
+    const heldUntil = (coop: string) => `its traffic stays held (503) until \`${deployed.agent} resume ${coop}\` on each host that held it`;
     for (const o of offers) {
         const started = Date.now();
-        const r = await exec(deployed.target(host), render([deployed.agent, "restore", o.coop, "--key", o.backup.key]), { stdin: JSON.stringify(o.section) });
-        if (r.code !== 0) {
-            fail(
-                `${o.coop}: the restore on ${host.name} failed: ${r.stderr.trim().split("\n").slice(-3).join(" ")}; its traffic stays held (503) until \`${deployed.agent} resume ${o.coop}\` on the host`,
-            );
+        const stdin = JSON.stringify(o.section);
+        const holds = await Promise.all(
+            others.map(async (h) => ({ h, r: await exec(deployed.target(h), render([deployed.agent, "hold", o.coop, "--key", o.backup.key]), { stdin }) })),
+        );
+        for (const { h, r } of holds) {
+            if (r.code !== 0) fail(`${o.coop}: holding it on ${h.name} failed: ${r.stderr.trim().split("\n").slice(-3).join(" ")}; nothing was restored; ${heldUntil(o.coop)}`);
         }
-        console.log(`${o.coop}: database restored from ${o.backup.key} on ${host.name} in ${Date.now() - started} ms; its traffic is held until the old release serves`);
+        const r = await exec(deployed.target(first), render([deployed.agent, "restore", o.coop, "--key", o.backup.key]), { stdin });
+        if (r.code !== 0) fail(`${o.coop}: the restore on ${first.name} failed: ${r.stderr.trim().split("\n").slice(-3).join(" ")}; ${heldUntil(o.coop)}`);
+        const where = others.length ? ` (held on ${deployed.hosts.map((h) => h.name).join(", ")})` : "";
+        console.log(`${o.coop}: database restored from ${o.backup.key} on ${first.name}${where} in ${Date.now() - started} ms; its traffic is held until the old release serves`);
     }
 }
 

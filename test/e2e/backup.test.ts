@@ -118,4 +118,32 @@ describe("backups before migrations and rollback --restore-db (real PostgreSQL, 
         assert.equal((await proxyGet("/version", SITE)).body.trim(), "v1", "the old slot serves");
         assert.equal(await visits(), 8, "v2's migration (which deletes the visits) did not run");
     });
+
+    it("hold, as rollback --restore-db runs it on every host but the one that restores: 503 and both slots stopped, until resume", async () => {
+        const agent = "/opt/coop/bin/coop-agent";
+        const out = pulumi(["stack", "output", "backupSections", ...cf, "--json", "--show-secrets"], { env });
+        const stdin = JSON.stringify(JSON.parse(out.stdout)[COOP]);
+        const list = await exec(localTarget(), `${agent} backups ${COOP}`, { stdin });
+        const key = (JSON.parse(list.stdout) as { backups: Array<{ key: string }> }).backups.at(-1)!.key;
+        const running = async () => (await exec(localTarget(), `docker ps -q --filter label=coop.id=${COOP}`)).stdout.trim();
+        assert.notEqual(await running(), "", "a slot serves before");
+
+        const held = await exec(localTarget(), `${agent} hold ${COOP} --key ${key}`, { stdin });
+        assert.equal(held.code, 0, held.stderr);
+        assert.deepEqual([JSON.parse(held.stdout).held, JSON.parse(held.stdout).restored], [true, false]);
+        assert.equal((await proxyGet("/version", SITE)).status, 503, "the proxy refuses the co-op's requests");
+        assert.equal(await running(), "", "no slot runs: nothing writes to the database, nothing holds a connection");
+
+        // What the rollback's switch and its resume do afterwards, here by hand: the live slot back, the traffic through.
+        const back = await exec(localTarget(), `${agent} resume ${COOP} && ${agent} reconcile >/dev/null`);
+        assert.equal(back.code, 0, back.stderr);
+        // The reconcile starts the slot and leaves it: the proxy answers 502 until Django listens.
+        const deadline = Date.now() + 60000;
+        let answer = await proxyGet("/version", SITE);
+        while (answer.status !== 200 && Date.now() < deadline) {
+            await new Promise((r) => setTimeout(r, 500));
+            answer = await proxyGet("/version", SITE);
+        }
+        assert.equal(answer.body.trim(), "v1");
+    });
 });

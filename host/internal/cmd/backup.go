@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -76,16 +77,35 @@ func (e *env) newBackupsCommand() *cobra.Command {
 }
 
 func (e *env) newRestoreCommand() *cobra.Command {
-	var key string
-	cmd := &cobra.Command{
-		Use:   "restore ID --key KEY < BACKUP.json",
-		Short: "Hold the co-op's traffic, stop its slots and restore its database from a backup; `resume` lets the traffic through again",
-		Long: `Under the co-op's lock: the proxy refuses the co-op's requests (kamal-proxy stop: 503, after
+	return e.restoreCommand("restore ID --key KEY < BACKUP.json",
+		"Hold the co-op's traffic, stop its slots and restore its database from a backup; `resume` lets the traffic through again",
+		`Under the co-op's lock: the proxy refuses the co-op's requests (kamal-proxy stop: 503, after
 the in-flight ones drain), both slots are stopped (no app writes during the restore), and the
 dump at KEY replaces the database in one transaction. The traffic stays held: switch to the
-release that goes with the restored schema (deploy), then run resume.`,
-		Args: cobra.ExactArgs(1),
+release that goes with the restored schema (deploy), then run resume. On a co-op served by
+several hosts, run hold on the others first: the database is theirs too.`, true)
+}
+
+func (e *env) newHoldCommand() *cobra.Command {
+	return e.restoreCommand("hold ID --key KEY < BACKUP.json",
+		"Hold the co-op's traffic and stop its slots on this host while another host restores its database from the backup at KEY",
+		`What restore does before it restores, and no more: under the co-op's lock the proxy refuses the
+co-op's requests (503), both slots are stopped (no writes from this host, no connection that
+would hold up the restore's transaction), and the releases in them that do not go with the
+backup's schema are marked stale (a later deploy of one migrates again, never just switches
+to it). resume lets the traffic through again.`, false)
+}
+
+// restoreCommand is restore (restoring true) or hold: the same input, checks and report.
+func (e *env) restoreCommand(use, short, long string, restoring bool) *cobra.Command {
+	var key string
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Long:  long,
+		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			verb := strings.Fields(use)[0]
 			id, err := coopID(args)
 			if err != nil {
 				return err
@@ -102,16 +122,16 @@ release that goes with the restored schema (deploy), then run resume.`,
 			}
 			dir := e.coopDir(id)
 			if info, err := os.Stat(dir); err != nil || !info.IsDir() {
-				return fmt.Errorf("restore %s: %s is missing: the co-op is not on this host", id, dir)
+				return fmt.Errorf("%s %s: %s is missing: the co-op is not on this host", verb, id, dir)
 			}
 			eng, err := connect()
 			if err != nil {
 				return err
 			}
 			defer eng.Close()
-			rep, err := e.restore(ctxOf(cmd), eng, b, id, dir, key)
+			rep, err := e.restore(ctxOf(cmd), eng, b, id, dir, key, restoring)
 			if err != nil {
-				return fmt.Errorf("restore %s: %w", id, err)
+				return fmt.Errorf("%s %s: %w", verb, id, err)
 			}
 			return e.report(rep)
 		},
@@ -120,7 +140,9 @@ release that goes with the restored schema (deploy), then run resume.`,
 	return cmd
 }
 
-func (e *env) restore(ctx context.Context, eng *engine.Engine, b release.Backup, id, dir, key string) (RestoreReport, error) {
+// restore holds the co-op (see hold) and, when restoring, restores its database from the
+// backup at key; all under the co-op's lock.
+func (e *env) restore(ctx context.Context, eng *engine.Engine, b release.Backup, id, dir, key string, restoring bool) (RestoreReport, error) {
 	t0 := time.Now()
 	l, err := lock.Acquire(ctx, dir, lock.Options{Wait: DefaultLockWait, Holder: lock.Self(deployer()), Log: e.logf})
 	if err != nil {
@@ -131,6 +153,23 @@ func (e *env) restore(ctx context.Context, eng *engine.Engine, b release.Backup,
 	if err != nil {
 		return RestoreReport{}, err
 	}
+	rep, err := e.hold(ctx, eng, b, id, dir, key)
+	if err != nil || !restoring {
+		rep.Ms = time.Since(t0).Milliseconds()
+		return rep, err
+	}
+	m := &backup.Maker{Engine: eng, Log: e.logf}
+	if err := m.Restore(ctx, b, id, network, dir, key); err != nil {
+		return rep, err
+	}
+	rep.Restored = true
+	rep.Ms = time.Since(t0).Milliseconds()
+	return rep, nil
+}
+
+// hold makes the proxy refuse the co-op's requests, stops both its slots and marks stale the
+// releases in them that the backup at key does not go with. The caller holds the co-op's lock.
+func (e *env) hold(ctx context.Context, eng *engine.Engine, b release.Backup, id, dir, key string) (RestoreReport, error) {
 	if err := proxyCommand(ctx, eng, "stop", id); err != nil {
 		return RestoreReport{}, fmt.Errorf("holding the traffic: %w", err)
 	}
@@ -164,16 +203,7 @@ func (e *env) restore(ctx context.Context, eng *engine.Engine, b release.Backup,
 	}
 	// Before the restore: a release marked stale is deployed anew (migrations and all), never
 	// switched to as it sits in its slot.
-	if err := deploy.MarkStale(dir, stale); err != nil {
-		return rep, err
-	}
-	m := &backup.Maker{Engine: eng, Log: e.logf}
-	if err := m.Restore(ctx, b, id, network, dir, key); err != nil {
-		return rep, err
-	}
-	rep.Restored = true
-	rep.Ms = time.Since(t0).Milliseconds()
-	return rep, nil
+	return rep, deploy.MarkStale(dir, stale)
 }
 
 // coopNetwork is the network of the co-op's live release (its saved document), which reaches

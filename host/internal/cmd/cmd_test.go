@@ -80,6 +80,10 @@ func TestBadInputIsRefusedBeforeAnythingRuns(t *testing.T) {
 		{[]string{"reconcile", "alpha"}, "", `unknown command "alpha"`},
 		{[]string{"host-up"}, `{"network":"coop","proxy":{"image":"x"}}`, `host.proxy.image: must be pinned by digest`},
 		{[]string{"host-down", "--network", "coop"}, ``, `unknown flag: --network`},
+		{[]string{"hold", "Alpha", "--key", "k"}, "", `invalid co-op id "Alpha"`},
+		{[]string{"hold", "alpha"}, "", `--key is required`},
+		{[]string{"hold", "alpha", "--key", "k"}, "{}", `backup.image: is required`},
+		{[]string{"restore", "alpha"}, "", `--key is required`},
 		{[]string{"nonsense"}, "", `unknown command "nonsense"`},
 	} {
 		e, out, errb := agent(t, tc.stdin)

@@ -123,6 +123,7 @@ func (e *env) newRoot() *cobra.Command {
 		e.newLogsCommand(),
 		e.newBackupsCommand(),
 		e.newRestoreCommand(),
+		e.newHoldCommand(),
 		e.newResumeCommand(),
 	)
 	return root
