@@ -31,7 +31,7 @@ async function main(): Promise<void> {
     if (typeof args.stack !== "string") fail(`--stack is required\n${USAGE}`);
     let history;
     try {
-        history = JSON.parse((await startStackRead(args.stack)).history);
+        history = JSON.parse((await startStackRead(args.stack, args.host === true)).history);
     } catch (e) {
         fail(`--stack ${args.stack}: ${(e as Error).message}`);
     }

@@ -108,7 +108,7 @@ async function resume(deployed: DeployedStack, offers: Offer[]): Promise<void> {
  * switch to it now (the agent's deploy --only-if-retained: no pull, no migration). The `pulumi up`
  * that follows finds those hosts already on the target and changes nothing there; hosts where it
  * was pruned get the full deploy from that up. The release document is built by the same function
- * the Coop component uses, from the same config, so both agree on the release.
+ * the Coop component uses, from the live release's config, so both agree on the release.
  */
 async function switchRetained(deployed: DeployedStack, plan: RollbackPlan): Promise<void> {
     const { cfg } = deployed;

@@ -42,35 +42,38 @@ export function cli(args: string[]): Promise<string> {
  */
 export interface RawStack {
     history: string;
-    /** Absent for a stack on this machine's hosts: its machine file names them. */
+    /** Absent for a stack on this machine's hosts (its machine file names them) and for a listing. */
     outputs?: string;
-    /** The stack's hosts are this machine's (.local/machine*.json): the history was read without its secrets. */
-    local: boolean;
 }
 
 const reads = new Map<string, Promise<RawStack>>();
 
 /**
- * Starts reading the stack, once per process: later calls get the same reading. A stack on this
- * machine's hosts takes its hosts and deploy key from its machine file, so one run reads it; any
- * other stack's deploy key is a secret of the live update's config, and its hosts are outputs.
+ * Starts reading the stack, once per process: later calls get the same reading. A command that
+ * reaches the hosts (`reach`) needs the deploy key and the hosts: a stack on this machine's hosts
+ * has both in its machine file, so one run reads it; any other stack's deploy key is a secret of
+ * the live update's config, and its hosts are outputs. Without `reach` (a listing), the history
+ * alone, without secrets.
  */
-export function startStackRead(name: string): Promise<RawStack> {
-    let read = reads.get(name);
+export function startStackRead(name: string, reach = true): Promise<RawStack> {
+    const local = existsSync(path.join(ROOT, machineFile(name)));
+    const remote = reach && !local;
+    let read = reads.get(`${name} ${remote}`);
     if (!read) {
         useLocalPassphrase(name);
-        const local = existsSync(path.join(ROOT, machineFile(name)));
         read = Promise.all([
-            cli(["stack", "history", "--stack", name, "--json", "--page-size", "1000000", ...(local ? [] : ["--show-secrets"])]),
-            local ? undefined : cli(["stack", "output", "--stack", name, "--json"]),
-        ]).then(([history, outputs]) => ({ history, outputs, local }));
+            cli(["stack", "history", "--stack", name, "--json", "--page-size", "1000000", ...(remote ? ["--show-secrets"] : [])]),
+            remote ? cli(["stack", "output", "--stack", name, "--json"]) : undefined,
+        ]).then(([history, outputs]) => ({ history, outputs }));
         // A command that stops on a bad argument before it reads the stack must not die of this.
         read.catch(() => undefined);
-        reads.set(name, read);
+        reads.set(`${name} ${remote}`, read);
     }
     return read;
 }
 
-// Imported first: start on the command line's --stack right away.
+// Imported first: start on the command line's --stack right away (`releases` without --host
+// only lists: it reaches no host).
 const at = process.argv.indexOf("--stack");
-if (at > 1 && /^[A-Za-z0-9_.-]+$/.test(process.argv[at + 1] ?? "")) void startStackRead(process.argv[at + 1]);
+const listing = path.basename(process.argv[1] ?? "") === "releases.js" && !process.argv.includes("--host");
+if (at > 1 && /^[A-Za-z0-9_.-]+$/.test(process.argv[at + 1] ?? "")) void startStackRead(process.argv[at + 1], !listing);
