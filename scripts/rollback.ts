@@ -8,7 +8,7 @@
 import "./stackRead";
 import * as path from "path";
 import { BackupSection, releaseDocument } from "../components/release";
-import { RollbackPlan, RollbackError, planRollback, releasesFromHistory } from "../components/releases";
+import { RollbackPlan, RollbackError, liveRelease, planRollback, releasesFromHistory } from "../components/releases";
 import { exec } from "../components/remote/ssh";
 import { render } from "../components/remote/shell";
 import { DeployedStack, ROOT, cli, currentCoops, fail, openStack, parseArgs, readStack } from "./stackTools";
@@ -143,8 +143,8 @@ async function main(): Promise<void> {
     }
     const deployed = await readStack(args.stack);
     const releases = releasesFromHistory(deployed.history);
-    // Planned against what the hosts run (the live release); the stack file is made to agree after the switch.
-    const live = Object.fromEntries(deployed.cfg.coops.map((c) => [c.id, c.image]));
+    // Planned against what the hosts run (the live release, as status reads it); the stack file is made to agree after the switch.
+    const live = liveRelease(releases)?.images ?? {};
 
     let plan;
     try {

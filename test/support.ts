@@ -1,4 +1,5 @@
 // Shared by the integration and end-to-end tests: the real local hosts and the real CLI.
+import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { request } from "node:http";
@@ -34,6 +35,16 @@ export function runOk(cmd: string, args: string[], opts: Parameters<typeof run>[
         throw new Error(`${cmd} ${args.join(" ")} exited ${r.status}\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-4000)}`);
     }
     return r;
+}
+
+/** Waits until `ok` holds, looking every 250 ms; fails naming `what` once `seconds` have passed. Resolves with the ms it took. */
+export async function within(seconds: number, what: string, ok: () => Promise<boolean> | boolean): Promise<number> {
+    const started = Date.now();
+    while (!(await ok())) {
+        if (Date.now() - started > seconds * 1000) assert.fail(`${what} not within ${seconds} s`);
+        await new Promise((r) => setTimeout(r, 250));
+    }
+    return Date.now() - started;
 }
 
 /** Starts the local hosts (idempotent) so a test file can run on its own. */

@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { images, initLocalStack } from "../../bench/common";
 import { exec } from "../../components/remote/ssh";
-import { ROOT, localHostsUp, localTarget, proxyGet, pulumi, run } from "../support";
+import { ROOT, localHostsUp, localTarget, proxyGet, pulumi, run, within } from "../support";
 
 const STACK = "it-backup";
 const COOP = "it-backup";
@@ -138,12 +138,6 @@ describe("backups before migrations and rollback --restore-db (real PostgreSQL, 
         const back = await exec(localTarget(), `${agent} resume ${COOP} && ${agent} reconcile >/dev/null`);
         assert.equal(back.code, 0, back.stderr);
         // The reconcile starts the slot and leaves it: the proxy answers 502 until Django listens.
-        const deadline = Date.now() + 60000;
-        let answer = await proxyGet("/version", SITE);
-        while (answer.status !== 200 && Date.now() < deadline) {
-            await new Promise((r) => setTimeout(r, 500));
-            answer = await proxyGet("/version", SITE);
-        }
-        assert.equal(answer.body.trim(), "v1");
+        await within(60, "v1 answering again", async () => (await proxyGet("/version", SITE)).body.trim() === "v1");
     });
 });

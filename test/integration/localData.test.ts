@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { connect } from "node:net";
 import * as path from "node:path";
 import { before, describe, it } from "node:test";
-import { ROOT, localHostsUp, run } from "../support";
+import { ROOT, localHostsUp, run, within } from "../support";
 
 const STATE = path.join(ROOT, ".local");
 const PG_PORT = 5433;
@@ -24,15 +24,6 @@ function listening(port: number): Promise<boolean> {
         s.once("connect", () => (s.destroy(), resolve(true)));
         s.once("error", () => resolve(false));
     });
-}
-
-async function within(seconds: number, what: string, ok: () => Promise<boolean> | boolean): Promise<number> {
-    const started = Date.now();
-    while (!(await ok())) {
-        if (Date.now() - started > seconds * 1000) assert.fail(`${what} not within ${seconds} s`);
-        await new Promise((r) => setTimeout(r, 250));
-    }
-    return Date.now() - started;
 }
 
 describe("the local data services' supervisor (real PostgreSQL, real versitygw)", () => {
