@@ -3,7 +3,7 @@
 # the pinned CLI first on PATH, a file backend inside the project, no update checks,
 # no plugin downloads (this machine cannot reach them, and a pinned build must not be swapped).
 # shellcheck source=scripts/lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "${BASH_SOURCE[0]%/*}/lib.sh"
 # shellcheck source=toolchain/versions.env
 source "$COOP_ROOT/toolchain/versions.env"
 
@@ -32,7 +32,10 @@ export COOP_LOCAL_PASSPHRASE=local-stack-only-not-a-secret
 clear_stale_locks() {
   local dir=${PULUMI_BACKEND_URL#file://} lock pid host
   [[ $PULUMI_BACKEND_URL == file://* && -d $dir/.pulumi/locks ]] || return 0
-  while IFS= read -r -d '' lock; do
+  # The file backend keeps them as locks/ORGANIZATION/PROJECT/STACK/ID.json (locks/STACK/ID.json
+  # in a backend made before projects had their own).
+  for lock in "$dir"/.pulumi/locks/*/*.json "$dir"/.pulumi/locks/*/*/*/*.json; do
+    [[ -f $lock ]] || continue
     pid=$(jq -r '.pid // empty' "$lock" 2>/dev/null) || continue
     host=$(jq -r '.hostname // empty' "$lock" 2>/dev/null) || continue
     # A zombie (killed, not yet reaped by its parent) runs no more than a process that is gone.
@@ -42,5 +45,5 @@ clear_stale_locks() {
       printf '%s: removed a stale lock on stack %s left by pid %s, which no longer runs\n' \
         "$(basename "$0")" "$(basename "$(dirname "$lock")")" "$pid" >&2
     fi
-  done < <(find "$dir/.pulumi/locks" -name '*.json' -print0)
+  done
 }

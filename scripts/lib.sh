@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Shared helpers for scripts/*.sh. Source it; it sets nothing but functions and COOP_ROOT.
 
-COOP_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+COOP_ROOT=$(cd "${BASH_SOURCE[0]%/*}/.." && pwd)
 export COOP_ROOT
 
 # die MESSAGE: one line on stderr, naming the script, then exit 1.

@@ -5,9 +5,8 @@
 import { startStackRead } from "./stackRead";
 import { ReleaseRecord, parseReport } from "../components/release";
 import { render } from "../components/remote/shell";
-import { exec } from "../components/remote/ssh";
 import { formatReleases, liveRelease, releasesFromHistory } from "../components/releases";
-import { fail, parseArgs, readStack } from "./stackTools";
+import { closeConnections, fail, parseArgs, readStack } from "./stackTools";
 
 const USAGE = "usage: npm run releases -- --stack S [--json] [--host]";
 
@@ -15,9 +14,8 @@ async function hostRecords(name: string, live: Record<string, string>) {
     const deployed = await readStack(name);
     const rows: Array<{ coop: string; host: string; stack: string; host_record: string; match: boolean }> = [];
     for (const h of deployed.hosts) {
-        const target = deployed.target(h);
         for (const [coop, image] of Object.entries(live)) {
-            const r = await exec(target, render([deployed.agent, "releases", coop]));
+            const r = await deployed.run(h, render([deployed.agent, "releases", coop]));
             const last = r.stdout.trim().split("\n").filter(Boolean).pop();
             const onHost = last ? parseReport(ReleaseRecord, `the release record of ${coop} on ${h.name}`, last).image : "";
             rows.push({ coop, host: h.name, stack: image, host_record: onHost, match: onHost === image });
@@ -53,4 +51,4 @@ async function main(): Promise<void> {
     }
 }
 
-main().catch((e) => fail((e as Error).message));
+main().then(closeConnections, (e) => fail((e as Error).message));

@@ -9,9 +9,8 @@ import "./stackRead";
 import * as path from "path";
 import { BackupSection, releaseDocument } from "../components/release";
 import { RollbackPlan, RollbackError, liveRelease, planRollback, releasesFromHistory } from "../components/releases";
-import { exec } from "../components/remote/ssh";
 import { render } from "../components/remote/shell";
-import { DeployedStack, ROOT, cli, currentCoops, fail, openStack, parseArgs, readStack } from "./stackTools";
+import { DeployedStack, ROOT, cli, closeConnections, currentCoops, fail, openStack, parseArgs, readStack } from "./stackTools";
 
 const USAGE = "usage: npm run rollback -- --stack S [--to N] [--coop ID] [--preview] [--restore-db | --keep-db]";
 
@@ -58,7 +57,7 @@ async function findOffers(stack: string, deployed: DeployedStack, plan: Rollback
             missing.push(`${coop}: no database backups are taken for it (coop:backups is not set)`);
             continue;
         }
-        const r = await exec(deployed.target(host), render([deployed.agent, "backups", coop]), { stdin: JSON.stringify(section) });
+        const r = await deployed.run(host, render([deployed.agent, "backups", coop]), { stdin: JSON.stringify(section) });
         if (r.code !== 0) fail(`${coop}: listing its backups on ${host.name} failed: ${r.stderr.trim().split("\n").pop()}; nothing was changed`);
         const list = (JSON.parse(r.stdout) as { backups: BackupEntry[] }).backups;
         const backup = list.filter((b) => b.live === to).pop();
@@ -80,12 +79,12 @@ async function restoreDatabases(deployed: DeployedStack, offers: Offer[]): Promi
         const started = Date.now();
         const stdin = JSON.stringify(o.section);
         const holds = await Promise.all(
-            others.map(async (h) => ({ h, r: await exec(deployed.target(h), render([deployed.agent, "hold", o.coop, "--key", o.backup.key]), { stdin }) })),
+            others.map(async (h) => ({ h, r: await deployed.run(h, render([deployed.agent, "hold", o.coop, "--key", o.backup.key]), { stdin }) })),
         );
         for (const { h, r } of holds) {
             if (r.code !== 0) fail(`${o.coop}: holding it on ${h.name} failed: ${r.stderr.trim().split("\n").slice(-3).join(" ")}; nothing was restored; ${heldUntil(o.coop)}`);
         }
-        const r = await exec(deployed.target(first), render([deployed.agent, "restore", o.coop, "--key", o.backup.key]), { stdin });
+        const r = await deployed.run(first, render([deployed.agent, "restore", o.coop, "--key", o.backup.key]), { stdin });
         if (r.code !== 0) fail(`${o.coop}: the restore on ${first.name} failed: ${r.stderr.trim().split("\n").slice(-3).join(" ")}; ${heldUntil(o.coop)}`);
         const where = others.length ? ` (held on ${deployed.hosts.map((h) => h.name).join(", ")})` : "";
         console.log(`${o.coop}: database restored from ${o.backup.key} on ${first.name}${where} in ${Date.now() - started} ms; its traffic is held until the old release serves`);
@@ -96,7 +95,7 @@ async function restoreDatabases(deployed: DeployedStack, offers: Offer[]): Promi
 async function resume(deployed: DeployedStack, offers: Offer[]): Promise<void> {
     for (const o of offers) {
         for (const h of deployed.hosts) {
-            const r = await exec(deployed.target(h), render([deployed.agent, "resume", o.coop]));
+            const r = await deployed.run(h, render([deployed.agent, "resume", o.coop]));
             if (r.code !== 0) console.log(`warning: ${o.coop} on ${h.name}: resume failed: ${r.stderr.trim().split("\n").pop()}`);
         }
         console.log(`${o.coop}: traffic let through again`);
@@ -119,7 +118,7 @@ async function switchRetained(deployed: DeployedStack, plan: RollbackPlan): Prom
                 if (!coop) return;
                 const started = Date.now();
                 const release = releaseDocument({ ...coop, image: change.to }, { network: cfg.network, tls: cfg.proxy.tls });
-                const r = await exec(deployed.target(h), render([deployed.agent, "deploy", "--only-if-retained"]), { stdin: JSON.stringify(release) });
+                const r = await deployed.run(h, render([deployed.agent, "deploy", "--only-if-retained"]), { stdin: JSON.stringify(release) });
                 if (r.code === 0) {
                     console.log(`fast path: ${coop.id} on ${h.name} switched to the retained release in ${Date.now() - started} ms`);
                 } else if (r.code === 3) {
@@ -218,4 +217,4 @@ async function main(): Promise<void> {
     }
 }
 
-main().catch((e) => fail((e as Error).message));
+main().then(closeConnections, (e) => fail((e as Error).message));

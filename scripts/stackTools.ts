@@ -3,12 +3,15 @@
 // the Automation API takes a second to load, and rollback's fast path (readStack, then the
 // switch) does not need it.
 import type { ConfigMap, Stack, UpdateSummary } from "@pulumi/pulumi/automation";
+import { createHash } from "crypto";
 import * as path from "path";
+import type { Client } from "ssh2";
 import { HostSpec, StackConfig, decodeRawConfig, parseStackConfig } from "../components/config";
+import { sshUserField } from "../components/config/schema";
 import { agentLink } from "../components/release";
 import { liveUpdate } from "../components/releases";
 import { readLocalMachine, withLocalMachine } from "../components/config/localMachine";
-import { SshTarget } from "../components/remote/ssh";
+import { ExecResult, SshTarget, connect, execOn } from "../components/remote/ssh";
 import { ROOT, startStackRead, useLocalPassphrase } from "./stackRead";
 
 export { ROOT, cli } from "./stackRead";
@@ -68,6 +71,54 @@ export interface DeployedStack {
     agent: string;
     /** How to reach one of the hosts as its deploy user, with the pinned host key. */
     target(host: HostSpec): SshTarget;
+    /**
+     * Runs a command (rendered for a POSIX shell) on one of the hosts, over the one connection this
+     * process keeps to it ({@link closeConnections} ends them).
+     */
+    run(host: HostSpec, command: string, opts?: { stdin?: string; timeoutMs?: number }): Promise<ExecResult>;
+}
+
+/** How long the commands keep trying a host that refuses or does not answer. */
+const CONNECT_TIMEOUT_MS = 15000;
+
+/** This process's SSH connections, one per target: a command's calls to a host share it. */
+const connections = new Map<string, Promise<Client>>();
+
+/** Connects to `t` unless a connection to it is open or opening; one that fails is forgotten. */
+function connection(t: SshTarget): Promise<Client> {
+    const key = createHash("sha256").update(JSON.stringify([t.user, t.host, t.port, t.hostKey, t.privateKey])).digest("hex");
+    let client = connections.get(key);
+    if (!client) {
+        const opening = connect(t);
+        // Closed or failed: forgotten, so that the next call connects again.
+        opening.then(
+            (c) => c.once("close", () => connections.get(key) === opening && connections.delete(key)),
+            () => connections.get(key) === opening && connections.delete(key),
+        );
+        connections.set(key, opening);
+        client = opening;
+    }
+    return client;
+}
+
+/** Ends this process's SSH connections (it cannot exit while one is open). */
+export function closeConnections(): void {
+    for (const client of connections.values()) client.then((c) => c.end(), () => undefined);
+    connections.clear();
+}
+
+/**
+ * A stack on this machine's hosts names them and the deploy key in its machine file: connect to
+ * them now, as the default deploy user, while the CLI reads the history. The commands' calls use
+ * these connections when the live release's config agrees (the same user, host, key).
+ */
+function connectEarly(name: string): void {
+    const machine = readLocalMachine(ROOT, name);
+    if (!machine?.deployKey) return;
+    const user = sshUserField.parse(undefined);
+    for (const h of machine.hosts as HostSpec[]) {
+        connection({ host: h.address, port: h.port, user, privateKey: machine.deployKey, hostKey: h.hostKey, connectTimeoutMs: CONNECT_TIMEOUT_MS }).catch(() => undefined);
+    }
 }
 
 /**
@@ -76,9 +127,11 @@ export interface DeployedStack {
  * wait for more. Fails, naming the stack, when nothing was ever deployed.
  */
 export async function readStack(name: string): Promise<DeployedStack> {
+    const read = startStackRead(name);
+    connectEarly(name);
     let raw;
     try {
-        raw = await startStackRead(name);
+        raw = await read;
     } catch (e) {
         fail(`--stack ${name}: ${(e as Error).message}`);
     }
@@ -97,6 +150,10 @@ export async function readStack(name: string): Promise<DeployedStack> {
         hosts: Array.isArray(fromOutputs) && fromOutputs.length > 0 ? (fromOutputs as HostSpec[]) : cfg.hosts,
         agent: agentLink(cfg.hostRoot),
         target: (host) => sshTarget(cfg, config, host),
+        run: async (host, command, opts) => {
+            const t = sshTarget(cfg, config, host);
+            return execOn(await connection(t), t, command, opts);
+        },
     };
 }
 
@@ -140,5 +197,5 @@ export function stackConfig(all: ConfigMap): StackConfig {
 /** How to reach one of the stack's hosts as its deploy user, with the pinned host key. */
 function sshTarget(cfg: StackConfig, all: ConfigMap, host: HostSpec): SshTarget {
     const privateKey = all["coop:sshPrivateKey"]?.value || fail("coop:sshPrivateKey is not set");
-    return { host: host.address, port: host.port, user: cfg.sshUser, privateKey, hostKey: host.hostKey, connectTimeoutMs: 15000 };
+    return { host: host.address, port: host.port, user: cfg.sshUser, privateKey, hostKey: host.hostKey, connectTimeoutMs: CONNECT_TIMEOUT_MS };
 }

@@ -8,9 +8,8 @@ import "./stackRead";
 import { HostStatusReport, parseReport } from "../components/release";
 import { liveRelease, releasesFromHistory } from "../components/releases";
 import { render } from "../components/remote/shell";
-import { exec } from "../components/remote/ssh";
 import { formatStatus, statusRows } from "../components/status";
-import { fail, parseArgs, readStack } from "./stackTools";
+import { closeConnections, fail, parseArgs, readStack } from "./stackTools";
 
 const USAGE = "usage: npm run status -- --stack S [--json]";
 
@@ -21,7 +20,7 @@ async function main(): Promise<void> {
     const stackLive = liveRelease(releasesFromHistory(deployed.history))?.images ?? {};
     const hosts = await Promise.all(
         deployed.hosts.map(async (h) => {
-            const r = await exec(deployed.target(h), render([deployed.agent, "status", "--coops"]));
+            const r = await deployed.run(h, render([deployed.agent, "status", "--coops"]));
             if (r.code !== 0) fail(`status on ${h.name} (${h.address}:${h.port}) exited ${r.code}: ${r.stderr.trim().split("\n").pop()}`);
             return { host: h.name, report: parseReport(HostStatusReport, `status on ${h.name}`, r.stdout) };
         }),
@@ -38,4 +37,4 @@ async function main(): Promise<void> {
     if (rows.some((r) => !r.agrees || r.healthy === false)) process.exitCode = 2;
 }
 
-main().catch((e) => fail((e as Error).message));
+main().then(closeConnections, (e) => fail((e as Error).message));
