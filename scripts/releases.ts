@@ -11,7 +11,7 @@ import { closeConnections, fail, parseArgs, readStack } from "./stackTools";
 const USAGE = "usage: npm run releases -- --stack S [--json] [--host]";
 
 async function hostRecords(name: string, live: Record<string, string>) {
-    const deployed = await readStack(name);
+    const deployed = await readStack(name, { whole: true });
     const rows: Array<{ coop: string; host: string; stack: string; host_record: string; match: boolean }> = [];
     for (const h of deployed.hosts) {
         for (const [coop, image] of Object.entries(live)) {
@@ -29,7 +29,7 @@ async function main(): Promise<void> {
     if (typeof args.stack !== "string") fail(`--stack is required\n${USAGE}`);
     let history;
     try {
-        history = JSON.parse((await startStackRead(args.stack, args.host === true)).history);
+        history = JSON.parse((await startStackRead(args.stack, { whole: true, reach: args.host === true })).history);
     } catch (e) {
         fail(`--stack ${args.stack}: ${(e as Error).message}`);
     }

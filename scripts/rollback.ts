@@ -109,26 +109,42 @@ async function resume(deployed: DeployedStack, offers: Offer[]): Promise<void> {
  * was pruned get the full deploy from that up. The release document is built by the same function
  * the Coop component uses, from the live release's config, so both agree on the release.
  */
-async function switchRetained(deployed: DeployedStack, plan: RollbackPlan): Promise<void> {
+async function switchRetained(deployed: DeployedStack, plan: RollbackPlan): Promise<string[]> {
     const { cfg } = deployed;
-    await Promise.all(
+    const said = await Promise.all(
         plan.changes.flatMap((change) => {
             const coop = cfg.coops.find((c) => c.id === change.coop);
             return deployed.hosts.map(async (h) => {
-                if (!coop) return;
+                if (!coop) return "";
                 const started = Date.now();
                 const release = releaseDocument({ ...coop, image: change.to }, { network: cfg.network, tls: cfg.proxy.tls });
                 const r = await deployed.run(h, render([deployed.agent, "deploy", "--only-if-retained"]), { stdin: JSON.stringify(release) });
-                if (r.code === 0) {
-                    console.log(`fast path: ${coop.id} on ${h.name} switched to the retained release in ${Date.now() - started} ms`);
-                } else if (r.code === 3) {
-                    console.log(`${coop.id} on ${h.name}: the release is no longer retained; pulumi up will pull and deploy it`);
-                } else {
-                    console.log(`${coop.id} on ${h.name}: the fast switch failed (${r.stderr.trim().split("\n").pop()}); pulumi up will deploy it`);
-                }
+                if (r.code === 0) return `fast path: ${coop.id} on ${h.name} switched to the retained release in ${Date.now() - started} ms`;
+                if (r.code === 3) return `${coop.id} on ${h.name}: the release is no longer retained; pulumi up will pull and deploy it`;
+                return `${coop.id} on ${h.name}: the fast switch failed (${r.stderr.trim().split("\n").pop()}); pulumi up will deploy it`;
             });
         }),
     );
+    return said.filter(Boolean);
+}
+
+/** The plan against the stack's live release, or the refusal's reason. */
+function planOn(deployed: DeployedStack, opts: { to?: number; coop?: string }): RollbackPlan | RollbackError {
+    const releases = releasesFromHistory(deployed.history);
+    // Planned against what the hosts run (the live release, as status reads it); the stack file is made to agree after the switch.
+    const live = liveRelease(releases)?.images ?? {};
+    try {
+        return planRollback(releases, live, opts);
+    } catch (e) {
+        if (e instanceof RollbackError) return e;
+        throw e;
+    }
+}
+
+/** Two plans put back the same digests and see the same migrations (their update numbers aside). */
+function samePlan(a: RollbackPlan, b: RollbackPlan): boolean {
+    const what = (p: RollbackPlan) => JSON.stringify([p.changes, p.migrated]);
+    return what(a) === what(b);
 }
 
 async function main(): Promise<void> {
@@ -140,23 +156,37 @@ async function main(): Promise<void> {
         to = Number(args.to);
         if (!Number.isInteger(to) || to < 1) fail(`--to ${args.to}: must be an update number (see npm run releases -- --stack ${args.stack})`);
     }
-    const deployed = await readStack(args.stack);
-    const releases = releasesFromHistory(deployed.history);
-    // Planned against what the hosts run (the live release, as status reads it); the stack file is made to agree after the switch.
-    const live = liveRelease(releases)?.images ?? {};
-
-    let plan;
-    try {
-        plan = planRollback(releases, live, { to, coop: args.coop as string | undefined });
-    } catch (e) {
-        if (e instanceof RollbackError) fail(`${e.message}; nothing was changed`);
-        throw e;
+    const opts = { to, coop: args.coop as string | undefined };
+    // The newest page of the history holds the live release and, unless --to names an older
+    // one, the target: the switch needs nothing more, and goes first. What is printed comes
+    // from the whole history, which numbers the updates.
+    let deployed = await readStack(args.stack, { whole: to !== undefined });
+    let plan = planOn(deployed, opts);
+    if (plan instanceof RollbackError && !deployed.whole) {
+        deployed = await readStack(args.stack, { whole: true });
+        plan = planOn(deployed, opts);
+    }
+    if (plan instanceof RollbackError) fail(`${plan.message}; nothing was changed`);
+    const { offers, missing } = await findOffers(args.stack, deployed, plan, plan.migrated);
+    // Nothing to show or ask first (a preview, a restore, a refusal): switch on the page's plan.
+    const refused = offers.length > 0 && !args["restore-db"] && !args["keep-db"];
+    const switchNow = !deployed.whole && !args.preview && !args["restore-db"] && !refused;
+    const switched = switchNow ? await switchRetained(deployed, plan) : undefined;
+    if (!deployed.whole) {
+        const paged = plan;
+        deployed = await readStack(args.stack, { whole: true });
+        plan = planOn(deployed, opts);
+        if (plan instanceof RollbackError || !samePlan(paged, plan)) {
+            const done = switched
+                ? `the hosts holding it were switched to ${paged.changes.map((c) => `${c.coop} ${c.to}`).join(", ")} (the stack's config is unchanged: pulumi up puts its release back)`
+                : "nothing was changed";
+            fail(`the stack's history changed while this rollback read it (another update ran?); ${done}; run rollback again`);
+        }
     }
 
     console.log(`rollback of stack ${args.stack} to update ${plan.target.number} (${plan.target.time}, "${plan.target.message}"); live now: update ${plan.current.number}`);
     for (const c of plan.changes) console.log(`  ${c.coop}: ${c.from} -> ${c.to}`);
     for (const w of plan.warnings) console.log(`warning: ${w}`);
-    const { offers, missing } = await findOffers(args.stack, deployed, plan, plan.migrated);
     for (const o of offers) {
         console.log(
             `backup: ${o.coop}: ${o.backup.key} (${o.backup.bytes} bytes, taken ${o.backup.time} while ${o.backup.live} served, before the migrations of ${o.backup.before}); --restore-db restores it`,
@@ -167,7 +197,7 @@ async function main(): Promise<void> {
         console.log("preview only: nothing was changed");
         return;
     }
-    if (offers.length > 0 && !args["restore-db"] && !args["keep-db"]) {
+    if (refused) {
         fail(
             `migrations ran after update ${plan.target.number} and a database backup from before them exists (${offers.map((o) => o.coop).join(", ")}): ` +
                 "run again with --restore-db to restore it (rows written since it was taken are lost; the co-op's traffic is held while it runs), " +
@@ -180,7 +210,7 @@ async function main(): Promise<void> {
     const started = Date.now();
     const restoring = args["restore-db"] ? offers : [];
     await restoreDatabases(deployed, restoring);
-    await switchRetained(deployed, plan);
+    for (const line of switched ?? (await switchRetained(deployed, plan))) console.log(line);
 
     // The stack file now: the rolled-back co-ops' images become the target's, wherever the file
     // differs from it (a failed update's digest too), so that the up records the release.

@@ -2,7 +2,8 @@
 // (rollback, status, logs, releases) import this first, so that the CLI runs while the rest of
 // the command loads. Each CLI run costs about half a second of CPU before it reads anything, and
 // rollback's fast path waits for it: one run for a stack on this machine's hosts, two for a cloud
-// stack.
+// stack. The CLI reads one file per update of the history, which only grows: what runs on the
+// hosts needs only the newest updates (a page), and the whole history is read only to number it.
 import { execFile } from "child_process";
 import { existsSync } from "fs";
 import * as path from "path";
@@ -46,34 +47,53 @@ export interface RawStack {
     outputs?: string;
 }
 
+/**
+ * How many of the newest updates a page holds: the live release (the newest successful update)
+ * and the one before it are in it unless that many updates in a row failed. COOP_HISTORY_PAGE
+ * sets it (the tests make it small, to take the paged path on a short history).
+ */
+export const PAGE = /^[1-9][0-9]{0,5}$/.test(process.env.COOP_HISTORY_PAGE ?? "") ? Number(process.env.COOP_HISTORY_PAGE) : 20;
+
+/** What to read: `whole` history or its newest {@link PAGE}; `reach`: the command reaches the hosts. */
+export interface ReadOptions {
+    whole?: boolean;
+    reach?: boolean;
+}
+
 const reads = new Map<string, Promise<RawStack>>();
 
 /**
- * Starts reading the stack, once per process: later calls get the same reading. A command that
- * reaches the hosts (`reach`) needs the deploy key and the hosts: a stack on this machine's hosts
- * has both in its machine file, so one run reads it; any other stack's deploy key is a secret of
- * the live update's config, and its hosts are outputs. Without `reach` (a listing), the history
- * alone, without secrets.
+ * Starts reading the stack, once per process and kind of read: later calls get the same reading.
+ * A command that reaches the hosts needs the deploy key and the hosts: a stack on this machine's
+ * hosts has both in its machine file, so one run reads it; any other stack's deploy key is a
+ * secret of the live update's config, and its hosts are outputs. A command that does not reach
+ * them (a listing) reads the history alone, without secrets.
  */
-export function startStackRead(name: string, reach = true): Promise<RawStack> {
+export function startStackRead(name: string, { whole = false, reach = true }: ReadOptions = {}): Promise<RawStack> {
     const local = existsSync(path.join(ROOT, machineFile(name)));
     const remote = reach && !local;
-    let read = reads.get(`${name} ${remote}`);
+    const key = JSON.stringify([name, whole, remote]);
+    let read = reads.get(key);
     if (!read) {
         useLocalPassphrase(name);
         read = Promise.all([
-            cli(["stack", "history", "--stack", name, "--json", "--page-size", "1000000", ...(remote ? ["--show-secrets"] : [])]),
+            cli(["stack", "history", "--stack", name, "--json", "--page-size", whole ? "1000000" : String(PAGE), "--page", "1", ...(remote ? ["--show-secrets"] : [])]),
             remote ? cli(["stack", "output", "--stack", name, "--json"]) : undefined,
         ]).then(([history, outputs]) => ({ history, outputs }));
         // A command that stops on a bad argument before it reads the stack must not die of this.
         read.catch(() => undefined);
-        reads.set(`${name} ${remote}`, read);
+        reads.set(key, read);
     }
     return read;
 }
 
-// Imported first: start on the command line's --stack right away (`releases` without --host
-// only lists: it reaches no host).
+// Imported first: start on the command line's --stack right away. `releases` numbers the whole
+// history (without --host it only lists: it reaches no host); so does `rollback --to N`. The
+// others start with a page.
 const at = process.argv.indexOf("--stack");
-const listing = path.basename(process.argv[1] ?? "") === "releases.js" && !process.argv.includes("--host");
-if (at > 1 && /^[A-Za-z0-9_.-]+$/.test(process.argv[at + 1] ?? "")) void startStackRead(process.argv[at + 1], !listing);
+const command = path.basename(process.argv[1] ?? "", ".js");
+const first: ReadOptions = {
+    whole: command === "releases" || (command === "rollback" && process.argv.includes("--to")),
+    reach: !(command === "releases" && !process.argv.includes("--host")),
+};
+if (at > 1 && /^[A-Za-z0-9_.-]+$/.test(process.argv[at + 1] ?? "")) void startStackRead(process.argv[at + 1], first);

@@ -12,7 +12,7 @@ import { agentLink } from "../components/release";
 import { liveUpdate } from "../components/releases";
 import { readLocalMachine, withLocalMachine } from "../components/config/localMachine";
 import { ExecResult, SshTarget, connect, execOn } from "../components/remote/ssh";
-import { ROOT, startStackRead, useLocalPassphrase } from "./stackRead";
+import { PAGE, ROOT, startStackRead, useLocalPassphrase } from "./stackRead";
 
 export { ROOT, cli } from "./stackRead";
 
@@ -55,8 +55,10 @@ export async function openStack(name: string): Promise<Stack> {
  * and how to reach each host and its agent.
  */
 export interface DeployedStack {
-    /** The update history, newest first, as the CLI prints it. */
+    /** The update history, newest first, as the CLI prints it: the whole of it or its newest page. */
     history: UpdateSummary[];
+    /** The history is whole: every update is in it, so that releases are numbered as `releases` numbers them. */
+    whole: boolean;
     /**
      * The config of the live release (the last successful update), this machine's facts filled
      * in. A stack on this machine's hosts is read without secrets: its secret keys are present,
@@ -124,10 +126,11 @@ function connectEarly(name: string): void {
 /**
  * The stack as its live release left it, in as few CLI runs as it takes (scripts/stackRead.ts):
  * the commands that reach the hosts act on what runs there, and a rollback at night should not
- * wait for more. Fails, naming the stack, when nothing was ever deployed.
+ * wait for more. The newest page of the history unless `whole` (or no update in the page
+ * succeeded). Fails, naming the stack, when nothing was ever deployed.
  */
-export async function readStack(name: string): Promise<DeployedStack> {
-    const read = startStackRead(name);
+export async function readStack(name: string, { whole = false }: { whole?: boolean } = {}): Promise<DeployedStack> {
+    const read = startStackRead(name, { whole });
     connectEarly(name);
     let raw;
     try {
@@ -136,7 +139,9 @@ export async function readStack(name: string): Promise<DeployedStack> {
         fail(`--stack ${name}: ${(e as Error).message}`);
     }
     const history = JSON.parse(raw.history) as UpdateSummary[];
+    const complete = whole || history.length < PAGE;
     const live = liveUpdate(history);
+    if (!live && !complete) return readStack(name, { whole: true });
     if (!live) fail(`--stack ${name}: no successful update in its history: nothing is deployed (pulumi up deploys it)`);
     const fromHistory: ConfigMap = Object.fromEntries(Object.entries(live.config ?? {}).map(([k, v]) => [k, { value: v.value ?? "", secret: v.secret }]));
     const config = withMachine(fromHistory, name);
@@ -145,6 +150,7 @@ export async function readStack(name: string): Promise<DeployedStack> {
     const fromOutputs = outputs.hosts;
     return {
         history,
+        whole: complete,
         config,
         cfg,
         hosts: Array.isArray(fromOutputs) && fromOutputs.length > 0 ? (fromOutputs as HostSpec[]) : cfg.hosts,

@@ -18,7 +18,7 @@ async function version(domain: string): Promise<string> {
     return (await proxyGet("/version", domain)).body.trim();
 }
 
-const script = (name: string, args: string[]): RunResult => run(path.join(ROOT, "scripts", "node-env.sh"), [name, ...args]);
+const script = (name: string, args: string[], env: NodeJS.ProcessEnv = {}): RunResult => run(path.join(ROOT, "scripts", "node-env.sh"), [name, ...args], { env });
 
 function releases(): Array<{ number: number; kind: string; result: string; images: Record<string, string> }> {
     const r = script("releases", ["--stack", "local", "--json"]);
@@ -69,7 +69,9 @@ describe("releases and rollback (real CLI, local stack)", () => {
     });
 
     it("rollback puts v1 back by switching to the slot that still holds it, and says what to commit", async () => {
-        const r = script("rollback", ["--stack", "local"]);
+        // A page of three updates holds v3 (failed), v2 (live) and v1: the switch is planned on it,
+        // and the numbers printed come from the whole history.
+        const r = script("rollback", ["--stack", "local"], { COOP_HISTORY_PAGE: "3" });
         assert.equal(r.status, 0, r.stdout + r.stderr);
         assert.match(r.stdout, new RegExp(`rollback of stack local to update ${n.v1} .*live now: update ${n.v2}`));
         assert.match(r.stdout, /warning: alpha: migrations ran with update \d+ \(after update \d+\); they are not rolled back/);
@@ -122,6 +124,14 @@ describe("releases and rollback (real CLI, local stack)", () => {
         }
         assert.equal(readFileSync(STACK_FILE, "utf8"), before, "the stack file is untouched");
         assert.equal(releases().length, count, "no update ran");
+    });
+
+    it("a page without the target: rollback reads the whole history and plans on it", () => {
+        // The newest update alone (the rollback's, live): the target is older than the page.
+        const r = script("rollback", ["--stack", "local", "--preview"], { COOP_HISTORY_PAGE: "1" });
+        assert.equal(r.status, 0, r.stdout + r.stderr);
+        assert.match(r.stdout, new RegExp(`rollback of stack local to update ${n.v2} .*live now: update ${n.rollback}\\n  alpha: ${img["demo:v1"].replace(/[.]/g, "\\.")} -> ${img["demo:v2"].replace(/[.]/g, "\\.")}\\n`));
+        assert.match(r.stdout, /preview only: nothing was changed/);
     });
 
     it("--preview shows the change without applying it", async () => {
