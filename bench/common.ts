@@ -107,10 +107,13 @@ export function median(xs: number[]): number {
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Prints figures last, one `name=value` a line. */
+/**
+ * Prints figures last, one `name=value` a line; fractions below 1 (the ratios) with three
+ * decimals, so that one just over its target does not print as the target.
+ */
 export function printFigures(figures: Record<string, string | number>): void {
     for (const [k, v] of Object.entries(figures)) {
-        console.log(`${k}=${typeof v === "number" && !Number.isInteger(v) ? v.toFixed(2) : v}`);
+        console.log(`${k}=${typeof v === "number" && !Number.isInteger(v) ? v.toFixed(Math.abs(v) < 1 ? 3 : 2) : v}`);
     }
 }
 

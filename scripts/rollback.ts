@@ -78,9 +78,7 @@ async function restoreDatabases(deployed: DeployedStack, offers: Offer[]): Promi
     for (const o of offers) {
         const started = Date.now();
         const stdin = JSON.stringify(o.section);
-        const holds = await Promise.all(
-            others.map(async (h) => ({ h, r: await deployed.run(h, render([deployed.agent, "hold", o.coop, "--key", o.backup.key]), { stdin }) })),
-        );
+        const holds = await Promise.all(others.map(async (h) => ({ h, r: await deployed.run(h, render([deployed.agent, "hold", o.coop, "--key", o.backup.key]), { stdin }) })));
         for (const { h, r } of holds) {
             if (r.code !== 0) fail(`${o.coop}: holding it on ${h.name} failed: ${r.stderr.trim().split("\n").slice(-3).join(" ")}; nothing was restored; ${heldUntil(o.coop)}`);
         }

@@ -88,7 +88,9 @@ const connections = new Map<string, Promise<Client>>();
 
 /** Connects to `t` unless a connection to it is open or opening; one that fails is forgotten. */
 function connection(t: SshTarget): Promise<Client> {
-    const key = createHash("sha256").update(JSON.stringify([t.user, t.host, t.port, t.hostKey, t.privateKey])).digest("hex");
+    const key = createHash("sha256")
+        .update(JSON.stringify([t.user, t.host, t.port, t.hostKey, t.privateKey]))
+        .digest("hex");
     let client = connections.get(key);
     if (!client) {
         const opening = connect(t);
@@ -105,7 +107,11 @@ function connection(t: SshTarget): Promise<Client> {
 
 /** Ends this process's SSH connections (it cannot exit while one is open). */
 export function closeConnections(): void {
-    for (const client of connections.values()) client.then((c) => c.end(), () => undefined);
+    for (const client of connections.values())
+        client.then(
+            (c) => c.end(),
+            () => undefined,
+        );
     connections.clear();
 }
 

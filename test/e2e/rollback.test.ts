@@ -130,7 +130,12 @@ describe("releases and rollback (real CLI, local stack)", () => {
         // The newest update alone (the rollback's, live): the target is older than the page.
         const r = script("rollback", ["--stack", "local", "--preview"], { COOP_HISTORY_PAGE: "1" });
         assert.equal(r.status, 0, r.stdout + r.stderr);
-        assert.match(r.stdout, new RegExp(`rollback of stack local to update ${n.v2} .*live now: update ${n.rollback}\\n  alpha: ${img["demo:v1"].replace(/[.]/g, "\\.")} -> ${img["demo:v2"].replace(/[.]/g, "\\.")}\\n`));
+        assert.match(
+            r.stdout,
+            new RegExp(
+                `rollback of stack local to update ${n.v2} .*live now: update ${n.rollback}\\n  alpha: ${img["demo:v1"].replace(/[.]/g, "\\.")} -> ${img["demo:v2"].replace(/[.]/g, "\\.")}\\n`,
+            ),
+        );
         assert.match(r.stdout, /preview only: nothing was changed/);
     });
 
