@@ -5,13 +5,14 @@
 import { startStackRead } from "./stackRead";
 import { ReleaseRecord, parseReport } from "../components/release";
 import { render } from "../components/remote/shell";
-import { formatReleases, liveRelease, releasesFromHistory } from "../components/releases";
+import { formatReleases, releasesFromHistory } from "../components/releases";
 import { closeConnections, fail, parseArgs, readStack } from "./stackTools";
 
 const USAGE = "usage: npm run releases -- --stack S [--json] [--host]";
 
-async function hostRecords(name: string, live: Record<string, string>) {
+async function hostRecords(name: string) {
     const deployed = await readStack(name, { whole: true });
+    const live = deployed.images;
     const rows: Array<{ coop: string; host: string; stack: string; host_record: string; match: boolean }> = [];
     for (const h of deployed.hosts) {
         for (const [coop, image] of Object.entries(live)) {
@@ -34,8 +35,7 @@ async function main(): Promise<void> {
         fail(`--stack ${args.stack}: ${(e as Error).message}`);
     }
     const releases = releasesFromHistory(history);
-    const live = liveRelease(releases);
-    const host = args.host ? await hostRecords(args.stack, live?.images ?? {}) : undefined;
+    const host = args.host ? await hostRecords(args.stack) : undefined;
     if (args.json) {
         console.log(JSON.stringify({ stack: args.stack, releases, ...(host ? { host } : {}) }, null, 2));
         return;

@@ -67,6 +67,11 @@ export interface DeployedStack {
     config: ConfigMap;
     /** That config, validated by the program's parser. */
     cfg: StackConfig;
+    /**
+     * The live release's image per co-op, as the program deployed it: a local stack's co-op
+     * without an image in its file runs the machine's demo image, which the history does not hold.
+     */
+    images: Record<string, string>;
     /** The hosts: a cloud stack's from its outputs (only there), any other's from the config. */
     hosts: HostSpec[];
     /** The agent to run on a host: its current one (every host has the same path). */
@@ -159,6 +164,7 @@ export async function readStack(name: string, { whole = false }: { whole?: boole
         whole: complete,
         config,
         cfg,
+        images: Object.fromEntries(cfg.coops.map((c) => [c.id, c.image])),
         hosts: Array.isArray(fromOutputs) && fromOutputs.length > 0 ? (fromOutputs as HostSpec[]) : cfg.hosts,
         agent: agentLink(cfg.hostRoot),
         target: (host) => sshTarget(cfg, config, host),

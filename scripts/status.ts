@@ -6,7 +6,6 @@
 // First: it starts reading the stack while the rest loads.
 import "./stackRead";
 import { HostStatusReport, parseReport } from "../components/release";
-import { liveRelease, releasesFromHistory } from "../components/releases";
 import { render } from "../components/remote/shell";
 import { formatStatus, statusRows } from "../components/status";
 import { closeConnections, fail, parseArgs, readStack } from "./stackTools";
@@ -17,7 +16,7 @@ async function main(): Promise<void> {
     const args = parseArgs(process.argv.slice(2), { stack: "string", json: "boolean" }, USAGE);
     if (typeof args.stack !== "string") fail(`--stack is required\n${USAGE}`);
     const deployed = await readStack(args.stack);
-    const stackLive = liveRelease(releasesFromHistory(deployed.history))?.images ?? {};
+    const stackLive = deployed.images;
     const hosts = await Promise.all(
         deployed.hosts.map(async (h) => {
             const r = await deployed.run(h, render([deployed.agent, "status", "--coops"]));

@@ -7,7 +7,7 @@ import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { exec } from "../../components/remote/ssh";
-import { ROOT, RunResult, localHostsUp, localTarget, proxyGet, pulumi } from "../support";
+import { ROOT, RunResult, localHostsUp, localTarget, proxyGet, pulumi, run } from "../support";
 
 const STACK_FILE = path.join(ROOT, "Pulumi.local.yaml");
 const SENTINEL = "sentinel-api-token-e2e-6d2c";
@@ -51,9 +51,9 @@ describe("local stack through the real CLI", () => {
         stackFile = readFileSync(STACK_FILE, "utf8");
         const r = pulumi(["destroy", "--stack", "local", "--yes", "--skip-preview"]);
         assert.equal(r.status, 0, r.stderr);
-        for (const i of [0, 1]) {
-            pulumi(["config", "set", "--stack", "local", "--path", `coop:coops[${i}].image`, images()["demo:v1"]]);
-        }
+        // beta keeps the committed file's lack of an image: it runs the machine's demo v1, as after
+        // scripts/up.sh.
+        pulumi(["config", "set", "--stack", "local", "--path", "coop:coops[0].image", images()["demo:v1"]]);
     });
 
     after(() => {
@@ -82,6 +82,19 @@ describe("local stack through the real CLI", () => {
         assert.equal((await served("beta.localhost")).version, "v1");
         assert.equal((await served("www.beta.localhost")).version, "v1");
         assert.equal((await proxyGet("/", "nobody.localhost")).status, 404);
+    });
+
+    it("status finds every co-op serving the stack's live release, beta's image from the machine file too", () => {
+        const r = run(path.join(ROOT, "scripts", "node-env.sh"), ["status", "--stack", "local", "--json"]);
+        assert.equal(r.status, 0, r.stdout + r.stderr);
+        const rows = JSON.parse(r.stdout).rows as Array<{ coop: string; stack: string; agrees: boolean }>;
+        assert.deepEqual(
+            rows.map((x) => [x.coop, x.stack, x.agrees]),
+            [
+                ["alpha", images()["demo:v1"], true],
+                ["beta", images()["demo:v1"], true],
+            ],
+        );
     });
 
     it("left the host agent of the stack's image, the network and the proxy on the host (checked over SSH)", async () => {
