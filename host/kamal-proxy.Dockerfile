@@ -3,10 +3,15 @@
 #
 # Build context (assembled by scripts/build-images.sh):
 #   ./kamal-proxy   the static kamal-proxy binary (KAMAL_PROXY_BIN)
+#   ./coop-proxy-start  the entrypoint (host/cmd/coop-proxy-start): clears the
+#                   umask, then runs kamal-proxy, so that its command socket
+#                   can be reached from the host through a mounted directory
+#   ./run/          an empty directory: where kamal-proxy puts its command
+#                   socket (XDG_RUNTIME_DIR); the host agent mounts its own
+#                   directory there (the coop.proxy.socket-dir label says where)
 #   ./home/         an empty directory; scratch has no mkdir, so copying it is
 #                   how /home/kamal-proxy comes to exist
-#   ./tmp/          an empty directory (mode 1777): kamal-proxy puts its command
-#                   socket in the temp directory
+#   ./tmp/          an empty directory (mode 1777), the temp directory
 #   ./ca-certificates.crt  the build machine's CA bundle, for Let's Encrypt
 #
 # kamal-proxy keeps its state under $HOME/.config/kamal-proxy; mount a volume
@@ -16,9 +21,12 @@ FROM scratch
 
 ARG VERSION=unknown
 LABEL org.opencontainers.image.title="kamal-proxy" \
-      org.opencontainers.image.version="${VERSION}"
+      org.opencontainers.image.version="${VERSION}" \
+      coop.proxy.socket-dir="/run/kamal-proxy"
 
 COPY kamal-proxy /kamal-proxy
+COPY coop-proxy-start /coop-proxy-start
+COPY run/ /run/kamal-proxy/
 COPY home/ /home/kamal-proxy/
 COPY tmp/ /tmp/
 COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
@@ -26,8 +34,9 @@ COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 # PATH=/ lets `docker exec <container> kamal-proxy deploy ...` (what Kamal
 # runs) find the binary by name.
 ENV HOME=/home/kamal-proxy \
-    PATH=/
+    PATH=/ \
+    XDG_RUNTIME_DIR=/run/kamal-proxy
 
 EXPOSE 80 443
-ENTRYPOINT ["/kamal-proxy"]
+ENTRYPOINT ["/coop-proxy-start", "/kamal-proxy"]
 CMD ["run"]

@@ -507,13 +507,19 @@ fi
 
 if [[ -n $KP_BIN ]]; then
 	ctx=$WORK/kamal-proxy
-	mkdir -p "$ctx/home" "$ctx/tmp"
+	mkdir -p "$ctx/home" "$ctx/tmp" "$ctx/run"
 	chmod 1777 "$ctx/tmp"
+	chmod 0700 "$ctx/run"
 	cp "$KP_BIN" "$ctx/kamal-proxy"
 	chmod 0755 "$ctx/kamal-proxy"
+	if ! (cd "$AGENT_DIR" && CGO_ENABLED=0 GOOS=linux GOARCH=$ARCH GOTOOLCHAIN=local \
+		go build -trimpath -buildvcs=false -ldflags "-s -w" -o "$ctx/coop-proxy-start" ./cmd/coop-proxy-start) >"$WORK/go-build.log" 2>&1; then
+		show_log "$WORK/go-build.log"
+		die "go build of the proxy's entrypoint failed (output above); fix host/cmd/coop-proxy-start and retry"
+	fi
 	[[ -f /etc/ssl/certs/ca-certificates.crt ]] || die "/etc/ssl/certs/ca-certificates.crt missing (apt-get install ca-certificates); kamal-proxy needs it for Let's Encrypt"
 	cp /etc/ssl/certs/ca-certificates.crt "$ctx/ca-certificates.crt"
-	touch -d "$FIXED_MTIME" "$ctx/kamal-proxy" "$ctx/home" "$ctx/tmp" "$ctx/ca-certificates.crt"
+	touch -d "$FIXED_MTIME" "$ctx/kamal-proxy" "$ctx/coop-proxy-start" "$ctx/home" "$ctx/tmp" "$ctx/run" "$ctx/ca-certificates.crt"
 	ref="$REGISTRY/kamal-proxy:$KP_VERSION"
 	LOCAL_REFS+=("$ref")
 	pinned=$(build_push "$ref" "$ctx" "$KP_DOCKERFILE" --build-arg "VERSION=$KP_VERSION")

@@ -10,7 +10,7 @@ import * as path from "path";
 import { BackupSection, releaseDocument } from "../components/release";
 import { RollbackPlan, RollbackError, liveRelease, planRollback, releasesFromHistory } from "../components/releases";
 import { render } from "../components/remote/shell";
-import { DeployedStack, ROOT, cli, closeConnections, currentCoops, fail, openStack, parseArgs, readStack } from "./stackTools";
+import { DeployedStack, ROOT, cli, closeConnections, currentCoops, fail, openStack, parseArgs, readHistory, readStack } from "./stackTools";
 
 const USAGE = "usage: npm run rollback -- --stack S [--to N] [--coop ID] [--preview] [--restore-db | --keep-db]";
 
@@ -172,7 +172,7 @@ async function main(): Promise<void> {
     const switched = switchNow ? await switchRetained(deployed, plan) : undefined;
     if (!deployed.whole) {
         const paged = plan;
-        deployed = await readStack(args.stack, { whole: true });
+        deployed = { ...deployed, history: await readHistory(args.stack), whole: true };
         plan = planOn(deployed, opts);
         if (plan instanceof RollbackError || !samePlan(paged, plan)) {
             const done = switched

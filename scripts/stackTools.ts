@@ -176,6 +176,18 @@ export async function readStack(name: string, { whole = false }: { whole?: boole
 }
 
 /**
+ * The stack's whole update history, alone: without secrets, outputs or the live config's parse
+ * (what numbering the updates needs, once the hosts were reached with readStack's page).
+ */
+export async function readHistory(name: string): Promise<UpdateSummary[]> {
+    try {
+        return JSON.parse((await startStackRead(name, { whole: true, reach: false })).history) as UpdateSummary[];
+    } catch (e) {
+        fail(`--stack ${name}: ${(e as Error).message}`);
+    }
+}
+
+/**
  * A local stack's config with this machine's facts (.local/machine*.json: hosts, deploy key,
  * images) where the stack file leaves them out, as the program fills them (index.ts), so that the
  * scripts reach the hosts the stack deployed to. Other stacks' config is returned as it is.

@@ -210,7 +210,7 @@ describe("local stack through the real CLI", () => {
         assert.equal(await onHost("docker ps -a --filter name=coop- -q | wc -l"), "0");
         assert.equal(await onHost("docker network ls --filter name=^coop$ -q | wc -l"), "0");
         assert.equal(await onHost("docker volume ls -q --filter name=coop-proxy-state --filter name=coop-alpha-data | wc -l"), "0");
-        assert.equal(await onHost("test -e /opt/coop/bin -o -e /opt/coop/coops && echo present || echo gone"), "gone");
+        assert.equal(await onHost("test -e /opt/coop/bin -o -e /opt/coop/coops -o -e /opt/coop/proxy && echo present || echo gone"), "gone");
         const state = JSON.parse(pulumi(["stack", "export", "--stack", "local"]).stdout);
         assert.deepEqual(state.deployment.resources ?? [], []);
         // beta's volume was kept on purpose when beta was removed; this run's leftovers go now.

@@ -102,6 +102,19 @@ describe("host agent co-op release (real engine, registry, sshd, proxy)", () => 
         assert.equal(status.proxy.image, images()["kamal-proxy"]);
     });
 
+    it("reaches the proxy's command socket from the host, through a directory only the deploy user enters", async () => {
+        assert.equal(await ok("stat -c '%U %a' /opt/coop/proxy /opt/coop/proxy/run | tr '\\n' ' '"), "deploy 700 deploy 700");
+        assert.equal(await ok("stat -c '%F' /opt/coop/proxy/run/kamal-proxy.sock"), "socket");
+        const mounts = JSON.parse(await ok("docker inspect coop-proxy --format '{{json .Mounts}}'")) as { Source: string; Destination: string }[];
+        assert.ok(
+            mounts.some((m) => m.Source === "/opt/coop/proxy/run" && m.Destination === "/run/kamal-proxy"),
+            JSON.stringify(mounts),
+        );
+        // The host's copy of kamal-proxy is the proxy's own binary.
+        assert.equal(await ok("sha256sum </opt/coop/proxy/kamal-proxy"), await ok("docker cp coop-proxy:/kamal-proxy - | tar -xO | sha256sum"));
+        assert.equal(await ok("XDG_RUNTIME_DIR=/opt/coop/proxy/run /opt/coop/proxy/kamal-proxy list >/dev/null && echo answered"), "answered");
+    });
+
     it("refuses a document with an unknown field, naming it, and touches nothing", async () => {
         await prepare("it-a", `COOP_ID=it-a\nSECRET_KEY=${SENTINEL}\n`);
         const doc = { ...release("it-a", img["demo:v1"]), imagee: img["demo:v1"] };
@@ -149,8 +162,12 @@ describe("host agent co-op release (real engine, registry, sshd, proxy)", () => 
     });
 
     it("a new digest cuts over to the other slot and keeps the old one stopped", async () => {
+        const since = await ok("date +%s.%N");
         const r = await deploy("it-a", img["demo:v2"]);
         assert.equal(r.code, 0, r.stderr);
+        // The switch ran on the host through the proxy's socket: no docker exec in the proxy for it.
+        const execs = await ok(`docker events --since ${since} --until $(date +%s.%N) --filter container=coop-proxy --filter event=exec_create --format '{{.Action}}'`);
+        assert.ok(!execs.includes("coop-it-a"), execs);
         assert.deepEqual([JSON.parse(r.stdout).slot, JSON.parse(r.stdout).previousSlot], ["green", "blue"]);
         assert.equal(await version("it-a"), "v2");
         assert.equal(JSON.parse((await proxyGet("/state", "it-a.localhost")).body).schema, 2);

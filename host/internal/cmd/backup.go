@@ -170,7 +170,7 @@ func (e *env) restore(ctx context.Context, eng *engine.Engine, b release.Backup,
 // hold makes the proxy refuse the co-op's requests, stops both its slots and marks stale the
 // releases in them that the backup at key does not go with. The caller holds the co-op's lock.
 func (e *env) hold(ctx context.Context, eng *engine.Engine, b release.Backup, id, dir, key string) (RestoreReport, error) {
-	if err := proxyCommand(ctx, eng, "stop", id); err != nil {
+	if err := e.proxyOf(eng).Run(ctx, "stop", proxy.Service(id)); err != nil {
 		return RestoreReport{}, fmt.Errorf("holding the traffic: %w", err)
 	}
 	e.logf("%s: the proxy refuses its requests (503) until resume", id)
@@ -221,18 +221,6 @@ func coopNetwork(dir string) (string, error) {
 	return rel.Network, nil
 }
 
-// proxyCommand runs `kamal-proxy VERB coop-ID` (stop, resume) in the proxy container.
-func proxyCommand(ctx context.Context, eng *engine.Engine, verb, id string) error {
-	res, err := eng.Exec(ctx, proxy.Container, []string{proxy.Binary, verb, proxy.Service(id)}, nil)
-	if err != nil {
-		return err
-	}
-	if res.ExitCode != 0 {
-		return &proxy.RefusedError{ExitCode: res.ExitCode, LastLine: proxy.LastLine(res.Output)}
-	}
-	return nil
-}
-
 func (e *env) newResumeCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "resume ID",
@@ -248,7 +236,7 @@ func (e *env) newResumeCommand() *cobra.Command {
 				return err
 			}
 			defer eng.Close()
-			if err := proxyCommand(ctxOf(cmd), eng, "resume", id); err != nil {
+			if err := e.proxyOf(eng).Run(ctxOf(cmd), "resume", proxy.Service(id)); err != nil {
 				return fmt.Errorf("resume %s: %w", id, err)
 			}
 			return e.report(ResumeReport{Coop: id, Resumed: true})

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -228,5 +229,33 @@ func TestHostUpReadsTheDocumentUnderTheLock(t *testing.T) {
 	}
 	if at := <-read; at.Before(released) {
 		t.Fatalf("the document was read %v before the lock was free", released.Sub(at))
+	}
+}
+
+// A reconcile saves the document it read from ROOT/host.json: the file is left as it is, not
+// rewritten; a changed document replaces it.
+func TestSaveHostWritesOnlyAChange(t *testing.T) {
+	root := t.TempDir()
+	h := release.Host{Network: "coop", Proxy: release.Proxy{Image: "r/kamal-proxy@sha256:" + strings.Repeat("a", 64), BindAddress: "127.0.0.1", HTTPPort: 80, HTTPSPort: 443}}
+	inode := func() uint64 {
+		st, err := os.Stat(filepath.Join(root, HostFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Sys().(*syscall.Stat_t).Ino
+	}
+	if err := saveHost(root, h); err != nil {
+		t.Fatal(err)
+	}
+	first := inode()
+	if err := saveHost(root, h); err != nil || inode() != first {
+		t.Fatalf("the same document was written again (%v)", err)
+	}
+	h.Proxy.HTTPPort = 8080
+	if err := saveHost(root, h); err != nil || inode() == first {
+		t.Fatalf("a changed document was not written (%v)", err)
+	}
+	if got, ok, err := loadHost(root); err != nil || !ok || got.Proxy.HTTPPort != 8080 {
+		t.Fatalf("loadHost = %+v, %v, %v", got, ok, err)
 	}
 }

@@ -82,6 +82,12 @@ func hostDown(ctx context.Context, eng *engine.Engine, root, network string, log
 	if err := eng.RemoveVolume(ctx, proxy.StateVolume); err != nil {
 		return rep, err
 	}
+	if root != "" {
+		// The host's copy of kamal-proxy and the run directory went with the proxy.
+		if err := os.RemoveAll(proxyDir(root)); err != nil {
+			return rep, err
+		}
+	}
 	exists, err := eng.NetworkExists(ctx, network)
 	if err != nil {
 		return rep, err

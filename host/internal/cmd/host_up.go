@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -78,7 +79,12 @@ func saveHost(root string, h release.Host) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(root, HostFile), append(b, '\n'), 0o644)
+	b = append(b, '\n')
+	path := filepath.Join(root, HostFile)
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, b) {
+		return nil // a reconcile's own document, read from the file: nothing to write
+	}
+	return writeFileAtomic(path, b, 0o644)
 }
 
 // loadHost reads ROOT/host.json; ok is false when host-up never saved one.
@@ -119,6 +125,33 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	return os.Rename(tmp.Name(), path)
 }
 
+// proxyDir is the host's proxy directory (proxy.Proxy.Dir) under ROOT.
+func proxyDir(root string) string { return filepath.Join(root, "proxy") }
+
+// proxySpec is the proxy container for h. An image that keeps its command socket where a
+// directory can be mounted (proxy.SocketDirLabel) gets the host's run directory there, made
+// here (mode 0700: only the deploy user, and root, reach the socket).
+func proxySpec(ctx context.Context, eng *engine.Engine, prx *proxy.Proxy, h release.Host) (engine.Spec, error) {
+	if prx.Dir == "" {
+		return proxy.ContainerSpec(h, deploy.LabelManaged, "", ""), nil
+	}
+	labels, err := eng.ImageLabels(ctx, h.Proxy.Image)
+	if err != nil {
+		return engine.Spec{}, err
+	}
+	socketDir := labels[proxy.SocketDirLabel]
+	if socketDir == "" {
+		return proxy.ContainerSpec(h, deploy.LabelManaged, "", ""), nil
+	}
+	if err := os.MkdirAll(prx.RunDir(), 0o700); err != nil {
+		return engine.Spec{}, err
+	}
+	if err := os.Chmod(prx.RunDir(), 0o700); err != nil {
+		return engine.Spec{}, err
+	}
+	return proxy.ContainerSpec(h, deploy.LabelManaged, socketDir, prx.RunDir()), nil
+}
+
 // hostUp creates the network when it is missing, and (re)creates the proxy when its config
 // changed or it does not run, then waits for it to answer. It holds the host's lock (when root
 // is set: one host-up, host-down or reconcile at a time) and only then reads the host document
@@ -129,7 +162,9 @@ func hostUp(ctx context.Context, eng *engine.Engine, root, by string, doc func()
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	prx := &proxy.Proxy{Engine: eng}
 	if root != "" {
+		prx.Dir = proxyDir(root)
 		l, err := lock.Acquire(ctx, root, lock.Options{Wait: hostLockWait, Holder: lock.Self(by), Log: log})
 		if err != nil {
 			return nil, err
@@ -141,7 +176,7 @@ func hostUp(ctx context.Context, eng *engine.Engine, root, by string, doc func()
 		return nil, err
 	}
 	if !ok {
-		return nil, startProxy(ctx, eng)
+		return nil, startProxy(ctx, eng, prx)
 	}
 	rep := &HostUpReport{Network: h.Network, Proxy: ProxyReport{Container: proxy.Container, Image: h.Proxy.Image}}
 	exists, err := eng.NetworkExists(ctx, h.Network)
@@ -172,10 +207,17 @@ func hostUp(ctx context.Context, eng *engine.Engine, root, by string, doc func()
 		if err := engine.EnsureImage(ctx, eng, h.Proxy.Image, engine.PullAttempts, sleep, log); err != nil {
 			return rep, fmt.Errorf("could not pull %s: %w", h.Proxy.Image, err)
 		}
+		spec, err := proxySpec(ctx, eng, prx, h)
+		if err != nil {
+			return rep, err
+		}
+		if err := prx.RemoveClient(); err != nil {
+			return rep, err
+		}
 		if err := eng.Remove(ctx, proxy.Container); err != nil {
 			return rep, err
 		}
-		if err := eng.Create(ctx, proxy.ContainerSpec(h, deploy.LabelManaged)); err != nil {
+		if err := eng.Create(ctx, spec); err != nil {
 			return rep, err
 		}
 		if err := eng.Start(ctx, proxy.Container); err != nil {
@@ -185,12 +227,20 @@ func hostUp(ctx context.Context, eng *engine.Engine, root, by string, doc func()
 		log("started %s from %s", proxy.Container, h.Proxy.Image)
 	}
 
-	if err := (&proxy.Proxy{Engine: eng}).WaitAnswering(ctx); err != nil {
+	if err := prx.WaitAnswering(ctx); err != nil {
 		log("last lines of %s:", proxy.Container)
 		if out, lerr := eng.Logs(ctx, proxy.Container, deploy.LogTailLines); lerr == nil {
 			block(out)
 		}
 		return rep, err
+	}
+	if prx.Dir != "" {
+		if _, err := os.Stat(prx.Client()); rep.Proxy.Changed || errors.Is(err, os.ErrNotExist) {
+			// Without the copy, commands go through exec: slower, still right.
+			if err := prx.InstallClient(ctx); err != nil {
+				log("warning: %v (the proxy's commands go through docker exec)", err)
+			}
+		}
 	}
 	if root != "" {
 		if err := saveHost(root, h); err != nil {

@@ -123,7 +123,7 @@ func (e *env) endWindows(ctx context.Context, eng *engine.Engine) {
 
 // startProxy starts the proxy container where no host document was saved (a host set up by an
 // agent before reconcile existed): only one that exists can be started.
-func startProxy(ctx context.Context, eng *engine.Engine) error {
+func startProxy(ctx context.Context, eng *engine.Engine, prx *proxy.Proxy) error {
 	st, err := eng.Inspect(ctx, proxy.Container)
 	if errors.Is(err, engine.ErrNotFound) {
 		return fmt.Errorf("no proxy on this host and no %s to make one from (host-up saves it)", HostFile)
@@ -136,5 +136,5 @@ func startProxy(ctx context.Context, eng *engine.Engine) error {
 			return err
 		}
 	}
-	return (&proxy.Proxy{Engine: eng}).WaitAnswering(ctx)
+	return prx.WaitAnswering(ctx)
 }

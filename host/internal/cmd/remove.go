@@ -36,7 +36,7 @@ func (e *env) newRemoveCommand() *cobra.Command {
 				return err
 			}
 			return e.withEngine(cmd, func(ctx context.Context, eng *engine.Engine) error {
-				rep, err := remove(ctx, eng, e.coopDir(id), id, deleteData, e.logf)
+				rep, err := remove(ctx, eng, e.proxyOf(eng), e.coopDir(id), id, deleteData, e.logf)
 				if err != nil {
 					return fmt.Errorf("remove %s: %w", id, err)
 				}
@@ -50,7 +50,7 @@ func (e *env) newRemoveCommand() *cobra.Command {
 
 // remove takes the co-op's lock (when it has a directory), removes its route, its containers
 // (both slots, set-aside releases, a migration) and, when asked, its data volume, then its files.
-func remove(ctx context.Context, eng *engine.Engine, dir, id string, deleteData bool, log func(string, ...any)) (RemoveReport, error) {
+func remove(ctx context.Context, eng *engine.Engine, prx *proxy.Proxy, dir, id string, deleteData bool, log func(string, ...any)) (RemoveReport, error) {
 	if info, err := os.Stat(dir); err == nil && info.IsDir() {
 		l, err := lock.Acquire(ctx, dir, lock.Options{Wait: RemoveLockWait, Holder: lock.Self(deployer()), Log: log})
 		if err != nil {
@@ -58,7 +58,7 @@ func remove(ctx context.Context, eng *engine.Engine, dir, id string, deleteData 
 		}
 		defer l.Release()
 	}
-	if err := (&proxy.Proxy{Engine: eng}).Remove(ctx, proxy.Service(id)); err != nil {
+	if err := prx.Remove(ctx, proxy.Service(id)); err != nil {
 		log("warning: the proxy did not remove the route %s: %v", proxy.Service(id), err)
 	}
 	names := map[string]bool{deploy.SlotName(id, deploy.Blue): true, deploy.SlotName(id, deploy.Green): true, deploy.MigrateName(id): true}

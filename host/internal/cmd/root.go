@@ -202,6 +202,7 @@ func (e *env) proxyOf(eng *engine.Engine) *proxy.Proxy {
 	p := &proxy.Proxy{Engine: eng}
 	if e.needRoot() == nil {
 		p.Cache = filepath.Join(e.root, ProxyCache)
+		p.Dir = proxyDir(e.root)
 	}
 	return p
 }

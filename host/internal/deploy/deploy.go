@@ -63,7 +63,7 @@ const (
 	ConfigDir      = "config"
 	ReleasesLog    = "releases.log"
 	ReleaseFile    = "release.json" // the live release's document, to route it again (reconcile)
-	switchMarker   = "switch.exec"  // the exec id of a proxy switch under way
+	switchMarker   = "switch.exec"  // the handle of a proxy switch under way (proxy.RunningHandle)
 	stoppingMarker = "stopping.pid" // the process stopping the old slot off the deploy's path
 )
 
@@ -110,7 +110,7 @@ type Engine interface {
 // Proxy is what a release needs of the proxy.
 type Proxy interface {
 	Routes(ctx context.Context) ([]proxy.Route, error)
-	Deploy(ctx context.Context, d proxy.Deployment, started func(execID string) error) error
+	Deploy(ctx context.Context, d proxy.Deployment, started func(handle string) error) error
 }
 
 // Retirer stops the old slot and removes a set-aside release off the deploy's path, in a

@@ -40,7 +40,7 @@ func waitForInterruptedSwitch(ctx context.Context, eng Engine, dir string, sleep
 	}
 	id := strings.TrimSpace(string(b))
 	for waited := false; id != ""; waited = true {
-		running, err := eng.ExecRunning(ctx, id)
+		running, err := proxy.RunningHandle(ctx, id, eng.ExecRunning)
 		if err != nil {
 			return fmt.Errorf("asking whether an interrupted deploy's proxy switch still runs: %w", err)
 		}
@@ -196,12 +196,12 @@ func startSlot(ctx context.Context, eng Engine, spec engine.Spec) error {
 }
 
 // switchProxy has the proxy check the new slot's health and switch to it. While the switch
-// runs, its exec id is kept in the co-op's directory: if this process dies, the switch goes on
+// runs, its handle (an exec id, or the host process's pid) is kept in the co-op's directory: if this process dies, the switch goes on
 // in the proxy and the next deploy waits for it (waitForInterruptedSwitch).
 func switchProxy(ctx context.Context, prx Proxy, d proxy.Deployment, dir string) error {
 	marker := filepath.Join(dir, switchMarker)
-	err := prx.Deploy(ctx, d, func(execID string) error {
-		return writeFileAtomic(marker, []byte(execID+"\n"), 0o600)
+	err := prx.Deploy(ctx, d, func(handle string) error {
+		return writeFileAtomic(marker, []byte(handle+"\n"), 0o600)
 	})
 	// The marker goes once the switch is known to have ended: it succeeded or kamal-proxy said
 	// no. When the engine's answer was lost instead, the switch may still run: it stays.

@@ -251,6 +251,18 @@ func (e *Engine) ImagePresent(ctx context.Context, ref string) (bool, error) {
 	return true, nil
 }
 
+// ImageLabels are the labels of an image on the host.
+func (e *Engine) ImageLabels(ctx context.Context, ref string) (map[string]string, error) {
+	in, err := e.c.ImageInspect(ctx, ref)
+	if err != nil {
+		return nil, wrap(err, "inspecting image %s", ref)
+	}
+	if in.Config == nil {
+		return map[string]string{}, nil
+	}
+	return in.Config.Labels, nil
+}
+
 // pullMessage is one line of the engine's pull progress stream.
 type pullMessage struct {
 	Status      string `json:"status"`

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -190,10 +192,122 @@ func TestConfigHashIsCoopctls(t *testing.T) {
 	if got := ConfigHash(h); got != "6aa5114e45417677" {
 		t.Fatalf("ConfigHash = %s", got)
 	}
-	spec := ContainerSpec(h, "coop.managed")
-	if spec.Name != "coop-proxy" || spec.Labels["coop.config"] != "6aa5114e45417677" || spec.Labels["coop.managed"] != "true" || !spec.Restart ||
+	spec := ContainerSpec(h, "coop.managed", "", "")
+	if spec.Name != "coop-proxy" || spec.Labels["coop.config"] != "6aa5114e45417677" || spec.Labels["coop.managed"] != "true" || !spec.Restart || len(spec.Mounts) != 1 ||
 		spec.Mounts[0] != (engine.Mount{Volume: "coop-proxy-state", Target: "/home/kamal-proxy/.config/kamal-proxy"}) || spec.Ports[1] != (engine.Port{HostIP: "127.0.0.1", HostPort: 8443, ContainerPort: 443}) {
 		t.Fatalf("spec %+v", spec)
+	}
+	// An image that says where its socket is gets the run directory there; the hash is the same.
+	spec = ContainerSpec(h, "coop.managed", "/run/kamal-proxy", "/opt/coop/proxy/run")
+	if len(spec.Mounts) != 2 || spec.Mounts[1] != (engine.Mount{HostDir: "/opt/coop/proxy/run", Target: "/run/kamal-proxy"}) || spec.Labels["coop.config"] != "6aa5114e45417677" {
+		t.Fatalf("spec with a socket directory %+v", spec.Mounts)
+	}
+}
+
+// directProxy is a Proxy whose directory holds client (a shell script standing in for the
+// host's copy of kamal-proxy) and, when listen, a unix socket that answers where kamal-proxy's
+// would be.
+func directProxy(t *testing.T, f *fakeEngine, client string, listen bool) *Proxy {
+	t.Helper()
+	p := &Proxy{Engine: f, Dir: t.TempDir()}
+	if err := os.MkdirAll(p.RunDir(), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p.Client(), []byte("#!/bin/sh\n"+client), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if listen {
+		l, err := net.Listen("unix", filepath.Join(p.RunDir(), "kamal-proxy.sock"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		}()
+	}
+	return p
+}
+
+func TestCommandsGoThroughTheSocketWhenItAnswers(t *testing.T) {
+	f := &fakeEngine{}
+	// The client sees the run directory as XDG_RUNTIME_DIR and nothing else of the environment.
+	p := directProxy(t, f, `echo "$XDG_RUNTIME_DIR|${HOME:-nohome}|$*"; exit 7`+"\n", true)
+	var handle string
+	err := p.Deploy(context.Background(), Deployment{Service: "coop-a", Target: "coop-a-blue:8080"}, func(h string) error { handle = h; return nil })
+	var refused *RefusedError
+	if !errors.As(err, &refused) || refused.ExitCode != 7 || !strings.HasPrefix(refused.LastLine, p.RunDir()+"|nohome|deploy coop-a --target coop-a-blue:8080 ") {
+		t.Fatalf("err = %v", err)
+	}
+	if len(f.execs) != 0 {
+		t.Fatalf("went through exec: %v", f.execs)
+	}
+	if !strings.HasPrefix(handle, "pid ") {
+		t.Fatalf("handle %q", handle)
+	}
+	if running, err := RunningHandle(context.Background(), handle, nil); err != nil || running {
+		t.Fatalf("the ended client still runs by its handle (%v, %v)", running, err)
+	}
+	if err := p.Run(context.Background(), "stop", "coop-a"); err == nil || !strings.Contains(err.Error(), "|stop coop-a") {
+		t.Fatalf("stop: %v", err)
+	}
+}
+
+func TestCommandsGoThroughExecWithoutTheSocketOrTheClient(t *testing.T) {
+	f := &fakeEngine{}
+	if err := directProxy(t, f, "exit 9\n", false).Run(context.Background(), "resume", "coop-a"); err != nil {
+		t.Fatalf("no socket: %v", err)
+	}
+	p := directProxy(t, f, "exit 9\n", true)
+	if err := os.Remove(p.Client()); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Remove(context.Background(), "coop-a"); err != nil {
+		t.Fatalf("no client: %v", err)
+	}
+	if len(f.execs) != 2 || strings.Join(f.execs[0], " ") != "/kamal-proxy resume coop-a" || strings.Join(f.execs[1], " ") != "/kamal-proxy remove coop-a" {
+		t.Fatalf("execs %v", f.execs)
+	}
+}
+
+func TestACommandOutlivesItsContextAndItsHandleSaysSo(t *testing.T) {
+	f := &fakeEngine{}
+	done := filepath.Join(t.TempDir(), "done")
+	p := directProxy(t, f, "sleep 1; touch "+done+"\n", true)
+	ctx, cancel := context.WithCancel(context.Background())
+	var handle string
+	go func() { time.Sleep(100 * time.Millisecond); cancel() }()
+	err := p.Deploy(ctx, Deployment{Service: "coop-a"}, func(h string) error { handle = h; return nil })
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v", err)
+	}
+	if running, _ := RunningHandle(context.Background(), handle, nil); !running {
+		t.Fatal("the command ended with its context; like an exec, it must go on")
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if running, _ := RunningHandle(context.Background(), handle, nil); !running {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the command never ended")
+		}
+	}
+	if _, err := os.Stat(done); err != nil {
+		t.Fatalf("the command did not finish its work: %v", err)
+	}
+}
+
+func TestRunningHandleAsksTheEngineForAnExec(t *testing.T) {
+	asked := ""
+	running, err := RunningHandle(context.Background(), "3f2a", func(_ context.Context, id string) (bool, error) { asked = id; return true, nil })
+	if err != nil || !running || asked != "3f2a" {
+		t.Fatalf("(%v, %v), asked %q", running, err, asked)
 	}
 }
 
