@@ -24,12 +24,13 @@
 #                                       only when KAMAL_PROXY_BIN names a
 #                                       prebuilt static kamal-proxy binary
 #
-# OUTFILE gets {"inputsHash": ..., "agentInputsHash": ...,
+# OUTFILE gets {"inputsHash": ..., "agentInputsHash": ..., "proxyInputsHash": ...,
 #   "images": {"demo:v1": "REGISTRY/coop-demo@sha256:...", ..., "coop-agent": ...}}.
 # When OUTFILE's inputsHash matches the current inputs and every recorded
 # digest is still in the registry, nothing is built ("images: up to date").
 # The agent's digest is its version on the hosts, so it is rebuilt only when
-# its own inputs (agentInputsHash) change, not when the demo app's do. The
+# its own inputs (agentInputsHash) change, not when the demo app's do; the
+# kamal-proxy image too (proxyInputsHash: a new digest recreates the proxy). The
 # Django image likewise (djangoInputsHash); its root filesystem is cached in
 # COOP_ROOTFS_CACHE (default: OUTFILE's directory/cache) by its own inputs.
 # After pushing, the local tags and images are removed so that deploys have
@@ -217,6 +218,20 @@ agent_inputs_hash() {
 	} | sha256sum | cut -d' ' -f1
 }
 
+# The kamal-proxy image's own inputs: like the agent's, it is rebuilt only when they change, since
+# a rebuild gives a new digest, and a new digest makes host-up recreate the proxy.
+proxy_inputs_hash() {
+	{
+		printf 'registry %s\narch %s\ngo %s\n' "$REGISTRY" "$ARCH" "$(go env GOVERSION)"
+		if [[ -n $KP_BIN ]]; then
+			printf 'kamal-proxy %s %s\n' "$KP_VERSION" "$(sha256sum <"$KP_BIN" | cut -d' ' -f1)"
+		fi
+		cd "$ROOT"
+		sha256sum host/kamal-proxy.Dockerfile host/go.mod host/cmd/coop-proxy-start/*.go /etc/ssl/certs/ca-certificates.crt
+		sed -n '/^# --- the kamal-proxy image/,/^# --- end of the kamal-proxy image/p' scripts/build-images.sh
+	} | sha256sum | cut -d' ' -f1
+}
+
 # rootfs_build DIR OUT: debootstraps the Django image's root filesystem into DIR, trims what an
 # image never uses (apt's lists and caches, documentation, man pages, logs) and tars it as OUT.
 rootfs_build() {
@@ -229,6 +244,7 @@ rootfs_build() {
 }
 
 AGENT_HASH=$(agent_inputs_hash)
+PROXY_HASH=$(proxy_inputs_hash)
 ROOTFS_KEY=$(rootfs_key)
 DJANGO_HASH=$(django_inputs_hash)
 pg_bindir >/dev/null || die "no PostgreSQL client programs in /usr/lib/postgresql/*/bin (apt-get install postgresql-client); the coop-pgtools image is made of them"
@@ -505,7 +521,17 @@ else
 fi
 # --- end of the pgtools image --------------------------------------------------
 
-if [[ -n $KP_BIN ]]; then
+# --- the kamal-proxy image ------------------------------------------------------
+proxy_ref=""
+if [[ -n $KP_BIN && -f $OUTFILE ]] && [[ $(jq -r '.proxyInputsHash // empty' "$OUTFILE" 2>/dev/null) == "$PROXY_HASH" ]]; then
+	proxy_ref=$(jq -r '.images["kamal-proxy"] // empty' "$OUTFILE")
+	if [[ -n $proxy_ref ]] && ! in_registry "$proxy_ref"; then
+		proxy_ref=""
+	fi
+fi
+if [[ -n $proxy_ref ]]; then
+	record kamal-proxy "$proxy_ref"
+elif [[ -n $KP_BIN ]]; then
 	ctx=$WORK/kamal-proxy
 	mkdir -p "$ctx/home" "$ctx/tmp" "$ctx/run"
 	chmod 1777 "$ctx/tmp"
@@ -528,9 +554,11 @@ if [[ -n $KP_BIN ]]; then
 else
 	note "KAMAL_PROXY_BIN is not set; no kamal-proxy image built (set KAMAL_PROXY_BIN and KAMAL_PROXY_VERSION to include it)"
 fi
+# --- end of the kamal-proxy image ----------------------------------------------
 
 tmp_out=$(mktemp "$(dirname "$OUTFILE")/.images.XXXXXX")
-if ! jq -n --arg h "$HASH" --arg a "$AGENT_HASH" --arg d "$DJANGO_HASH" --arg p "$PGTOOLS_HASH" --argjson images "$IMAGES" '{inputsHash: $h, agentInputsHash: $a, djangoInputsHash: $d, pgtoolsInputsHash: $p, images: $images}' >"$tmp_out"; then
+if ! jq -n --arg h "$HASH" --arg a "$AGENT_HASH" --arg d "$DJANGO_HASH" --arg p "$PGTOOLS_HASH" --arg k "$PROXY_HASH" --argjson images "$IMAGES" \
+	'{inputsHash: $h, agentInputsHash: $a, djangoInputsHash: $d, pgtoolsInputsHash: $p, proxyInputsHash: $k, images: $images}' >"$tmp_out"; then
 	rm -f "$tmp_out"
 	die "could not write $OUTFILE"
 fi

@@ -7,7 +7,7 @@
 // First: it starts reading the stack while the rest loads.
 import "./stackRead";
 import * as path from "path";
-import { BackupSection, releaseDocument } from "../components/release";
+import { BackupSection, DeployReport, releaseDocument } from "../components/release";
 import { RollbackPlan, RollbackError, liveRelease, planRollback, releasesFromHistory } from "../components/releases";
 import { render } from "../components/remote/shell";
 import { DeployedStack, ROOT, cli, closeConnections, currentCoops, fail, openStack, parseArgs, readHistory, readStack } from "./stackTools";
@@ -117,13 +117,26 @@ async function switchRetained(deployed: DeployedStack, plan: RollbackPlan): Prom
                 const started = Date.now();
                 const release = releaseDocument({ ...coop, image: change.to }, { network: cfg.network, tls: cfg.proxy.tls });
                 const r = await deployed.run(h, render([deployed.agent, "deploy", "--only-if-retained"]), { stdin: JSON.stringify(release) });
-                if (r.code === 0) return `fast path: ${coop.id} on ${h.name} switched to the retained release in ${Date.now() - started} ms`;
+                if (r.code === 0) {
+                    // The agent had nothing to do when the host already served the release.
+                    if (unchanged(r.stdout)) return `${coop.id} on ${h.name}: already serves the release; nothing to switch`;
+                    return `fast path: ${coop.id} on ${h.name} switched to the retained release in ${Date.now() - started} ms`;
+                }
                 if (r.code === 3) return `${coop.id} on ${h.name}: the release is no longer retained; pulumi up will pull and deploy it`;
                 return `${coop.id} on ${h.name}: the fast switch failed (${r.stderr.trim().split("\n").pop()}); pulumi up will deploy it`;
             });
         }),
     );
     return said.filter(Boolean);
+}
+
+/** The agent's deploy report says it changed nothing. */
+function unchanged(stdout: string): boolean {
+    try {
+        return DeployReport.parse(JSON.parse(stdout)).changed === false;
+    } catch {
+        return false;
+    }
 }
 
 /** The plan against the stack's live release, or the refusal's reason. */
