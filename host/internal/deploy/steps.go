@@ -196,8 +196,9 @@ func startSlot(ctx context.Context, eng Engine, spec engine.Spec) error {
 }
 
 // switchProxy has the proxy check the new slot's health and switch to it. While the switch
-// runs, its handle (an exec id, or the host process's pid) is kept in the co-op's directory: if this process dies, the switch goes on
-// in the proxy and the next deploy waits for it (waitForInterruptedSwitch).
+// runs, its handle (an exec id, or the host process's pid) is kept in the co-op's directory: if
+// this process dies, the switch goes on in the proxy and the next deploy waits for it
+// (waitForInterruptedSwitch).
 func switchProxy(ctx context.Context, prx Proxy, d proxy.Deployment, dir string) error {
 	marker := filepath.Join(dir, switchMarker)
 	err := prx.Deploy(ctx, d, func(handle string) error {
