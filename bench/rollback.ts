@@ -14,6 +14,8 @@ import { buildLoadgen, get, images, printFigures, sleep, startLoad } from "./com
 
 const STACK_FILE = path.join(ROOT, "Pulumi.local.yaml");
 const RATE = Number(process.env.BENCH_RATE ?? 500);
+/** What rollback prints when it switched alpha itself (not the pulumi up it runs after, which would reuse the slot too). */
+const SWITCHED = /fast path: alpha on \S+ switched/;
 
 function must(ok: boolean, what: string): void {
     if (!ok) throw new Error(what);
@@ -73,8 +75,7 @@ async function main(): Promise<void> {
         // In the rollback window (the stack's default): v1's slot still runs, idle; a rollback is a switch.
         const fast = await timed(...rollback(), "v1");
         const fastHost = await lastHostRecord();
-        // Switched by rollback itself, not by the pulumi up it runs after (which would reuse the slot too).
-        must(fastHost.reused && /fast path: alpha on \S+ switched/.test(fast.out), `the in-window rollback did not switch to the idle slot:\n${fast.out}`);
+        must(fastHost.reused && SWITCHED.test(fast.out), `the in-window rollback did not switch to the idle slot:\n${fast.out}`);
 
         // After the window: back to v2, then v1's slot stopped (as the host's watch stops it once
         // its window ends); a rollback starts it, waits for its health and switches.
@@ -82,7 +83,7 @@ async function main(): Promise<void> {
         await exec(localTarget(), `docker stop $(docker ps -q --filter label=coop.id=alpha --filter label=coop.image=${img["demo:v1"]}) >/dev/null`);
         const stopped = await timed(...rollback(), "v1");
         const stoppedHost = await lastHostRecord();
-        must(stoppedHost.reused && /fast path: alpha on \S+ switched/.test(stopped.out), `the rollback to the stopped slot did not reuse it:\n${stopped.out}`);
+        must(stoppedHost.reused && SWITCHED.test(stopped.out), `the rollback to the stopped slot did not reuse it:\n${stopped.out}`);
 
         // Pull path: back to v2, then v1's slot and image pruned from the host, then roll back to v1.
         await timed(...rollback(), "v2");

@@ -152,6 +152,18 @@ func proxySpec(ctx context.Context, eng *engine.Engine, prx *proxy.Proxy, h rele
 	return proxy.ContainerSpec(h, deploy.LabelManaged, socketDir, prx.RunDir()), nil
 }
 
+// installProxyClient writes the proxy's binary to the host's copy (proxy.Proxy.Client), whole.
+func installProxyClient(ctx context.Context, prx *proxy.Proxy) error {
+	b, err := prx.ClientBinary(ctx)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(prx.Dir, 0o700); err != nil {
+		return err
+	}
+	return writeFileAtomic(prx.Client(), b, 0o700)
+}
+
 // hostUp creates the network when it is missing, and (re)creates the proxy when its config
 // changed or it does not run, then waits for it to answer. It holds the host's lock (when root
 // is set: one host-up, host-down or reconcile at a time) and only then reads the host document
@@ -237,7 +249,7 @@ func hostUp(ctx context.Context, eng *engine.Engine, root, by string, doc func()
 	if prx.Dir != "" {
 		if _, err := os.Stat(prx.Client()); rep.Proxy.Changed || errors.Is(err, os.ErrNotExist) {
 			// Without the copy, commands go through exec: slower, still right.
-			if err := prx.InstallClient(ctx); err != nil {
+			if err := installProxyClient(ctx, prx); err != nil {
 				log("warning: %v (the proxy's commands go through docker exec)", err)
 			}
 		}

@@ -401,18 +401,15 @@ func (p *Proxy) Direct() (string, bool) {
 	return p.Client(), true
 }
 
-// InstallClient copies the proxy container's binary to the host (Client), replacing what was
-// there: host-up calls it whenever it (re)creates the proxy, so that the copy speaks the
-// running proxy's protocol.
-func (p *Proxy) InstallClient(ctx context.Context) error {
+// ClientBinary is the proxy container's kamal-proxy binary, for the host's copy (Client):
+// host-up writes it whenever it (re)creates the proxy, so that the copy speaks the running
+// proxy's protocol.
+func (p *Proxy) ClientBinary(ctx context.Context) ([]byte, error) {
 	b, err := p.Engine.CopyFile(ctx, Container, Binary)
 	if err != nil {
-		return fmt.Errorf("copying kamal-proxy's binary to the host: %w", err)
+		return nil, fmt.Errorf("copying kamal-proxy's binary to the host: %w", err)
 	}
-	if err := os.MkdirAll(p.Dir, 0o700); err != nil {
-		return err
-	}
-	return writeExecutable(p.Client(), b)
+	return b, nil
 }
 
 // RemoveClient removes the host's copy of the proxy's binary (before the proxy is recreated:
@@ -425,21 +422,6 @@ func (p *Proxy) RemoveClient() error {
 		return err
 	}
 	return nil
-}
-
-// writeExecutable writes an executable whole or not at all (temp file, then rename).
-func writeExecutable(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // gone already once renamed
-	_, werr := tmp.Write(b)
-	merr := tmp.Chmod(0o700)
-	if err := errors.Join(werr, merr, tmp.Close()); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 // ClientHandle is the handle of a command run on the host: its pid and start time.
