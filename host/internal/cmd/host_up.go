@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"coop/host/internal/atomicfile"
 	"coop/host/internal/deploy"
 	"coop/host/internal/engine"
 	"coop/host/internal/lock"
@@ -84,7 +85,7 @@ func saveHost(root string, h release.Host) error {
 	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, b) {
 		return nil // a reconcile's own document, read from the file: nothing to write
 	}
-	return writeFileAtomic(path, b, 0o644)
+	return atomicfile.Write(path, b, 0o644)
 }
 
 // loadHost reads ROOT/host.json; ok is false when host-up never saved one.
@@ -102,27 +103,6 @@ func loadHost(root string) (release.Host, bool, error) {
 		return release.Host{}, false, fmt.Errorf("%s: %w", filepath.Join(root, HostFile), err)
 	}
 	return h, true, nil
-}
-
-// writeFileAtomic writes a file whole or not at all (temp file, then rename).
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // gone already once renamed
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 // proxyDir is the host's proxy directory (proxy.Proxy.Dir) under ROOT.
@@ -161,7 +141,7 @@ func installProxyClient(ctx context.Context, prx *proxy.Proxy) error {
 	if err := os.MkdirAll(prx.Dir, 0o700); err != nil {
 		return err
 	}
-	return writeFileAtomic(prx.Client(), b, 0o700)
+	return atomicfile.Write(prx.Client(), b, 0o700)
 }
 
 // hostUp creates the network when it is missing, and (re)creates the proxy when its config

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"coop/host/internal/atomicfile"
 	"coop/host/internal/backup"
 	"coop/host/internal/engine"
 	"coop/host/internal/lock"
@@ -202,7 +203,7 @@ func startSlot(ctx context.Context, eng Engine, spec engine.Spec) error {
 func switchProxy(ctx context.Context, prx Proxy, d proxy.Deployment, dir string) error {
 	marker := filepath.Join(dir, switchMarker)
 	err := prx.Deploy(ctx, d, func(handle string) error {
-		return writeFileAtomic(marker, []byte(handle+"\n"), 0o600)
+		return atomicfile.Write(marker, []byte(handle+"\n"), 0o600)
 	})
 	// The marker goes once the switch is known to have ended: it succeeded or kamal-proxy said
 	// no. When the engine's answer was lost instead, the switch may still run: it stays.
@@ -248,7 +249,7 @@ func keepOldSlot(dir string, retirer Retirer, startTime func(int) (uint64, error
 	if startTime != nil {
 		start, _ = startTime(pid)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, stoppingMarker), fmt.Appendf(nil, "%d %d\n", pid, start), 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, stoppingMarker), fmt.Appendf(nil, "%d %d\n", pid, start), 0o600); err != nil {
 		log("warning: %v", err)
 	}
 }
@@ -333,7 +334,7 @@ func saveRelease(dir string, rel release.Release) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, ReleaseFile), append(b, '\n'), 0o644)
+	return atomicfile.Write(filepath.Join(dir, ReleaseFile), append(b, '\n'), 0o644)
 }
 
 // lastRecord is the release record's last line; ok is false when there is none.
@@ -416,29 +417,6 @@ func lastLines(out []byte, n int) []byte {
 	return []byte(strings.Join(lines, "\n") + "\n")
 }
 
-// writeFileAtomic writes a file whole or not at all (temp file, then rename).
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
-
 // StaleFile lists, one a line, the release keys a database restore made stale: their migrations
 // ran against a database that was then put back to before them.
 const StaleFile = "stale-releases"
@@ -491,5 +469,5 @@ func unmarkStale(dir, key string) error {
 	if len(keep) == 0 {
 		return os.Remove(filepath.Join(dir, StaleFile))
 	}
-	return writeFileAtomic(filepath.Join(dir, StaleFile), []byte(strings.Join(keep, "\n")+"\n"), 0o600)
+	return atomicfile.Write(filepath.Join(dir, StaleFile), []byte(strings.Join(keep, "\n")+"\n"), 0o600)
 }

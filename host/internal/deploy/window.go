@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"coop/host/internal/atomicfile"
 	"coop/host/internal/engine"
 )
 
@@ -56,7 +57,7 @@ func WindowEnded(dir string, now time.Time) bool {
 }
 
 func openWindow(dir, slot string, until time.Time) error {
-	return writeFileAtomic(filepath.Join(dir, windowFile), fmt.Appendf(nil, "%d %s\n", until.Unix(), slot), 0o600)
+	return atomicfile.Write(filepath.Join(dir, windowFile), fmt.Appendf(nil, "%d %s\n", until.Unix(), slot), 0o600)
 }
 
 func closeWindow(dir string) error {
