@@ -278,9 +278,10 @@ type Deployment struct {
 	TLS            bool
 }
 
-// Args is the deployment as kamal-proxy's command line (argv, run through exec: no shell).
+// Args is the deployment as kamal-proxy's arguments, from the verb on (Command runs them,
+// through exec or the host's client: no shell).
 func (d Deployment) Args() []string {
-	args := []string{Binary, "deploy", d.Service,
+	args := []string{"deploy", d.Service,
 		"--target", d.Target,
 		"--health-check-path", d.HealthPath,
 		"--health-check-interval", d.HealthInterval.String(),
@@ -313,7 +314,7 @@ func (e *RefusedError) Error() string {
 // the host process's ClientHandle, once it has. The error of a refused deployment ends with
 // kamal-proxy's last line of output.
 func (p *Proxy) Deploy(ctx context.Context, d Deployment, started func(handle string) error) error {
-	res, err := p.Command(ctx, d.Args()[1:], started)
+	res, err := p.Command(ctx, d.Args(), started)
 	if err != nil {
 		return err
 	}

@@ -134,7 +134,7 @@ func TestDeploymentArgs(t *testing.T) {
 		HealthInterval: 100 * time.Millisecond, DeployTimeout: 60 * time.Second, DrainTimeout: 30 * time.Second,
 		Hosts: []string{"alpha.example.org", "www.alpha.example.org"},
 	}
-	want := "/kamal-proxy deploy coop-alpha --target coop-alpha-green:8080 --health-check-path /health " +
+	want := "deploy coop-alpha --target coop-alpha-green:8080 --health-check-path /health " +
 		"--health-check-interval 100ms --deploy-timeout 1m0s --drain-timeout 30s " +
 		"--host alpha.example.org --host www.alpha.example.org --tls-redirect=false"
 	if got := strings.Join(d.Args(), " "); got != want {
