@@ -276,6 +276,17 @@ in_registry() {
 		"http://$REGISTRY/v2/$repo/manifests/$digest" 2>/dev/null
 }
 
+# recorded_ref FIELD HASH IMAGE: the reference OUTFILE records for IMAGE when OUTFILE's FIELD is
+# HASH (the image's own inputs are unchanged) and the registry still has it; nothing otherwise.
+recorded_ref() {
+	local ref
+	[[ -f $OUTFILE && $(jq -r --arg f "$1" '.[$f] // empty' "$OUTFILE" 2>/dev/null) == "$2" ]] || return 0
+	ref=$(jq -r --arg i "$3" '.images[$i] // empty' "$OUTFILE")
+	if [[ -n $ref ]] && in_registry "$ref"; then
+		printf '%s\n' "$ref"
+	fi
+}
+
 up_to_date() {
 	local recorded key ref
 	[[ -f $OUTFILE ]] || return 1
@@ -403,13 +414,7 @@ done
 # A static binary, built reproducibly (-trimpath, no VCS stamp, fixed mtime). The
 # image is rebuilt only when the agent's own inputs change: its digest is the
 # version hosts run, and a rebuild gives a new digest even for the same binary.
-agent_ref=""
-if [[ -f $OUTFILE ]] && [[ $(jq -r '.agentInputsHash // empty' "$OUTFILE" 2>/dev/null) == "$AGENT_HASH" ]]; then
-	agent_ref=$(jq -r '.images["coop-agent"] // empty' "$OUTFILE")
-	if [[ -n $agent_ref ]] && ! in_registry "$agent_ref"; then
-		agent_ref=""
-	fi
-fi
+agent_ref=$(recorded_ref agentInputsHash "$AGENT_HASH" coop-agent)
 if [[ -n $agent_ref ]]; then
 	record coop-agent "$agent_ref"
 else
@@ -432,13 +437,7 @@ fi
 # --- the Django stand-in -----------------------------------------------------
 # Rebuilt only when its own inputs change (djangoInputsHash); the root filesystem, the slow part
 # (debootstrap fetches some 40 MB of packages), is kept in the cache by its own key.
-django_ref=""
-if [[ -f $OUTFILE ]] && [[ $(jq -r '.djangoInputsHash // empty' "$OUTFILE" 2>/dev/null) == "$DJANGO_HASH" ]]; then
-	django_ref=$(jq -r '.images.django // empty' "$OUTFILE")
-	if [[ -n $django_ref ]] && ! in_registry "$django_ref"; then
-		django_ref=""
-	fi
-fi
+django_ref=$(recorded_ref djangoInputsHash "$DJANGO_HASH" django)
 django_v2_ref=$(jq -r '.images["django:v2"] // empty' "$OUTFILE" 2>/dev/null || true)
 if [[ -n $django_ref && -n $django_v2_ref ]] && in_registry "$django_v2_ref"; then
 	record django "$django_ref"
@@ -485,13 +484,7 @@ fi
 # pg_dump, pg_restore, psql and /bin/sh with the libraries they load, at their own paths, FROM
 # scratch; rebuilt only when those files change (pgtoolsInputsHash). The agent runs it for a
 # co-op's database backup and restore; libpq reads the connection from PG* variables.
-pgtools_ref=""
-if [[ -f $OUTFILE ]] && [[ $(jq -r '.pgtoolsInputsHash // empty' "$OUTFILE" 2>/dev/null) == "$PGTOOLS_HASH" ]]; then
-	pgtools_ref=$(jq -r '.images["coop-pgtools"] // empty' "$OUTFILE")
-	if [[ -n $pgtools_ref ]] && ! in_registry "$pgtools_ref"; then
-		pgtools_ref=""
-	fi
-fi
+pgtools_ref=$(recorded_ref pgtoolsInputsHash "$PGTOOLS_HASH" coop-pgtools)
 if [[ -n $pgtools_ref ]]; then
 	record coop-pgtools "$pgtools_ref"
 else
@@ -523,11 +516,8 @@ fi
 
 # --- the kamal-proxy image ------------------------------------------------------
 proxy_ref=""
-if [[ -n $KP_BIN && -f $OUTFILE ]] && [[ $(jq -r '.proxyInputsHash // empty' "$OUTFILE" 2>/dev/null) == "$PROXY_HASH" ]]; then
-	proxy_ref=$(jq -r '.images["kamal-proxy"] // empty' "$OUTFILE")
-	if [[ -n $proxy_ref ]] && ! in_registry "$proxy_ref"; then
-		proxy_ref=""
-	fi
+if [[ -n $KP_BIN ]]; then
+	proxy_ref=$(recorded_ref proxyInputsHash "$PROXY_HASH" kamal-proxy)
 fi
 if [[ -n $proxy_ref ]]; then
 	record kamal-proxy "$proxy_ref"
