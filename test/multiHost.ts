@@ -97,13 +97,21 @@ export function balancerStates(): Record<string, string> {
     return Object.fromEntries(rows.map((l) => l.split(",")).map((f) => [f[1], f[17]]));
 }
 
-/** `pulumi up` on the multi stack in the background: resolves with its result when it ends. */
-export function multiUpAsync(...extra: string[]): Promise<RunResult> {
+/** A `pulumi up` running in the background: `done` resolves with its result; `result` is it once ended. */
+export interface BackgroundUp {
+    done: Promise<RunResult>;
+    result: () => RunResult | undefined;
+}
+
+/** `pulumi up` on the multi stack in the background. */
+export function multiUpAsync(...extra: string[]): BackgroundUp {
     const { spawn } = require("node:child_process") as typeof import("node:child_process");
     const p = spawn(path.join(ROOT, "scripts", "pulumi.sh"), ["up", "--yes", "--skip-preview", "--stack", MULTI_STACK, "--non-interactive", ...extra], { cwd: ROOT });
     let stdout = "";
     let stderr = "";
+    let ended: RunResult | undefined;
     p.stdout.on("data", (c) => (stdout += c));
     p.stderr.on("data", (c) => (stderr += c));
-    return new Promise((resolve) => p.on("close", (status) => resolve({ status, stdout, stderr })));
+    const done = new Promise<RunResult>((resolve) => p.on("close", (status) => resolve((ended = { status, stdout, stderr }))));
+    return { done, result: () => ended };
 }

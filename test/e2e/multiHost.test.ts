@@ -8,9 +8,10 @@
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
-import { after, before, describe, it } from "node:test";
+import { after, before, describe, it, TestContext } from "node:test";
 import { images } from "../../bench/common";
 import {
+    BackgroundUp,
     balancerStates,
     MULTI_STACK_FILE,
     keepStackFile,
@@ -32,6 +33,17 @@ const DOMAINS = ["alpha.localhost", "beta.localhost"];
 
 function ok(r: RunResult, what: string): void {
     assert.equal(r.status, 0, `${what}:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
+}
+
+/**
+ * A background `up` and a load through the balancer that end with the test, pass or fail: the
+ * next test never meets a run still going, and the file's process is left nothing to wait for.
+ */
+function endWithTest(t: TestContext, up: BackgroundUp, load?: { stop: () => Promise<unknown> }): void {
+    t.after(async () => {
+        await load?.stop();
+        await up.done;
+    });
 }
 
 /** The version each host's own proxy serves for `domain`, by host name. */
@@ -135,18 +147,21 @@ describe("several hosts behind a load balancer (the multi stack)", { skip }, () 
         ok(multiUp(), "up back on v1");
     });
 
-    it("(b) a host cut off in the middle of a release: up fails naming it, the others serve, a plain up converges", async () => {
+    it("(b) a host cut off in the middle of a release: up fails naming it, the others serve, a plain up converges", async (t) => {
         setCoopImage(0, images()["demo:v2"]);
         const load = steadyLoad("alpha.localhost");
         const up = multiUpAsync();
+        endWithTest(t, up, load);
         // The release has reached the first host: cut the second off before it gets there.
         const deadline = Date.now() + 120000;
         while ((await versionOn("10.231.0.11", "alpha.localhost")) !== "v2") {
-            assert.ok(Date.now() < deadline, "node-1 never served v2");
+            const early = up.result();
+            assert.ok(!early, early && `up ended (exit ${early.status}) before node-1 served v2:\n${early.stdout.slice(-3000)}\n${early.stderr.slice(-3000)}`);
+            assert.ok(Date.now() < deadline, "node-1 never served v2 within 120 s of the up's start");
             await sleep(100);
         }
         runOk("ip", ["link", "set", "coopv2", "down"]);
-        const r = await up;
+        const r = await up.done;
         const { requests, failed } = await load.stop();
         assert.notEqual(r.status, 0, "up must fail");
         assert.match(r.stdout + r.stderr, /node-2/);
@@ -178,14 +193,13 @@ describe("several hosts behind a load balancer (the multi stack)", { skip }, () 
         let stopped = 0;
         const started = Date.now();
         const down = multiUpAsync();
-        let finished = false;
-        void down.then(() => (finished = true));
-        while (!finished && !stopped) {
+        endWithTest(t, down, load);
+        while (!down.result() && !stopped) {
             if (!outOfBalancer && balancerStates()["node-3"] === "MAINT") outOfBalancer = Date.now();
             if (!stopped && (await versionOn(hosts[2].address, "alpha.localhost")) === undefined) stopped = Date.now();
             await sleep(50);
         }
-        const shrunk = await down;
+        const shrunk = await down.done;
         ok(shrunk, "up with two hosts");
         t.diagnostic(`three to two: ${Math.round((Date.now() - started) / 1000)} s`);
         const { requests, failed } = await load.stop();
@@ -202,9 +216,8 @@ describe("several hosts behind a load balancer (the multi stack)", { skip }, () 
         let servedAll = 0;
         let inBalancer = 0;
         const grow = multiUpAsync();
-        finished = false;
-        void grow.then(() => (finished = true));
-        while (!finished) {
+        endWithTest(t, grow);
+        while (!grow.result()) {
             const state = balancerStates()["node-3"];
             if (!inBalancer && state !== "MAINT") inBalancer = Date.now();
             if (!servedAll) {
@@ -213,7 +226,7 @@ describe("several hosts behind a load balancer (the multi stack)", { skip }, () 
             }
             await sleep(50);
         }
-        ok(await grow, "up with three hosts");
+        ok(await grow.done, "up with three hosts");
         t.diagnostic(`two to three: ${Math.round((Date.now() - started) / 1000)} s since the start`);
         assert.ok(servedAll > 0 && inBalancer > 0, `served at ${servedAll}, in the balancer at ${inBalancer}`);
         assert.ok(servedAll <= inBalancer, "node-3 served every co-op before the balancer sent it traffic");
