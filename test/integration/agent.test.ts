@@ -10,7 +10,7 @@ import { after, before, describe, it } from "node:test";
 import { quote } from "../../components/remote/shell";
 import type { ReleaseDocument } from "../../components/release";
 import { ExecResult, connect, exec, writeFile } from "../../components/remote/ssh";
-import { ROOT, installTool, localHostsUp, localTarget, proxyGet, run, runOk } from "../support";
+import { ROOT, installTool, localHostsUp, localTarget, proxyGet, run, runOk, within } from "../support";
 
 const TOOL = "/opt/coop/bin/coop-agent-it";
 const SENTINEL = "sentinel-secret-3e8a71";
@@ -205,6 +205,10 @@ describe("host agent co-op release (real engine, registry, sshd, proxy)", () => 
     });
 
     it("--only-if-retained exits 3 and changes nothing when the idle slot does not hold the release", async () => {
+        // The last deploy stops its old slot off its own path, after the drain: let that end first,
+        // or it changes the slots under this test's snapshot (the next deploy would wait for it).
+        const stopper = 'p=$(cut -d\' \' -f1 /opt/coop/coops/it-a/stopping.pid 2>/dev/null); [ -n "$p" ] && kill -0 "$p" 2>/dev/null && echo running || echo done';
+        await within(60, "the last deploy's stop of its old slot", async () => (await ok(stopper)) === "done");
         const before = await ok("docker ps -a --filter name=coop-it-a- --format '{{.Names}} {{.State}} {{.Image}}' | sort");
         const r = await deploy("it-a", img["demo:v1"], {}, "--only-if-retained");
         assert.equal(r.code, 3, r.stderr);
