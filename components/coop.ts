@@ -17,7 +17,11 @@ export interface CoopArgs {
     root: string;
     /** Obtain certificates for the co-op's domains on the hosts (no load balancer in front). */
     tls: boolean;
-    /** The database backup before migrations (a secret); absent: none is taken. */
+    /**
+     * The database backup before migrations (a secret); absent: none is taken. Only the first
+     * host takes it: its migrations run first against the shared database, so a dump taken on a
+     * later host would already hold them.
+     */
     backup?: pulumi.Output<BackupSection>;
 }
 
@@ -44,6 +48,7 @@ export class Coop extends pulumi.ComponentResource {
         this.releases = {};
         this.reports = {};
         let previous: pulumi.Resource | undefined;
+        const backup = args.backup && pulumi.secret(args.backup);
         for (const host of args.hosts) {
             const doc = releaseDocument(c, { network: host.network, tls: args.tls });
             const release = new CoopRelease(
@@ -57,7 +62,7 @@ export class Coop extends pulumi.ComponentResource {
                     configFiles: c.configFiles,
                     deleteData: c.deleteDataOnRemove,
                     timeoutMs: deployTimeoutMs(doc),
-                    ...(args.backup ? { backup: pulumi.secret(args.backup) } : {}),
+                    ...(backup && host === args.hosts[0] ? { backup } : {}),
                 },
                 { parent: this, dependsOn: [host, ...(previous ? [previous] : [])] },
             );

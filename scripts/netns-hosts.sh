@@ -18,13 +18,17 @@
 #     docker0 inside the namespace) under a supervisor that starts it again 2 s after it ends, as
 #     docker.service's Restart=always does; sshd on 10.231.0.(10+i):22 with its own pinned ed25519
 #     host key, key-only login for the deploy user; the agent's `watch` as the deploy user under a
-#     supervisor (coop-agent.service); and a relay of 127.0.0.1:5001 to the registry (below).
+#     supervisor (coop-agent.service); and relays of the registry's port and the local data
+#     services' ports to this machine (below).
 #
 # The images stay in the one registry on 127.0.0.1:5001 (content-addressed, the refs in config name
 # that address): a relay in the root namespace listens on 10.231.0.1:5001 and each host relays its
-# own 127.0.0.1:5001 there, so every host pulls by the same digest refs as the single local host,
-# and nothing is pushed twice. (A registry of our own on the bridge would need every image pushed
-# again under another address, and refs that differ from the local stack's.)
+# own port 5001 there, so every host pulls by the same digest refs as the single local host, and
+# nothing is pushed twice. (A registry of our own on the bridge would need every image pushed
+# again under another address, and refs that differ from the local stack's.) The local stack's
+# PostgreSQL and S3 server (scripts/local-data.sh, .local/data.json) are relayed the same way, so
+# the hosts reach the one database and the one backup store at the addresses the stack's config
+# names, as droplets reach the managed cluster and Spaces.
 #
 # haproxy (Debian's) on 127.0.0.1:COOP_LB_PORT (8090) in the root namespace: round robin over the
 # hosts' proxies (10.231.0.(10+i):8080), a TCP connect check of each every second, a host failing
@@ -87,13 +91,24 @@ netns_up() {
   ip -n "$ns" route replace default via "$BRIDGE_IP"
 }
 
-# relay_up: the root namespace's end of the registry relay, on the bridge address only.
-relay_up() {
-  pid_alive "$STATE/relay.pid" && return
-  say "relaying $BRIDGE_IP:$REGISTRY_PORT to the registry on 127.0.0.1:$REGISTRY_PORT"
-  setsid socat "TCP-LISTEN:$REGISTRY_PORT,bind=$BRIDGE_IP,fork,reuseaddr" "TCP:127.0.0.1:$REGISTRY_PORT" \
-    >>"$STATE/relay.log" 2>&1 </dev/null &
-  echo $! >"$STATE/relay.pid"
+# relayed_ports: the ports of this machine's loopback that the hosts reach as their own: the
+# registry's, and PostgreSQL's and the S3 server's once scripts/local-data.sh has run.
+relayed_ports() {
+  echo "$REGISTRY_PORT"
+  [[ -f $LOCAL/data.json ]] || return 0
+  jq -r '.postgres.port, (.objectStore.endpoint | capture(":(?<port>[0-9]+)$").port)' "$LOCAL/data.json"
+}
+
+# relays_up: the root namespace's end of each relay, on the bridge address only.
+relays_up() {
+  local port
+  for port in $(relayed_ports); do
+    pid_alive "$STATE/relay-$port.pid" && continue
+    say "relaying $BRIDGE_IP:$port to 127.0.0.1:$port"
+    setsid socat "TCP-LISTEN:$port,bind=$BRIDGE_IP,fork,reuseaddr" "TCP:127.0.0.1:$port" \
+      >>"$STATE/relay.log" 2>&1 </dev/null &
+    echo $! >"$STATE/relay-$port.pid"
+  done
 }
 
 # --- keys ------------------------------------------------------------------------------------
@@ -170,13 +185,17 @@ host_up() {
 
 # host_main I: runs inside host I's namespaces: its own /run and host root, then its processes.
 host_main() {
-  local dir
+  local dir port
   dir=$(host_dir "$1")
   mount --bind "$dir/run" /run
   mount --bind "$dir/root" "$HOST_ROOT"
   mkdir -p /run/sshd
   rm -f /run/docker.pid /run/docker.sock /run/sshd.pid
-  socat "TCP-LISTEN:$REGISTRY_PORT,bind=127.0.0.1,fork,reuseaddr" "TCP:$BRIDGE_IP:$REGISTRY_PORT" &
+  # Each relayed port on every address of the host: its containers reach the database at their
+  # bridge's address, as they reach this machine's on the single local host.
+  for port in $(relayed_ports); do
+    socat "TCP-LISTEN:$port,fork,reuseaddr" "TCP:$BRIDGE_IP:$port" &
+  done
   supervise_dockerd "$1" &
   echo $! >"$dir/dockerd-supervisor.pid"
   /usr/sbin/sshd -D -f "$dir/ssh/sshd_config" -E "$dir/sshd.log" &
@@ -316,7 +335,7 @@ cmd_up() {
   deploy_user
   keys_up
   bridge_up
-  relay_up
+  relays_up
   for ((i = 1; i <= COUNT; i++)); do host_up "$i"; done
   for ((i = 1; i <= COUNT; i++)); do
     wait_for 90 "$(host_name "$i")" host_ready "$i" ||
@@ -365,13 +384,13 @@ cmd_down() {
   done
   stop_pidfile "$STATE/haproxy.pid" 10
   for ((i = 1; i <= n; i++)); do host_down "$i"; done
-  stop_pidfile "$STATE/relay.pid" 5
+  for f in "$STATE"/relay*.pid; do [[ -f $f ]] && stop_pidfile "$f" 5; done
   ip link show "$BRIDGE" >/dev/null 2>&1 && ip link del "$BRIDGE"
   rm -f "$LOCAL/machine.multi.json"
 }
 
 cmd_status() {
-  local i dir
+  local i dir port
   for ((i = 1; i <= COUNT; i++)); do
     dir=$(host_dir "$i")
     if pid_alive "$dir/host.pid" && host_ready "$i"; then
@@ -380,7 +399,9 @@ cmd_status() {
       echo "$(host_name "$i"): down"
     fi
   done
-  pid_alive "$STATE/relay.pid" && echo "registry relay: up on $BRIDGE_IP:$REGISTRY_PORT" || echo "registry relay: down"
+  for port in $(relayed_ports); do
+    pid_alive "$STATE/relay-$port.pid" && echo "relay of port $port: up on $BRIDGE_IP" || echo "relay of port $port: down"
+  done
   if pid_alive "$STATE/haproxy.pid"; then
     echo "haproxy: up on 127.0.0.1:$LB_PORT"
     echo "show stat" | socat - "UNIX-CONNECT:$STATE/haproxy.sock" |

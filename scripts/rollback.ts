@@ -30,12 +30,12 @@ interface Offer {
     backup: BackupEntry;
 }
 
-/** Each co-op's backup section, from the stack's secret output (none: backups are off). */
+/** Each co-op's backup section, from the stack's secret output (asked only when coop:backups is set: a failed read is an error). */
 async function backupSections(stack: string): Promise<Record<string, BackupSection>> {
     try {
         return JSON.parse(await cli(["stack", "output", "backupSections", "--stack", stack, "--json", "--show-secrets"])) ?? {};
-    } catch {
-        return {};
+    } catch (e) {
+        fail(`reading the stack's backup sections (pulumi stack output backupSections) failed: ${(e as Error).message}; nothing was changed`);
     }
 }
 

@@ -12,9 +12,12 @@ import { machineFile } from "../components/config/machineFile";
 /** The repository root (this file runs from build/scripts/). */
 export const ROOT = path.resolve(__dirname, "..", "..");
 
-/** The local stack's documented passphrase, unless the caller set one (every other stack needs its own). */
+/** The stacks whose secrets are encrypted under the documented passphrase (scripts/pulumi.sh names the same two). */
+const DOCUMENTED_PASSPHRASE_STACKS = ["local", "multi"];
+
+/** The documented passphrase for the local and multi stacks, unless the caller set one (every other stack needs its own). */
 export function useLocalPassphrase(name: string): void {
-    if (name === "local" && !process.env.PULUMI_CONFIG_PASSPHRASE && !process.env.PULUMI_CONFIG_PASSPHRASE_FILE) {
+    if (DOCUMENTED_PASSPHRASE_STACKS.includes(name) && !process.env.PULUMI_CONFIG_PASSPHRASE && !process.env.PULUMI_CONFIG_PASSPHRASE_FILE) {
         process.env.PULUMI_CONFIG_PASSPHRASE = process.env.COOP_LOCAL_PASSPHRASE;
     }
 }

@@ -97,10 +97,11 @@ export function balancerStates(): Record<string, string> {
     return Object.fromEntries(rows.map((l) => l.split(",")).map((f) => [f[1], f[17]]));
 }
 
-/** A `pulumi up` running in the background: `done` resolves with its result; `result` is it once ended. */
+/** A `pulumi up` running in the background: `done` resolves with its result; `result` is it once ended; `printed` is what it printed so far. */
 export interface BackgroundUp {
     done: Promise<RunResult>;
     result: () => RunResult | undefined;
+    printed: () => string;
 }
 
 /** `pulumi up` on the multi stack in the background. */
@@ -113,5 +114,5 @@ export function multiUpAsync(...extra: string[]): BackgroundUp {
     p.stdout.on("data", (c) => (stdout += c));
     p.stderr.on("data", (c) => (stderr += c));
     const done = new Promise<RunResult>((resolve) => p.on("close", (status) => resolve((ended = { status, stdout, stderr }))));
-    return { done, result: () => ended };
+    return { done, result: () => ended, printed: () => stdout + stderr };
 }
