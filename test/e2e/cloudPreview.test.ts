@@ -130,4 +130,28 @@ describe("pulumi preview of the cloud stacks with the real DigitalOcean provider
             [],
         );
     });
+
+    it("uat with coop:backups: the Spaces bucket, and the backup section on the first droplet's releases only", () => {
+        const pgtools = `registry.digitalocean.com/coop/coop-pgtools@sha256:${"c".repeat(64)}`;
+        const p = cloudProject(work, "uat", (c) => (c["coop:backups"] = { keep: 5, image: pgtools }));
+        for (const key of ["spacesAccessKeyId", "spacesSecretAccessKey"]) {
+            assert.equal(p.pulumi(["config", "set", "--secret", `coop:${key}`, "preview-only", "--stack", "uat"]).status, 0);
+        }
+        const r = p.pulumi(["preview", "--stack", "uat", "--json"], { env: { PULUMI_ENABLE_STREAMING_JSON_PREVIEW: "1" } });
+        const events = r.stdout
+            .split("\n")
+            .filter((l) => l.startsWith("{"))
+            .map((l) => JSON.parse(l) as Record<string, any>);
+        assert.equal(r.status, 0, r.stderr.slice(-2000));
+        const creates = events.filter((e) => e.resourcePreEvent?.metadata.op === "create").map((e) => e.resourcePreEvent.metadata);
+        assert.equal(creates.filter((m) => typeOf(m.urn).endsWith(":SpacesBucket")).length, 1);
+        // The first droplet's migrations change the shared database first: its releases take the dump before them.
+        const withBackup = creates.filter((m) => typeOf(m.urn).endsWith(":CoopRelease") && m.new?.inputs?.backup !== undefined).map((m) => m.urn.split("::").at(-1));
+        const releases = creates.filter((m) => typeOf(m.urn).endsWith(":CoopRelease")).map((m) => m.urn.split("::").at(-1) as string);
+        assert.deepEqual(withBackup.sort(), releases.filter((n) => n.endsWith("/uat-app-1")).sort());
+        assert.ok(
+            releases.some((n) => n.endsWith("/uat-app-2")),
+            releases.join(", "),
+        );
+    });
 });
