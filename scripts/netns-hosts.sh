@@ -377,7 +377,7 @@ host_down() {
 }
 
 cmd_down() {
-  local i n=$COUNT
+  local i f n=$COUNT
   # Every host this script may have started, however many were asked for then.
   for d in "$STATE"/node-*; do
     [[ -d $d ]] && i=${d##*-} && ((i > n)) && n=$i
