@@ -1,7 +1,7 @@
 // Shared by the integration and end-to-end tests: the real local hosts and the real CLI.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { request } from "node:http";
 import * as path from "node:path";
 import { SshTarget } from "../components/remote/ssh";
@@ -120,4 +120,10 @@ export function getVia(address: string, pathname: string, host: string, timeoutM
         req.on("timeout", () => req.destroy());
         req.end();
     });
+}
+
+/** Where the local S3 server keeps `coop`'s database dumps of `stack` (bucket/prefix/coop), and the dumps there now. */
+export function storedBackups(stack: string, coop: string): { dir: string; dumps: () => string[] } {
+    const dir = path.join(ROOT, ".local", "s3", "root", "coop-local-backups", stack, coop);
+    return { dir, dumps: () => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".dump")) : []) };
 }

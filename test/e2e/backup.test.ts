@@ -3,19 +3,19 @@
 // local stack (scripts/local-data.sh), the real S3 server (versitygw) and a real framework's
 // migrations (app/django: v2 adds a table and deletes the visits recorded before it).
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { images, initLocalStack } from "../../bench/common";
 import { exec } from "../../components/remote/ssh";
-import { ROOT, localHostsUp, localTarget, proxyGet, pulumi, run, within } from "../support";
+import { ROOT, localHostsUp, localTarget, proxyGet, pulumi, run, storedBackups, within } from "../support";
 
 const STACK = "it-backup";
 const COOP = "it-backup";
 const SITE = `${COOP}.localhost`;
-/** Where versitygw keeps the local stack's backups of this stack's co-op (bucket/prefix/coop). */
-const STORED = path.join(ROOT, ".local", "s3", "root", "coop-local-backups", STACK, COOP);
+/** Where versitygw keeps the local stack's backups of this stack's co-op. */
+const { dir: STORED, dumps } = storedBackups(STACK, COOP);
 
 describe("backups before migrations and rollback --restore-db (real PostgreSQL, real S3 server, Django)", () => {
     let backend = "";
@@ -29,7 +29,6 @@ describe("backups before migrations and rollback --restore-db (real PostgreSQL, 
         assert.equal(r.status, 200, r.body);
         return JSON.parse(r.body).visits as number;
     };
-    const dumps = () => (existsSync(STORED) ? readdirSync(STORED).filter((f) => f.endsWith(".dump")) : []);
 
     before(() => {
         localHostsUp();

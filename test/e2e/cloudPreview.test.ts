@@ -27,6 +27,13 @@ interface Step {
 
 const typeOf = (urn: string): string => urn.split("::")[2].split("$").at(-1)!;
 
+/** The engine's events in a preview's streaming JSON output (PULUMI_ENABLE_STREAMING_JSON_PREVIEW), one a line. */
+const streamedEvents = (stdout: string): Array<Record<string, any>> =>
+    stdout
+        .split("\n")
+        .filter((l) => l.startsWith("{"))
+        .map((l) => JSON.parse(l) as Record<string, any>);
+
 describe("pulumi preview of the cloud stacks with the real DigitalOcean provider", { skip }, () => {
     let work = "";
 
@@ -51,10 +58,7 @@ describe("pulumi preview of the cloud stacks with the real DigitalOcean provider
                 },
             );
             const seconds = (Date.now() - started) / 1000;
-            const events = r.stdout
-                .split("\n")
-                .filter((l) => l.startsWith("{"))
-                .map((l) => JSON.parse(l) as Record<string, any>);
+            const events = streamedEvents(r.stdout);
             const diagnostics = events.filter((e) => e.diagnosticEvent).map((e) => e.diagnosticEvent as { severity: string; message: string });
             assert.equal(
                 r.status,
@@ -110,10 +114,7 @@ describe("pulumi preview of the cloud stacks with the real DigitalOcean provider
                 env: { PULUMI_ENABLE_STREAMING_JSON_PREVIEW: "1" },
             },
         );
-        const events = r.stdout
-            .split("\n")
-            .filter((l) => l.startsWith("{"))
-            .map((l) => JSON.parse(l) as Record<string, any>);
+        const events = streamedEvents(r.stdout);
         assert.equal(
             r.status,
             0,
@@ -138,10 +139,7 @@ describe("pulumi preview of the cloud stacks with the real DigitalOcean provider
             assert.equal(p.pulumi(["config", "set", "--secret", `coop:${key}`, "preview-only", "--stack", "uat"]).status, 0);
         }
         const r = p.pulumi(["preview", "--stack", "uat", "--json"], { env: { PULUMI_ENABLE_STREAMING_JSON_PREVIEW: "1" } });
-        const events = r.stdout
-            .split("\n")
-            .filter((l) => l.startsWith("{"))
-            .map((l) => JSON.parse(l) as Record<string, any>);
+        const events = streamedEvents(r.stdout);
         assert.equal(r.status, 0, r.stderr.slice(-2000));
         const creates = events.filter((e) => e.resourcePreEvent?.metadata.op === "create").map((e) => e.resourcePreEvent.metadata);
         assert.equal(creates.filter((m) => typeOf(m.urn).endsWith(":SpacesBucket")).length, 1);

@@ -9,7 +9,7 @@
 // relayed to the hosts): one dump per release, taken on the first host before its migrations, and
 // `rollback --restore-db` holds the co-op on every host, restores the rows and puts the old release back.
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it, TestContext } from "node:test";
 import { images } from "../../bench/common";
@@ -30,7 +30,7 @@ import {
     setCoopImage,
     versionOn,
 } from "../multiHost";
-import { ROOT, RunResult, getVia, run, runOk } from "../support";
+import { ROOT, RunResult, getVia, run, runOk, storedBackups } from "../support";
 
 const skip = multiHostSkipReason();
 const DOMAINS = ["alpha.localhost", "beta.localhost"];
@@ -244,8 +244,7 @@ describe("several hosts behind a load balancer (the multi stack)", { skip }, () 
         const yaml = require("js-yaml") as { load(t: string): any; dump(v: unknown): string };
         const hosts = multiMachine().hosts;
         const site = "gamma.localhost";
-        const stored = path.join(ROOT, ".local", "s3", "root", "coop-local-backups", MULTI_STACK, "gamma");
-        const dumps = () => (existsSync(stored) ? readdirSync(stored).filter((f) => f.endsWith(".dump")) : []);
+        const { dir: stored, dumps } = storedBackups(MULTI_STACK, "gamma");
         const visits = async (): Promise<number> => {
             const r = await getVia(multiMachine().loadBalancer.address, "/", site);
             assert.equal(r.status, 200, r.body);
