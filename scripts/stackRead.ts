@@ -1,13 +1,16 @@
-// Reading a stack through the CLI, with nothing heavy imported: the commands that read a stack
-// (rollback, status, logs, releases) import this first, so that the CLI runs while the rest of
-// the command loads. Each CLI run costs about half a second of CPU before it reads anything, and
-// rollback's fast path waits for it: one run for a stack on this machine's hosts, two for a cloud
-// stack. The CLI reads one file per update of the history, which only grows: what runs on the
+// Reading a stack, with nothing heavy imported: the commands that read a stack (rollback, status,
+// logs, releases) import this first, so that the reading runs while the rest of the command
+// loads. The CLI reads one file per update of the history, which only grows: what runs on the
 // hosts needs only the newest updates (a page), and the whole history is read only to number it.
+// Each CLI run costs about half a second of CPU before it reads anything, and under load that was
+// the longest wait before rollback's switch: a page of a stack on this machine's hosts (no
+// secrets needed) is read from a file backend's own files (backendHistory.ts), without the CLI.
+// Whole histories, secrets and outputs come from the CLI.
 import { execFile } from "child_process";
 import { existsSync } from "fs";
 import * as path from "path";
 import { machineFile } from "../components/config/machineFile";
+import { backendHistory, fileBackendDir, projectName } from "./backendHistory";
 
 /** The repository root (this file runs from build/scripts/). */
 export const ROOT = path.resolve(__dirname, "..", "..");
@@ -63,12 +66,21 @@ export interface ReadOptions {
     reach?: boolean;
 }
 
+/** The newest {@link PAGE} of the stack's history from a file backend's files, as the CLI prints it; undefined when they cannot be read so. */
+function pageFromBackend(name: string): string | undefined {
+    const dir = fileBackendDir(process.env.PULUMI_BACKEND_URL);
+    const project = dir && projectName(ROOT);
+    const page = project ? backendHistory(dir, project, name, PAGE) : undefined;
+    return page && JSON.stringify(page);
+}
+
 const reads = new Map<string, Promise<RawStack>>();
 
 /**
  * Starts reading the stack, once per process and kind of read: later calls get the same reading.
  * A command that reaches the hosts needs the deploy key and the hosts: a stack on this machine's
- * hosts has both in its machine file, so one run reads it; any other stack's deploy key is a
+ * hosts has both in its machine file, so its history alone is read (a page from a file backend's
+ * files, without the CLI); any other stack's deploy key is a
  * secret of the live update's config, and its hosts are outputs. A command that does not reach
  * them (a listing) reads the history alone, without secrets.
  */
@@ -79,8 +91,10 @@ export function startStackRead(name: string, { whole = false, reach = true }: Re
     let read = reads.get(key);
     if (!read) {
         useLocalPassphrase(name);
+        const fromFiles = whole || remote ? undefined : pageFromBackend(name);
         read = Promise.all([
-            cli(["stack", "history", "--stack", name, "--json", "--page-size", whole ? "1000000" : String(PAGE), "--page", "1", ...(remote ? ["--show-secrets"] : [])]),
+            fromFiles ??
+                cli(["stack", "history", "--stack", name, "--json", "--page-size", whole ? "1000000" : String(PAGE), "--page", "1", ...(remote ? ["--show-secrets"] : [])]),
             remote ? cli(["stack", "output", "--stack", name, "--json"]) : undefined,
         ]).then(([history, outputs]) => ({ history, outputs }));
         // A command that stops on a bad argument before it reads the stack must not die of this.

@@ -2,10 +2,12 @@
 // health check fails, rollback (v1 back, by a proxy switch), the release list, rollback --to the
 // v2 update, and every refusal leaving the stack file and the history as they were.
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { exec } from "../../components/remote/ssh";
+import { backendHistory, fileBackendDir } from "../../scripts/backendHistory";
 import { ROOT, RunResult, localHostsUp, localTarget, proxyGet, pulumi, run } from "../support";
 
 const STACK_FILE = path.join(ROOT, "Pulumi.local.yaml");
@@ -24,6 +26,25 @@ function releases(): Array<{ number: number; kind: string; result: string; image
     const r = script("releases", ["--stack", "local", "--json"]);
     assert.equal(r.status, 0, r.stderr);
     return JSON.parse(r.stdout).releases;
+}
+
+/** What the project's environment (scripts/env.sh) sets `name` to. */
+const projectEnv = (name: string): string => run("bash", ["-c", `source scripts/env.sh && printf %s "$${name}"`]).stdout;
+
+/**
+ * A `pulumi` first on PATH that writes each command line it runs to a log, then runs the pinned
+ * CLI: which CLI runs a command started, and in what order.
+ */
+function loggedCli(): { env: NodeJS.ProcessEnv; calls: () => string[] } {
+    const dir = mkdtempSync(path.join(tmpdir(), "coop-cli-"));
+    const log = path.join(dir, "calls.log");
+    const real = run("bash", ["-c", "source scripts/env.sh && command -v pulumi"]).stdout.trim();
+    writeFileSync(path.join(dir, "pulumi"), `#!/bin/sh\nprintf '%s\\n' "$*" >> '${log}'\nexec '${real}' "$@"\n`, { mode: 0o755 });
+    writeFileSync(log, "");
+    return {
+        env: { PATH: `${dir}:${path.dirname(real)}:${process.env.PATH}` },
+        calls: () => readFileSync(log, "utf8").trim().split("\n").filter(Boolean),
+    };
 }
 
 function setAlpha(image: string): void {
@@ -71,8 +92,23 @@ describe("releases and rollback (real CLI, local stack)", () => {
     it("rollback puts v1 back by switching to the slot that still holds it, and says what to commit", async () => {
         // A page of three updates holds v3 (failed), v2 (live) and v1: the switch is planned on it,
         // and the numbers printed come from the whole history.
-        const r = script("rollback", ["--stack", "local"], { COOP_HISTORY_PAGE: "3" });
+        const cli = loggedCli();
+        const r = script("rollback", ["--stack", "local"], { COOP_HISTORY_PAGE: "3", ...cli.env });
         assert.equal(r.status, 0, r.stdout + r.stderr);
+        // The page came from the file backend's files: before the up, the only history the CLI
+        // read is the whole (the Automation API's up reads one more after it).
+        const calls = cli.calls();
+        const histories = calls
+            .slice(
+                0,
+                calls.findIndex((c) => c.startsWith("up ")),
+            )
+            .filter((c) => c.startsWith("stack history"));
+        assert.deepEqual(
+            histories.map((c) => /--page-size (\d+)/.exec(c)?.[1]),
+            ["1000000"],
+            calls.join("\n"),
+        );
         assert.match(r.stdout, new RegExp(`rollback of stack local to update ${n.v1} .*live now: update ${n.v2}`));
         assert.match(r.stdout, /warning: alpha: migrations ran with update \d+ \(after update \d+\); they are not rolled back/);
         // Exactly the line it changed, from what to what; nothing else of the working copy.
@@ -83,6 +119,17 @@ describe("releases and rollback (real CLI, local stack)", () => {
         const last = JSON.parse(host.stdout);
         assert.deepEqual([last.image, last.reused], [img["demo:v1"], true], "a proxy switch: no pull, no migration");
         n.rollback = releases().length;
+    });
+
+    it("a page read from the file backend's files is the page the CLI prints", () => {
+        // The history now: v1, v2, the failed v3 and the rollback, with a secret and object config.
+        const dir = fileBackendDir(projectEnv("PULUMI_BACKEND_URL"));
+        assert.ok(dir, "the project's backend is a file backend");
+        for (const size of [1, 3, 1000]) {
+            const cli = pulumi(["stack", "history", "--stack", "local", "--json", "--page-size", String(size), "--page", "1"]);
+            assert.equal(cli.status, 0, cli.stderr);
+            assert.deepEqual(backendHistory(dir, "coop", "local", size), JSON.parse(cli.stdout), `page of ${size}`);
+        }
     });
 
     it("releases lists the four updates with their results and digests", () => {
