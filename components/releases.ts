@@ -170,6 +170,36 @@ export function planRollback(releases: Release[], current: Record<string, string
     return { target, current: live, changes, warnings, migrated };
 }
 
+/** A database backup in the store, as the agent's `backups` lists it (oldest first). */
+export interface StoredBackup {
+    key: string;
+    bytes: number;
+    time: string;
+    /** The image of the release it preceded. */
+    before: string;
+    /** The image that served while it was taken. */
+    live: string;
+}
+
+/**
+ * The backup that puts `coop`'s database back as it was when `target` served: the first one
+ * taken before the first release after the target whose migrations ran (while the target's image
+ * served, before that release's image). The first: a stack that took a dump on every host (before
+ * one dump a release) holds several for that release, and only the first host's was taken before
+ * any migration. Failing that, the newest taken while the target's image served. `stored` is the
+ * agent's list, oldest first.
+ */
+export function backupBefore(releases: Release[], target: Release, coop: string, stored: StoredBackup[]): StoredBackup | undefined {
+    const live = target.images[coop];
+    const whileLive = stored.filter((b) => b.live === live);
+    for (const r of releases) {
+        if (r.number <= target.number || r.kind !== "update" || !r.changed.includes(coop) || !r.migrating.includes(coop)) continue;
+        const before = whileLive.find((b) => b.before === r.images[coop]);
+        if (before) return before;
+    }
+    return whileLive.pop();
+}
+
 function short(image: string | undefined): string {
     if (!image) {
         return "-";

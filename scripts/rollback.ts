@@ -8,26 +8,17 @@
 import "./stackRead";
 import * as path from "path";
 import { BackupSection, DeployReport, releaseDocument } from "../components/release";
-import { RollbackPlan, RollbackError, liveRelease, planRollback, releasesFromHistory } from "../components/releases";
+import { RollbackPlan, RollbackError, StoredBackup, backupBefore, liveRelease, planRollback, releasesFromHistory } from "../components/releases";
 import { render } from "../components/remote/shell";
 import { DeployedStack, ROOT, cli, closeConnections, currentCoops, fail, openStack, parseArgs, readHistory, readStack } from "./stackTools";
 
 const USAGE = "usage: npm run rollback -- --stack S [--to N] [--coop ID] [--preview] [--restore-db | --keep-db]";
 
-/** A database backup in the store, as the agent's `backups` lists it. */
-interface BackupEntry {
-    key: string;
-    bytes: number;
-    time: string;
-    before: string;
-    live: string;
-}
-
 /** What a co-op's rollback can restore: the backup taken while the target release served, before the migrations after it. */
 interface Offer {
     coop: string;
     section: BackupSection;
-    backup: BackupEntry;
+    backup: StoredBackup;
 }
 
 /** Each co-op's backup section, from the stack's secret output (asked only when coop:backups is set: a failed read is an error). */
@@ -40,9 +31,9 @@ async function backupSections(stack: string): Promise<Record<string, BackupSecti
 }
 
 /**
- * For each co-op whose migrations ran after the target: the newest backup the agent took while the
- * target's image served (the one before the first migration that followed it), asked of the
- * first host's agent (the store is shared; the hosts are not asked one by one).
+ * For each co-op whose migrations ran after the target: the backup taken before the first of
+ * them ({@link backupBefore}), from the list of the first host's agent (the store is shared; the
+ * hosts are not asked one by one).
  */
 async function findOffers(stack: string, deployed: DeployedStack, plan: RollbackPlan, migrated: string[]): Promise<{ offers: Offer[]; missing: string[] }> {
     // Without coop:backups no dump was taken: the stack's outputs are not read (it costs a CLI run).
@@ -59,8 +50,8 @@ async function findOffers(stack: string, deployed: DeployedStack, plan: Rollback
         }
         const r = await deployed.run(host, render([deployed.agent, "backups", coop]), { stdin: JSON.stringify(section) });
         if (r.code !== 0) fail(`${coop}: listing its backups on ${host.name} failed: ${r.stderr.trim().split("\n").pop()}; nothing was changed`);
-        const list = (JSON.parse(r.stdout) as { backups: BackupEntry[] }).backups;
-        const backup = list.filter((b) => b.live === to).pop();
+        const list = (JSON.parse(r.stdout) as { backups: StoredBackup[] }).backups;
+        const backup = backupBefore(releasesFromHistory(deployed.history), plan.target, coop, list);
         if (backup) offers.push({ coop, section, backup });
         else missing.push(`${coop}: no backup taken while ${to} served is left in the store (${list.length} kept)`);
     }

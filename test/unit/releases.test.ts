@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { HistoryEntry, RollbackError, formatReleases, liveUpdate, planRollback, releasesFromHistory } from "../../components/releases";
+import { HistoryEntry, RollbackError, StoredBackup, backupBefore, formatReleases, liveUpdate, planRollback, releasesFromHistory } from "../../components/releases";
 
 const img = (v: string) => `127.0.0.1:5001/coop-demo@sha256:${v.repeat(64).slice(0, 64)}`;
 
@@ -123,5 +123,34 @@ describe("planRollback", () => {
     it("needs a successful update before the live one", () => {
         assert.throws(() => planRollback(releasesFromHistory([update(1, "succeeded", "1", "1")]), config), /no successful update before update 1/);
         assert.throws(() => planRollback(releasesFromHistory([update(1, "failed", "1", "1")]), config), /no successful update in this stack's history/);
+    });
+});
+
+describe("backupBefore", () => {
+    const dump = (n: number, live: string, before: string): StoredBackup => ({
+        key: `alpha/${n}.dump`,
+        bytes: n,
+        time: `2026-11-23T12:0${n}:00Z`,
+        live: img(live),
+        before: img(before),
+    });
+    const releases = releasesFromHistory(history);
+    const target = releases[0]; // alpha 1; migrations ran with update 3 (alpha 2) and the failed update 4 (alpha 3)
+
+    it("is the first dump before the first migrating release: of a release's dumps taken on every host, the first host's", () => {
+        const stored = [dump(1, "1", "2"), dump(2, "1", "2"), dump(3, "1", "2"), dump(4, "2", "3")];
+        assert.equal(backupBefore(releases, target, "alpha", stored), stored[0]);
+    });
+
+    it("is the dump before a failed release whose migrations ran, not a later one taken on its schema", () => {
+        const failedFirst = releasesFromHistory([update(3, "succeeded", "3", "1"), update(2, "failed", "2", "1"), update(1, "succeeded", "1", "1")]);
+        const stored = [dump(1, "1", "2"), dump(2, "1", "3")];
+        assert.equal(backupBefore(failedFirst, failedFirst[0], "alpha", stored), stored[0]);
+    });
+
+    it("falls back to the newest dump taken while the target served, and offers none taken while another release served", () => {
+        const other = [dump(1, "1", "9"), dump(2, "1", "8")];
+        assert.equal(backupBefore(releases, target, "alpha", other), other[1]);
+        assert.equal(backupBefore(releases, target, "alpha", [dump(4, "2", "3")]), undefined);
     });
 });
