@@ -80,9 +80,9 @@ const reads = new Map<string, Promise<RawStack>>();
  * Starts reading the stack, once per process and kind of read: later calls get the same reading.
  * A command that reaches the hosts needs the deploy key and the hosts: a stack on this machine's
  * hosts has both in its machine file, so its history alone is read (a page from a file backend's
- * files, without the CLI); any other stack's deploy key is a
- * secret of the live update's config, and its hosts are outputs. A command that does not reach
- * them (a listing) reads the history alone, without secrets.
+ * files, without the CLI); any other stack's deploy key is a secret of the live update's config,
+ * and its hosts are outputs. A command that does not reach them (a listing) reads the history
+ * alone, without secrets.
  */
 export function startStackRead(name: string, { whole = false, reach = true }: ReadOptions = {}): Promise<RawStack> {
     const local = existsSync(path.join(ROOT, machineFile(name)));

@@ -98,12 +98,9 @@ describe("releases and rollback (real CLI, local stack)", () => {
         // The page came from the file backend's files: before the up, the only history the CLI
         // read is the whole (the Automation API's up reads one more after it).
         const calls = cli.calls();
-        const histories = calls
-            .slice(
-                0,
-                calls.findIndex((c) => c.startsWith("up ")),
-            )
-            .filter((c) => c.startsWith("stack history"));
+        const up = calls.findIndex((c) => c.startsWith("up "));
+        assert.ok(up > 0, calls.join("\n"));
+        const histories = calls.slice(0, up).filter((c) => c.startsWith("stack history"));
         assert.deepEqual(
             histories.map((c) => /--page-size (\d+)/.exec(c)?.[1]),
             ["1000000"],
