@@ -39,6 +39,7 @@ async function findOffers(stack: string, deployed: DeployedStack, plan: Rollback
     // Without coop:backups no dump was taken: the stack's outputs are not read (it costs a CLI run).
     const sections = migrated.length && deployed.config["coop:backups"] !== undefined ? await backupSections(stack) : {};
     const host = deployed.hosts[0];
+    const releases = releasesFromHistory(deployed.history);
     const offers: Offer[] = [];
     const missing: string[] = [];
     for (const coop of migrated) {
@@ -51,7 +52,7 @@ async function findOffers(stack: string, deployed: DeployedStack, plan: Rollback
         const r = await deployed.run(host, render([deployed.agent, "backups", coop]), { stdin: JSON.stringify(section) });
         if (r.code !== 0) fail(`${coop}: listing its backups on ${host.name} failed: ${r.stderr.trim().split("\n").pop()}; nothing was changed`);
         const list = (JSON.parse(r.stdout) as { backups: StoredBackup[] }).backups;
-        const backup = backupBefore(releasesFromHistory(deployed.history), plan.target, coop, list);
+        const backup = backupBefore(releases, plan.target, coop, list);
         if (backup) offers.push({ coop, section, backup });
         else missing.push(`${coop}: no backup taken while ${to} served is left in the store (${list.length} kept)`);
     }

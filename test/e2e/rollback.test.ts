@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { exec } from "../../components/remote/ssh";
-import { backendHistory, fileBackendDir } from "../../scripts/backendHistory";
+import { backendHistory, fileBackendDir, projectName } from "../../scripts/backendHistory";
 import { ROOT, RunResult, localHostsUp, localTarget, proxyGet, pulumi, run } from "../support";
 
 const STACK_FILE = path.join(ROOT, "Pulumi.local.yaml");
@@ -122,10 +122,12 @@ describe("releases and rollback (real CLI, local stack)", () => {
         // The history now: v1, v2, the failed v3 and the rollback, with a secret and object config.
         const dir = fileBackendDir(projectEnv("PULUMI_BACKEND_URL"));
         assert.ok(dir, "the project's backend is a file backend");
+        const project = projectName(ROOT);
+        assert.equal(project, "coop", "the project's name, from Pulumi.yaml");
         for (const size of [1, 3, 1000]) {
             const cli = pulumi(["stack", "history", "--stack", "local", "--json", "--page-size", String(size), "--page", "1"]);
             assert.equal(cli.status, 0, cli.stderr);
-            assert.deepEqual(backendHistory(dir, "coop", "local", size), JSON.parse(cli.stdout), `page of ${size}`);
+            assert.deepEqual(backendHistory(dir, project!, "local", size), JSON.parse(cli.stdout), `page of ${size}`);
         }
     });
 
