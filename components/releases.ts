@@ -186,12 +186,17 @@ export interface StoredBackup {
  * taken before the first release after the target whose migrations ran (while the target's image
  * served, before that release's image). The first: a stack that took a dump on every host (before
  * one dump a release) holds several for that release, and only the first host's was taken before
- * any migration. Failing that, the newest taken while the target's image served. `stored` is the
- * agent's list, oldest first.
+ * any migration. Failing that, the newest taken while the target's image served. Never one taken
+ * before the target's update began: none at all is the answer then. `stored` is the agent's list,
+ * oldest first.
  */
 export function backupBefore(releases: Release[], target: Release, coop: string, stored: StoredBackup[]): StoredBackup | undefined {
     const live = target.images[coop];
-    const whileLive = stored.filter((b) => b.live === live);
+    // Only dumps taken since the target's update: one of an earlier time the same image served
+    // (before a rollback back to it) predates the writes made on the target's schema since, and
+    // restoring it would lose them. A time that cannot be read counts as too old.
+    const since = Date.parse(target.time);
+    const whileLive = stored.filter((b) => b.live === live && Date.parse(b.time) >= since);
     for (const r of releases) {
         if (r.number <= target.number || r.kind !== "update" || !r.changed.includes(coop) || !r.migrating.includes(coop)) continue;
         const before = whileLive.find((b) => b.before === r.images[coop]);

@@ -54,7 +54,10 @@ async function findOffers(stack: string, deployed: DeployedStack, plan: Rollback
         const list = (JSON.parse(r.stdout) as { backups: StoredBackup[] }).backups;
         const backup = backupBefore(releases, plan.target, coop, list);
         if (backup) offers.push({ coop, section, backup });
-        else missing.push(`${coop}: no backup taken while ${to} served is left in the store (${list.length} kept)`);
+        else
+            missing.push(
+                `${coop}: no backup taken since update ${plan.target.number} while ${to} served is in the store (${list.length} kept); an older one would lose the rows written on its schema since`,
+            );
     }
     return { offers, missing };
 }

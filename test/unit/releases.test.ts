@@ -153,4 +153,21 @@ describe("backupBefore", () => {
         assert.equal(backupBefore(releases, target, "alpha", other), other[1]);
         assert.equal(backupBefore(releases, target, "alpha", [dump(4, "2", "3")]), undefined);
     });
+
+    it("offers no dump taken before the target's update: rows written on the target's schema since would be lost", () => {
+        // v1; v2 (a dump before its migrations, while v1 served); a rollback to v1 keeping the
+        // database (rows written on v2's schema); v2 again from its retained slot (no migration, no dump).
+        const redeployed = releasesFromHistory([
+            update(4, "succeeded", "2", "1"),
+            update(3, "succeeded", "1", "1"),
+            update(2, "succeeded", "2", "1"),
+            update(1, "succeeded", "1", "1"),
+        ]);
+        const rolledBackTo = redeployed.find((r) => r.number === 3)!;
+        const stale = dump(2, "1", "2");
+        assert.equal(backupBefore(redeployed, rolledBackTo, "alpha", [stale]), undefined);
+        // A dump taken after it, before v2's migrations ran again, is the one.
+        const fresh = dump(4, "1", "2");
+        assert.equal(backupBefore(redeployed, rolledBackTo, "alpha", [stale, fresh]), fresh);
+    });
 });
