@@ -157,6 +157,7 @@ func hostUp(ctx context.Context, eng *engine.Engine, root, by string, doc func()
 	prx := &proxy.Proxy{Engine: eng}
 	if root != "" {
 		prx.Dir = proxyDir(root)
+		prx.Lock = proxyLock(root)
 		l, err := lock.Acquire(ctx, root, lock.Options{Wait: hostLockWait, Holder: lock.Self(by), Log: log})
 		if err != nil {
 			return nil, err

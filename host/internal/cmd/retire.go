@@ -56,7 +56,11 @@ func (e *env) newRetireCommand() *cobra.Command {
 			// The deploy switched the proxy: its state file changed. Copying it now, off the
 			// deploy's path, spares the next deploy the copy (proxy.Proxy.Cache).
 			if proxyCache != "" {
-				_, _ = (&proxy.Proxy{Engine: eng, Cache: proxyCache}).Routes(ctx)
+				prx := &proxy.Proxy{Engine: eng, Cache: proxyCache}
+				if e.needRoot() == nil {
+					prx.Lock = proxyLock(e.root)
+				}
+				_, _ = prx.Routes(ctx)
 			}
 			if stopErr != nil {
 				return stopErr

@@ -197,12 +197,27 @@ func (e *env) decodeHost() (release.Host, error) {
 // ProxyCache is ROOT's copy of the proxy's state file (see proxy.Proxy.Cache).
 const ProxyCache = ".proxy-state.json"
 
-// proxyOf is the proxy driven through eng, with ROOT's copy of its state when ROOT is known.
+// ProxyLock is ROOT's lock of the proxy's routes (see proxy.Proxy.Lock): every agent on the
+// host takes it, whichever binary it is. It stays when the host is taken down (a lock file
+// removed while another process waits for it would let two holders in).
+const ProxyLock = ".proxy-routes.lock"
+
+// proxyLock is ROOT's ProxyLock, or "" (no lock) when ROOT is not known.
+func proxyLock(root string) string {
+	if root == "" {
+		return ""
+	}
+	return filepath.Join(root, ProxyLock)
+}
+
+// proxyOf is the proxy driven through eng, with ROOT's copy of its state and ROOT's lock of its
+// routes when ROOT is known.
 func (e *env) proxyOf(eng *engine.Engine) *proxy.Proxy {
 	p := &proxy.Proxy{Engine: eng}
 	if e.needRoot() == nil {
 		p.Cache = filepath.Join(e.root, ProxyCache)
 		p.Dir = proxyDir(e.root)
+		p.Lock = proxyLock(e.root)
 	}
 	return p
 }

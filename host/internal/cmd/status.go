@@ -37,7 +37,11 @@ func (e *env) newStatusCommand() *cobra.Command {
 				return err
 			}
 			defer eng.Close()
-			rep, err := status(cmd.Context(), eng)
+			lockPath := ""
+			if e.needRoot() == nil {
+				lockPath = proxyLock(e.root)
+			}
+			rep, err := status(cmd.Context(), eng, lockPath)
 			if err != nil {
 				return err
 			}
@@ -76,7 +80,7 @@ func (e *env) coopStatuses(ctx context.Context, eng *engine.Engine) ([]deploy.Co
 	return out, nil
 }
 
-func status(ctx context.Context, eng *engine.Engine) (StatusReport, error) {
+func status(ctx context.Context, eng *engine.Engine, lockPath string) (StatusReport, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -92,7 +96,7 @@ func status(ctx context.Context, eng *engine.Engine) (StatusReport, error) {
 		return rep, nil
 	}
 	rep.Proxy.Running, rep.Proxy.Image = true, st.Image
-	routes, err := (&proxy.Proxy{Engine: eng}).Routes(ctx)
+	routes, err := (&proxy.Proxy{Engine: eng, Lock: lockPath}).Routes(ctx)
 	if err != nil {
 		return rep, err
 	}

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"coop/host/internal/engine"
+	"coop/host/internal/flock"
 	"coop/host/internal/procfs"
 	"coop/host/internal/release"
 )
@@ -93,6 +94,13 @@ type Proxy struct {
 	// time). Only a copy made well after the file's last change is trusted, so that a rewrite
 	// within the file system's timestamp granularity is never missed.
 	Cache string
+	// Lock, when set, is the host's lock file of the proxy's routes (flock(2)). kamal-proxy
+	// saves its state after every command that changes a route (deploy, remove, stop, pause,
+	// resume...) by truncating the file and writing it, without a lock of its own: two saves at
+	// once leave one list followed by the tail of the other. Every such command is run holding
+	// it alone, and the state file is read holding it shared, so that a save is whole before
+	// another starts and before it is read. Every agent on the host must use the same file.
+	Lock string
 }
 
 // cacheSettle is how long after the state file's last change a copy of it may be trusted.
@@ -127,6 +135,10 @@ type savedService struct {
 	LegacyHosts        []string `json:"hosts"`
 }
 
+// damagedState is what a state file that is not one JSON list is said to be.
+const damagedState = "kamal-proxy's state file is damaged: two of its saves overlapped (kamal-proxy rewrites it in place, unlocked; " +
+	"another program changed a route at the same time); the next route change on this host rewrites it whole"
+
 // ParseState reads kamal-proxy's saved state into routes, in the file's order.
 func ParseState(b []byte) ([]Route, error) {
 	var services []savedService
@@ -154,8 +166,15 @@ func ParseState(b []byte) ([]Route, error) {
 }
 
 // Routes reads the proxy's routes from its state file. A proxy that has never saved a route
-// has no file: no routes.
+// has no file: no routes. A file that is not one JSON list is refused, never guessed at.
 func (p *Proxy) Routes(ctx context.Context) ([]Route, error) {
+	if p.Lock != "" {
+		l, err := flock.Acquire(ctx, p.Lock, flock.Shared)
+		if err != nil {
+			return nil, fmt.Errorf("reading the proxy's routes: %w", err)
+		}
+		defer l.Release()
+	}
 	stater, _ := p.Engine.(Stater)
 	if p.Cache == "" {
 		stater = nil
@@ -241,7 +260,7 @@ func (p *Proxy) copyRoutes(ctx context.Context) ([]Route, []byte, error) {
 		if err == nil {
 			return routes, b, nil
 		}
-		lastErr = err
+		lastErr = fmt.Errorf("%s: %w", damagedState, err)
 	}
 	return nil, nil, lastErr
 }
@@ -372,11 +391,32 @@ func (p *Proxy) Run(ctx context.Context, args ...string) error {
 // Command runs `kamal-proxy ARGS...` and waits for it: on the host, through the command socket,
 // when it can (Direct), else inside the proxy container. started is as for Deploy. A context
 // that ends first returns its error and leaves the command running, as an exec would.
+//
+// A command that changes routes (every verb but list) runs holding the host's Lock alone. Run
+// on the host, the command's process shares the lock and holds it until it exits, even when ctx
+// ends first or this process dies; through exec, the lock goes when this call returns.
 func (p *Proxy) Command(ctx context.Context, args []string, started func(handle string) error) (engine.ExecResult, error) {
+	var held *flock.Lock
+	if p.Lock != "" && ChangesRoutes(args) {
+		l, err := flock.Acquire(ctx, p.Lock, flock.Exclusive)
+		if err != nil {
+			return engine.ExecResult{}, fmt.Errorf("waiting for another route change on this host: %w", err)
+		}
+		held = l
+	}
 	if client, ok := p.Direct(); ok {
-		return runClient(ctx, client, p.RunDir(), args, started)
+		return runClient(ctx, client, p.RunDir(), args, started, held)
+	}
+	if held != nil {
+		defer held.Release()
 	}
 	return p.Engine.Exec(ctx, Container, append([]string{Binary}, args...), started)
+}
+
+// ChangesRoutes says whether kamal-proxy saves its state after the command ARGS: every verb but
+// list (kamal-proxy's router saves after deploy, remove, pause, stop, resume and the rollout's).
+func ChangesRoutes(args []string) bool {
+	return len(args) > 0 && args[0] != "list"
 }
 
 // RunDir is the host's run directory, mounted where the image keeps its command socket.
@@ -441,14 +481,22 @@ func RunningHandle(ctx context.Context, handle string, execRunning func(context.
 
 // runClient runs the host's kamal-proxy with the run directory as its XDG_RUNTIME_DIR (where it
 // looks for the socket) and nothing else of this process's environment. It runs in a process
-// group of its own: like an exec inside the container, it goes on if the agent is killed.
-func runClient(ctx context.Context, client, runDir string, args []string, started func(handle string) error) (engine.ExecResult, error) {
+// group of its own: like an exec inside the container, it goes on if the agent is killed. A
+// held lock is handed to it (an inherited descriptor), so that it holds the lock until it exits;
+// it is released once the command has exited, or left to the command when ctx ends first.
+func runClient(ctx context.Context, client, runDir string, args []string, started func(handle string) error, held *flock.Lock) (engine.ExecResult, error) {
 	cmd := exec.Command(client, args...)
 	cmd.Env = []string{"XDG_RUNTIME_DIR=" + runDir}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if held != nil {
+		cmd.ExtraFiles = []*os.File{held.File()}
+	}
 	if err := cmd.Start(); err != nil {
+		if held != nil {
+			held.Release()
+		}
 		return engine.ExecResult{}, fmt.Errorf("running %s: %w", client, err)
 	}
 	done := make(chan error, 1)
@@ -460,8 +508,14 @@ func runClient(ctx context.Context, client, runDir string, args []string, starte
 	}
 	select {
 	case <-ctx.Done():
+		if held != nil {
+			held.Close()
+		}
 		return engine.ExecResult{}, context.Cause(ctx)
 	case err := <-done:
+		if held != nil {
+			held.Release()
+		}
 		if markErr != nil {
 			return engine.ExecResult{Output: out.Bytes()}, markErr
 		}

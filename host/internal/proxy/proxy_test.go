@@ -9,10 +9,12 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"coop/host/internal/engine"
+	"coop/host/internal/flock"
 	"coop/host/internal/release"
 )
 
@@ -110,9 +112,16 @@ func TestRoutesReadsAgainWhileTheFileIsRewritten(t *testing.T) {
 	if err != nil || len(routes) != 2 || f.reads != 3 {
 		t.Fatalf("routes %v, err %v, reads %d", routes, err, f.reads)
 	}
-	f = &fakeEngine{files: [][]byte{[]byte("{broken")}}
-	if _, err := (&Proxy{Engine: f}).Routes(context.Background()); err == nil || f.reads != stateReadAttempts {
+	// What two overlapping saves leave: one list, then the tail of the other. Refused, and said so.
+	f = &fakeEngine{files: [][]byte{[]byte(`[{"name":"coop-a"}]` + "\n" + `"coop-b"}]` + "\n")}}
+	_, err = (&Proxy{Engine: f}).Routes(context.Background())
+	if err == nil || f.reads != stateReadAttempts {
 		t.Fatalf("err %v after %d reads", err, f.reads)
+	}
+	for _, want := range []string{"damaged: two of its saves overlapped", "the next route change on this host rewrites it whole", "invalid character"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Fatalf("the error %q does not say %q", err, want)
+		}
 	}
 }
 
@@ -355,5 +364,165 @@ func TestRoutesFromTheCacheWhileTheFileIsUnchanged(t *testing.T) {
 	}
 	if eng.reads != 4 {
 		t.Fatalf("%d copies of a file that just changed, want a copy each time", eng.reads)
+	}
+}
+
+// gatedEngine is an engine whose execs of `kamal-proxy remove NAME` wait until NAME's gate is
+// closed, and which records, in order, when each exec and each state read starts and ends.
+type gatedEngine struct {
+	mu     sync.Mutex
+	gates  map[string]chan struct{}
+	events []string
+}
+
+func (g *gatedEngine) record(e string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.events = append(g.events, e)
+}
+
+func (g *gatedEngine) Exec(_ context.Context, _ string, argv []string, _ func(string) error) (engine.ExecResult, error) {
+	name := strings.Join(argv[1:], " ")
+	g.record("start " + name)
+	g.mu.Lock()
+	gate := g.gates[argv[len(argv)-1]]
+	g.mu.Unlock()
+	if gate != nil && argv[1] != "list" {
+		<-gate
+	}
+	g.record("end " + name)
+	return engine.ExecResult{}, nil
+}
+
+func (g *gatedEngine) CopyFile(context.Context, string, string) ([]byte, error) {
+	g.record("read")
+	g.record("read done")
+	return []byte(stateFile), nil
+}
+
+func (g *gatedEngine) seen() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]string(nil), g.events...)
+}
+
+// waitFor waits until the engine has seen event.
+func (g *gatedEngine) waitFor(t *testing.T, event string) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		for _, e := range g.seen() {
+			if e == event {
+				return
+			}
+		}
+	}
+	t.Fatalf("never saw %q: %v", event, g.seen())
+}
+
+func TestRouteChangesOnAHostTakeTurnsAndReadsWaitForThem(t *testing.T) {
+	g := &gatedEngine{gates: map[string]chan struct{}{"coop-a": make(chan struct{}), "coop-b": make(chan struct{})}}
+	lockPath := filepath.Join(t.TempDir(), ".proxy-routes.lock")
+	// Two agents' proxies (two deploys on one host): each its own descriptor of the same file.
+	pa, pb, pr := &Proxy{Engine: g, Lock: lockPath}, &Proxy{Engine: g, Lock: lockPath}, &Proxy{Engine: g, Lock: lockPath}
+	var wg sync.WaitGroup
+	run := func(f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	run(func() error { return pa.Remove(context.Background(), "coop-a") })
+	g.waitFor(t, "start remove coop-a")
+	run(func() error { return pb.Remove(context.Background(), "coop-b") })
+	run(func() error { _, err := pr.Routes(context.Background()); return err })
+	// A list saves nothing: it does not wait.
+	if err := pa.WaitAnswering(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	for _, e := range g.seen() {
+		if e == "start remove coop-b" || e == "read" {
+			t.Fatalf("%q while coop-a's remove (and its save) had not ended: %v", e, g.seen())
+		}
+	}
+	close(g.gates["coop-a"])
+	g.waitFor(t, "end remove coop-a")
+	time.Sleep(50 * time.Millisecond)
+	close(g.gates["coop-b"])
+	wg.Wait()
+	events := g.seen()
+	// Apart from list, which overlapped the first remove, one thing at a time: a remove, the
+	// read, the other remove.
+	want := []string{"start remove coop-a", "start list", "end list", "end remove coop-a"}
+	if strings.Join(events[:4], ",") != strings.Join(want, ",") || len(events) != 8 {
+		t.Fatalf("events %v", events)
+	}
+	inside := 0
+	for _, e := range events[4:] {
+		if strings.HasPrefix(e, "start ") || e == "read" {
+			inside++
+		} else {
+			inside--
+		}
+		if inside > 1 {
+			t.Fatalf("commands overlapped: %v", events)
+		}
+	}
+}
+
+func TestWithoutALockNothingWaits(t *testing.T) {
+	g := &gatedEngine{gates: map[string]chan struct{}{"coop-a": make(chan struct{})}}
+	p := &Proxy{Engine: g}
+	go func() { _ = p.Remove(context.Background(), "coop-a") }()
+	g.waitFor(t, "start remove coop-a")
+	if err := p.Remove(context.Background(), "coop-b"); err != nil {
+		t.Fatal(err)
+	}
+	close(g.gates["coop-a"])
+}
+
+func TestARouteChangeGivesUpWaitingWithItsContext(t *testing.T) {
+	lockPath := filepath.Join(t.TempDir(), ".proxy-routes.lock")
+	held, err := flock.Acquire(context.Background(), lockPath, flock.Exclusive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Release()
+	f := &fakeEngine{}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	err = (&Proxy{Engine: f, Lock: lockPath}).Remove(ctx, "coop-a")
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "waiting for another route change on this host") || len(f.execs) != 0 {
+		t.Fatalf("err %v, execs %v", err, f.execs)
+	}
+}
+
+func TestTheHostsClientHoldsTheLockUntilItExits(t *testing.T) {
+	f := &fakeEngine{}
+	done := filepath.Join(t.TempDir(), "done")
+	p := directProxy(t, f, "sleep 1; touch "+done+"\n", true)
+	p.Lock = filepath.Join(t.TempDir(), ".proxy-routes.lock")
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { time.Sleep(100 * time.Millisecond); cancel() }()
+	if err := p.Deploy(ctx, Deployment{Service: "coop-a"}, nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v", err)
+	}
+	// The agent gave up on the command; the command still runs, and will save: the lock is its.
+	short, cancelShort := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancelShort()
+	if l, err := flock.Acquire(short, p.Lock, flock.Exclusive); err == nil {
+		l.Release()
+		t.Fatal("the lock was free while the proxy's command still ran")
+	}
+	l, err := flock.Acquire(context.Background(), p.Lock, flock.Exclusive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	if _, err := os.Stat(done); err != nil {
+		t.Fatalf("the lock was free before the command ended: %v", err)
 	}
 }
