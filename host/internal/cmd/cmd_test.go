@@ -132,7 +132,7 @@ func TestInstallCopiesAtomicallyWithMode0755(t *testing.T) {
 	if err := os.WriteFile(dest, []byte("old"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := install(src, dest)
+	rep, err := install(src, dest, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func TestInstallCopiesAtomicallyWithMode0755(t *testing.T) {
 		t.Fatalf("link %q %v, report %+v", target, err, rep)
 	}
 	next := filepath.Join(dir, "bin", "coop-agent-ba9876543210")
-	if _, err := install(src, next); err != nil {
+	if _, err := install(src, next, ""); err != nil {
 		t.Fatal(err)
 	}
 	if target, _ := os.Readlink(link); target != "coop-agent-ba9876543210" {
@@ -165,7 +165,7 @@ func TestInstallCopiesAtomicallyWithMode0755(t *testing.T) {
 	if entries, _ := os.ReadDir(filepath.Dir(dest)); len(entries) != 3 {
 		t.Fatalf("left behind: %v", entries)
 	}
-	if _, err := install(src, filepath.Join(dir, "missing", "x")); err == nil {
+	if _, err := install(src, filepath.Join(dir, "missing", "x"), ""); err == nil {
 		t.Fatal("installed into a missing directory")
 	}
 }

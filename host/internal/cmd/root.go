@@ -116,6 +116,7 @@ func (e *env) newRoot() *cobra.Command {
 		e.newRemoveCommand(),
 		e.newReleasesCommand(),
 		e.newInstallCommand(),
+		e.newUninstallCommand(),
 		e.newRetireCommand(),
 		e.newReconcileCommand(),
 		e.newWatchCommand(),
