@@ -6,7 +6,7 @@ import type { CoopSpec } from "../components/config";
 import { DeployReport, parseReport, releaseDocument } from "../components/release";
 import { render } from "../components/remote/shell";
 import { exec, writeFile } from "../components/remote/ssh";
-import { ROOT, RunResult, localTarget, proxyGet, pulumi, runOk } from "../test/support";
+import { ROOT, RunResult, TestHost, localHost, localTarget, proxyGet, pulumi, runOk } from "../test/support";
 
 export function images(): Record<string, string> {
     return JSON.parse(readFileSync(path.join(ROOT, ".local", "images.json"), "utf8")).images;
@@ -127,13 +127,14 @@ export function must(r: RunResult, what: string): RunResult {
 
 /**
  * Creates stack `stack` (Pulumi.STACK.yaml, git-ignored as Pulumi.bench-*.yaml) shaped like the
- * local stack, with the given co-op list, in whatever backend `env` selects.
+ * local stack, with the given co-op list, in whatever backend `env` selects, on host `on` (the
+ * local stack's host unless a test gives its own).
  */
-export function initLocalStack(stack: string, coops: unknown[], env: NodeJS.ProcessEnv): void {
+export function initLocalStack(stack: string, coops: unknown[], env: NodeJS.ProcessEnv, on: TestHost = localHost()): void {
     const file = path.join(ROOT, `Pulumi.${stack}.yaml`);
     const cf = ["--stack", stack];
     const img = images();
-    const host = localTarget();
+    const host = on.target;
     pulumi(["stack", "rm", "--stack", stack, "--yes", "--force"], { env });
     must(pulumi(["stack", "init", stack, "--secrets-provider", "passphrase"], { env }), "stack init");
     must(pulumi(["config", "set", ...cf, "--secret", "coop:sshPrivateKey"], { env, input: host.privateKey }), "set key");
@@ -142,8 +143,8 @@ export function initLocalStack(stack: string, coops: unknown[], env: NodeJS.Proc
     const secure = /secure: (.+)$/m.exec(yaml)![1];
     const config = {
         "coop:environment": "local",
-        "coop:hosts": [{ name: "local-1", address: host.host, port: host.port, hostKey: host.hostKey.split(" ").slice(0, 2).join(" ") }],
-        "coop:proxy": { image: img["kamal-proxy"], bindAddress: "127.0.0.1", httpPort: 8080, httpsPort: 8443 },
+        "coop:hosts": [{ name: on.name, address: host.host, port: host.port, hostKey: host.hostKey.split(" ").slice(0, 2).join(" ") }],
+        "coop:proxy": { image: img["kamal-proxy"], bindAddress: on.bindAddress, httpPort: 8080, httpsPort: 8443 },
         "coop:agent": img["coop-agent"],
         "coop:sshPrivateKey": { secure },
         "coop:coops": coops,

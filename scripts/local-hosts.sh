@@ -231,6 +231,7 @@ cmd_down() {
   local f
   # The several hosts first: they pull from the registry stopped below.
   if [[ -d $COOP_ROOT/.local/netns ]]; then
+    COOP_NETNS_SET=suite "$COOP_ROOT/scripts/netns-hosts.sh" down
     "$COOP_ROOT/scripts/netns-hosts.sh" down
   fi
   "$COOP_ROOT/scripts/local-data.sh" down

@@ -5,6 +5,11 @@
 #   scripts/netns-hosts.sh up      start what is not running (idempotent); writes .local/machine.multi.json
 #   scripts/netns-hosts.sh down    stop the hosts, the relay and haproxy, remove the namespaces and links
 #   scripts/netns-hosts.sh status  one line per part
+#   COOP_NETNS_SET=suite scripts/netns-hosts.sh up|down|status
+#                                  the test suite's own host instead (suite-1, 10.231.0.31, no balancer):
+#                                  writes .local/machine.suite.json and Pulumi.suite.yaml (a copy of
+#                                  Pulumi.local.yaml), so that the suite's `suite` stack never touches
+#                                  the local stack a user deployed with scripts/up.sh
 #
 # (scripts/local-hosts.sh hosts up|down|status runs this too.)
 #
@@ -43,7 +48,15 @@ set -euo pipefail
 # shellcheck source=scripts/env.sh
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
-COUNT=${COOP_NETNS_HOSTS:-3}
+# Which hosts: the multi stack's node-1..N behind haproxy, or the test suite's one host.
+SET=${COOP_NETNS_SET:-multi}
+case $SET in
+  multi) COUNT=${COOP_NETNS_HOSTS:-3} PREFIX=node IP_BASE=10 VETH=coopv ;;
+  suite) COUNT=1 PREFIX=suite IP_BASE=30 VETH=coopsv ;;
+  *) die "COOP_NETNS_SET=$SET: must be multi or suite" ;;
+esac
+# host-main runs in a process of its own, started by this script: it must see the same set.
+export COOP_NETNS_SET=$SET
 NET=10.231.0
 BRIDGE=coopbr0
 BRIDGE_IP=$NET.1
@@ -60,10 +73,10 @@ AUTHORIZED_KEYS=authorized_keys.coop-multi
 pid_alive() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 # host_name I / host_ip I / host_ns I / host_dir I: host I's name, address, namespace and directory.
-host_name() { echo "node-$1"; }
-host_ip() { echo "$NET.$((10 + $1))"; }
-host_ns() { echo "coop-node-$1"; }
-host_dir() { echo "$STATE/node-$1"; }
+host_name() { echo "$PREFIX-$1"; }
+host_ip() { echo "$NET.$((IP_BASE + $1))"; }
+host_ns() { echo "coop-$PREFIX-$1"; }
+host_dir() { echo "$STATE/$PREFIX-$1"; }
 
 # --- the network -----------------------------------------------------------------------------
 
@@ -77,7 +90,7 @@ bridge_up() {
 
 # netns_up I: the namespace, its veth to the bridge, its address, loopback up.
 netns_up() {
-  local ns veth=coopv$1
+  local ns veth=$VETH$1
   ns=$(host_ns "$1")
   [[ -e /run/netns/$ns ]] || ip netns add "$ns"
   if ! ip link show "$veth" >/dev/null 2>&1; then
@@ -306,21 +319,41 @@ haproxy_up() {
 
 # --- what the program reads ------------------------------------------------------------------
 
-# machine_file: .local/machine.multi.json, what the `multi` stack takes from this machine.
+# machine_file: .local/machine.SET.json, what the stack of this set takes from this machine, and
+# the stack itself when it is missing (the suite's stack file first: a copy of the local stack's,
+# whose encryption salt it keeps).
 machine_file() {
-  local i hosts="[]" key
+  local i hosts="[]" key lb='{}'
   for ((i = 1; i <= COUNT; i++)); do
     key=$(cut -d' ' -f1,2 "$(host_dir "$i")/ssh/host_ed25519.pub")
     hosts=$(jq -c --arg n "$(host_name "$i")" --arg a "$(host_ip "$i")" --arg k "$key" \
       '. + [{name: $n, address: $a, port: 22, hostKey: $k}]' <<<"$hosts")
   done
-  jq -n --argjson hosts "$hosts" --arg lb "127.0.0.1:$LB_PORT" \
-    '{hosts: $hosts, deployKeyFile: "netns/deploy_ed25519", imagesFile: "images.json",
-      loadBalancer: {address: $lb, adminSocket: "netns/haproxy.sock", backend: "coop", serversFile: "netns/lb-servers"}}' \
-    >"$LOCAL/machine.multi.json.tmp"
-  mv "$LOCAL/machine.multi.json.tmp" "$LOCAL/machine.multi.json"
-  # The stack itself, when missing: its committed file already has its encryption salt.
-  PULUMI_CONFIG_PASSPHRASE=$COOP_LOCAL_PASSPHRASE "$COOP_ROOT/scripts/pulumi.sh" stack select --create --secrets-provider passphrase multi >/dev/null
+  [[ $SET == multi ]] &&
+    lb=$(jq -n --arg lb "127.0.0.1:$LB_PORT" \
+      '{loadBalancer: {address: $lb, adminSocket: "netns/haproxy.sock", backend: "coop", serversFile: "netns/lb-servers"}}')
+  jq -n --argjson hosts "$hosts" --argjson lb "$lb" \
+    '{hosts: $hosts, deployKeyFile: "netns/deploy_ed25519", imagesFile: "images.json"} + $lb' \
+    >"$LOCAL/machine.$SET.json.tmp"
+  mv "$LOCAL/machine.$SET.json.tmp" "$LOCAL/machine.$SET.json"
+  [[ $SET == suite ]] && suite_stack_file
+  # Created without selecting it: the stack an operator selected stays selected.
+  if ! "$COOP_ROOT/scripts/pulumi.sh" stack ls --json | jq -e --arg s "$SET" 'any(.[]; .name == $s)' >/dev/null; then
+    PULUMI_CONFIG_PASSPHRASE=$COOP_LOCAL_PASSPHRASE "$COOP_ROOT/scripts/pulumi.sh" stack init --no-select --secrets-provider passphrase "$SET" >/dev/null
+  fi
+}
+
+# suite_stack_file: Pulumi.suite.yaml as the local stack's file is now (git-ignored; the tests
+# change it, and each test file starts from this), its proxy listening on the host's address for
+# the tests to reach it from this machine.
+suite_stack_file() {
+  {
+    echo "# Written by scripts/netns-hosts.sh from Pulumi.local.yaml: the test suite's own stack, on its own host."
+    sed 's/^\(    bindAddress:\) 127\.0\.0\.1$/\1 0.0.0.0/' "$COOP_ROOT/Pulumi.local.yaml"
+  } >"$COOP_ROOT/Pulumi.suite.yaml.tmp"
+  grep -qx '    bindAddress: 0.0.0.0' "$COOP_ROOT/Pulumi.suite.yaml.tmp" ||
+    die "Pulumi.local.yaml has no 'bindAddress: 127.0.0.1' under coop:proxy for the suite's stack to listen on its host's address"
+  mv "$COOP_ROOT/Pulumi.suite.yaml.tmp" "$COOP_ROOT/Pulumi.suite.yaml"
 }
 
 # --- commands --------------------------------------------------------------------------------
@@ -341,9 +374,9 @@ cmd_up() {
     wait_for 90 "$(host_name "$i")" host_ready "$i" ||
       die "$(host_name "$i") did not come up within 90 s; see $(host_dir "$i")/host.log and dockerd.log"
   done
-  haproxy_up
+  [[ $SET == multi ]] && haproxy_up
   machine_file
-  say "hosts up: $(for ((i = 1; i <= COUNT; i++)); do printf '%s=%s ' "$(host_name "$i")" "$(host_ip "$i")"; done)load balancer 127.0.0.1:$LB_PORT"
+  say "hosts up: $(for ((i = 1; i <= COUNT; i++)); do printf '%s=%s ' "$(host_name "$i")" "$(host_ip "$i")"; done)$([[ $SET == multi ]] && echo "load balancer 127.0.0.1:$LB_PORT")"
 }
 
 # stop_pidfile FILE SECONDS: ends the process (its session, when it leads one) and waits for it.
@@ -371,22 +404,25 @@ host_down() {
   fi
   stop_pidfile "$dir/host.pid" 10
   rm -f "$dir/dockerd-supervisor.pid"
-  ip link del "coopv$1" 2>/dev/null || true
+  ip link del "$VETH$1" 2>/dev/null || true
   [[ -e /run/netns/$ns ]] && ip netns del "$ns"
   return 0
 }
 
 cmd_down() {
-  local i f n=$COUNT
-  # Every host this script may have started, however many were asked for then.
-  for d in "$STATE"/node-*; do
+  local i f d n=$COUNT
+  # Every host of this set the script may have started, however many were asked for then.
+  for d in "$STATE/$PREFIX"-*; do
     [[ -d $d ]] && i=${d##*-} && ((i > n)) && n=$i
   done
-  stop_pidfile "$STATE/haproxy.pid" 10
+  [[ $SET == multi ]] && stop_pidfile "$STATE/haproxy.pid" 10
   for ((i = 1; i <= n; i++)); do host_down "$i"; done
+  rm -f "$LOCAL/machine.$SET.json"
+  # The bridge and the relays serve both sets: they go with the last host that runs.
+  for f in "$STATE"/*/host.pid; do pid_alive "$f" && return 0; done
   for f in "$STATE"/relay*.pid; do [[ -f $f ]] && stop_pidfile "$f" 5; done
   ip link show "$BRIDGE" >/dev/null 2>&1 && ip link del "$BRIDGE"
-  rm -f "$LOCAL/machine.multi.json"
+  return 0
 }
 
 cmd_status() {
@@ -402,6 +438,7 @@ cmd_status() {
   for port in $(relayed_ports); do
     pid_alive "$STATE/relay-$port.pid" && echo "relay of port $port: up on $BRIDGE_IP" || echo "relay of port $port: down"
   done
+  [[ $SET == multi ]] || return 0
   if pid_alive "$STATE/haproxy.pid"; then
     echo "haproxy: up on 127.0.0.1:$LB_PORT"
     echo "show stat" | socat - "UNIX-CONNECT:$STATE/haproxy.sock" |

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `npm run pulumi -- ARGS`: the project's pinned Pulumi CLI with the project's environment.
-# For the local stacks (local, multi) it supplies the documented local passphrase; every other stack needs
+# For the local stacks (local, multi, suite) it supplies the documented local passphrase; every other stack needs
 # PULUMI_CONFIG_PASSPHRASE (or _FILE) from the caller.
 set -euo pipefail
 # shellcheck source=scripts/env.sh
@@ -15,7 +15,7 @@ for arg in "$@"; do
   case "$arg" in --stack=*) stack=${arg#--stack=} ;; esac
   prev=$arg
 done
-if [[ ($stack == local || $stack == multi) && -z ${PULUMI_CONFIG_PASSPHRASE:-} && -z ${PULUMI_CONFIG_PASSPHRASE_FILE:-} ]]; then
+if [[ ($stack == local || $stack == multi || $stack == suite) && -z ${PULUMI_CONFIG_PASSPHRASE:-} && -z ${PULUMI_CONFIG_PASSPHRASE_FILE:-} ]]; then
   export PULUMI_CONFIG_PASSPHRASE=$COOP_LOCAL_PASSPHRASE
 fi
 

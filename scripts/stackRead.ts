@@ -16,7 +16,7 @@ import { backendHistory, fileBackendDir, projectName } from "./backendHistory";
 export const ROOT = path.resolve(__dirname, "..", "..");
 
 /** The stacks whose secrets are encrypted under the documented passphrase (scripts/pulumi.sh names the same two). */
-const DOCUMENTED_PASSPHRASE_STACKS = ["local", "multi"];
+const DOCUMENTED_PASSPHRASE_STACKS = ["local", "multi", "suite"];
 
 /** The documented passphrase for the local and multi stacks, unless the caller set one (every other stack needs its own). */
 export function useLocalPassphrase(name: string): void {

@@ -47,9 +47,68 @@ export async function within(seconds: number, what: string, ok: () => Promise<bo
     return Date.now() - started;
 }
 
-/** Starts the local hosts (idempotent) so a test file can run on its own. */
+/** Starts the local hosts (idempotent): the host the `local` stack and the benchmarks use, and the registry. */
 export function localHostsUp(): void {
     runOk(path.join(ROOT, "scripts", "local-hosts.sh"), ["up"]);
+}
+
+/**
+ * The test suite's own stack: a copy of the local stack's file (Pulumi.suite.yaml, written by
+ * scripts/netns-hosts.sh) on a host of its own, so that the suite never touches the `local` stack
+ * a user deployed with scripts/up.sh, nor that stack's host.
+ */
+export const SUITE_STACK = "suite";
+export const SUITE_STACK_FILE = path.join(ROOT, "Pulumi.suite.yaml");
+
+/** Starts the local hosts and the suite's own host (idempotent); Pulumi.suite.yaml is written afresh from Pulumi.local.yaml. */
+export function suiteHostUp(): void {
+    localHostsUp();
+    runOk(path.join(ROOT, "scripts", "netns-hosts.sh"), ["up"], { env: { COOP_NETNS_SET: "suite" } });
+}
+
+/** A host the tests deploy to: its name in the stack, how to reach it, and where its proxy answers. */
+export interface TestHost {
+    name: string;
+    target: SshTarget;
+    /** The proxy's HTTP address from this machine, HOST:PORT. */
+    proxy: string;
+    /** What the stack's coop:proxy.bindAddress must be for {@link proxy} to reach it. */
+    bindAddress: string;
+}
+
+/** The `local` stack's host (127.0.0.1:2222): a user's, which only the benchmarks use. */
+export function localHost(): TestHost {
+    return { name: "local-1", target: localTarget(), proxy: "127.0.0.1:8080", bindAddress: "127.0.0.1" };
+}
+
+/** The suite's own host (scripts/netns-hosts.sh, COOP_NETNS_SET=suite): a network and mount namespace with its own sshd, dockerd and /opt/coop. */
+export function suiteHost(): TestHost {
+    const file = path.join(ROOT, ".local", "machine.suite.json");
+    const machine = JSON.parse(readFileSync(file, "utf8")) as { hosts: { name: string; address: string; port: number; hostKey: string }[] };
+    const h = machine.hosts[0];
+    return {
+        name: h.name,
+        target: {
+            host: h.address,
+            port: h.port,
+            user: "deploy",
+            privateKey: readFileSync(path.join(ROOT, ".local", "netns", "deploy_ed25519"), "utf8"),
+            hostKey: h.hostKey,
+            connectTimeoutMs: 10000,
+        },
+        proxy: `${h.address}:8080`,
+        bindAddress: "0.0.0.0",
+    };
+}
+
+/** The pid of the suite host's Docker engine (its supervisor starts another when it ends, as systemd does on a droplet). */
+export function suiteEnginePid(): number {
+    return Number(readFileSync(path.join(ROOT, ".local", "netns", "suite-1", "dockerd.pid"), "utf8").trim());
+}
+
+/** The suite's own host as the deploy user reaches it, its host key pinned. */
+export function suiteTarget(): SshTarget {
+    return suiteHost().target;
 }
 
 /** The local host as the deploy user reaches it, with the host key that sshd really has. */
@@ -81,17 +140,17 @@ function localImages(): Record<string, string> {
  * install /out/NAME`, run over SSH as the deploy user. Then runs `host-up` with the host
  * document on stdin, and returns the agent's path.
  */
-export async function installTool(name: string): Promise<string> {
+export async function installTool(name: string, host: TestHost = localHost()): Promise<string> {
     const { exec } = await import("../components/remote/ssh");
     const tool = `/opt/coop/bin/${name}`;
-    const t = localTarget();
+    const t = host.target;
     const images = localImages();
     const installed = await exec(t, `mkdir -p /opt/coop/bin /opt/coop/coops && docker run --rm -v /opt/coop/bin:/out ${images["coop-agent"]} install /out/${name}`);
     if (installed.code !== 0) {
         throw new Error(`installing the agent failed: ${installed.stderr}`);
     }
-    const host = { network: "coop", proxy: { image: images["kamal-proxy"], bindAddress: "127.0.0.1", httpPort: 8080, httpsPort: 8443 } };
-    const r = await exec(t, `${tool} host-up`, { stdin: JSON.stringify(host) });
+    const doc = { network: "coop", proxy: { image: images["kamal-proxy"], bindAddress: host.bindAddress, httpPort: 8080, httpsPort: 8443 } };
+    const r = await exec(t, `${tool} host-up`, { stdin: JSON.stringify(doc) });
     if (r.code !== 0) {
         throw new Error(`host-up failed: ${r.stderr}`);
     }
@@ -104,6 +163,11 @@ export async function installTool(name: string): Promise<string> {
  */
 export function proxyGet(pathname: string, host: string, timeoutMs = 10000): Promise<{ status: number; body: string }> {
     return getVia("127.0.0.1:8080", pathname, host, timeoutMs);
+}
+
+/** GET through the suite host's proxy for the site `host`; status 0 when the connection failed. */
+export function suiteGet(pathname: string, host: string, timeoutMs = 10000): Promise<{ status: number; body: string }> {
+    return getVia(suiteHost().proxy, pathname, host, timeoutMs);
 }
 
 /** GET through the proxy at `address` (HOST:PORT) for the site `host`; status 0 when the connection failed. */

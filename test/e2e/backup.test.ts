@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { images, initLocalStack } from "../../bench/common";
 import { exec } from "../../components/remote/ssh";
-import { ROOT, localHostsUp, localTarget, proxyGet, pulumi, run, storedBackups, within } from "../support";
+import { ROOT, suiteHost, suiteHostUp, suiteTarget, suiteGet, pulumi, run, storedBackups, within } from "../support";
 
 const STACK = "it-backup";
 const COOP = "it-backup";
@@ -25,17 +25,17 @@ describe("backups before migrations and rollback --restore-db (real PostgreSQL, 
     const setImage = (tag: string) => assert.equal(pulumi(["config", "set", ...cf, "--path", "coop:coops[0].image", images()[tag]], { env }).status, 0);
     const rollback = (args: string[]) => run(path.join(ROOT, "scripts", "node-env.sh"), ["rollback", "--stack", STACK, ...args], { env });
     const visits = async (): Promise<number> => {
-        const r = await proxyGet("/", SITE);
+        const r = await suiteGet("/", SITE);
         assert.equal(r.status, 200, r.body);
         return JSON.parse(r.body).visits as number;
     };
 
     before(() => {
-        localHostsUp();
+        suiteHostUp();
         backend = mkdtempSync(path.join(tmpdir(), "coop-backup-"));
         env = { PULUMI_BACKEND_URL: `file://${backend}`, PULUMI_CONFIG_PASSPHRASE: "backup-test-only" };
         rmSync(STORED, { recursive: true, force: true });
-        initLocalStack(STACK, [{ id: COOP, domains: [SITE], image: images()["django"], migrate: ["migrate"], healthTimeout: 60 }], env);
+        initLocalStack(STACK, [{ id: COOP, domains: [SITE], image: images()["django"], migrate: ["migrate"], healthTimeout: 60 }], env, suiteHost());
         assert.equal(pulumi(["config", "set", ...cf, "--path", "coop:backups.image", images()["coop-pgtools"]], { env }).status, 0);
         assert.equal(pulumi(["config", "set", ...cf, "--path", "coop:backups.keep", "2"], { env }).status, 0);
     });
@@ -46,7 +46,7 @@ describe("backups before migrations and rollback --restore-db (real PostgreSQL, 
         rmSync(path.join(ROOT, `Pulumi.${STACK}.yaml`), { force: true });
         rmSync(backend, { recursive: true, force: true });
         rmSync(STORED, { recursive: true, force: true });
-        await exec(localTarget(), `docker rm -f coop-${COOP}-blue coop-${COOP}-green >/dev/null 2>&1; true`);
+        await exec(suiteTarget(), `docker rm -f coop-${COOP}-blue coop-${COOP}-green >/dev/null 2>&1; true`);
     });
 
     it("takes a dump before each release's migrations, stores it off the host and keeps the newest N", async () => {
@@ -59,7 +59,7 @@ describe("backups before migrations and rollback --restore-db (real PostgreSQL, 
         setImage("django:v2");
         const second = up();
         assert.equal(second.status, 0, second.stdout + second.stderr);
-        assert.equal((await proxyGet("/version", SITE)).body.trim(), "v2");
+        assert.equal((await suiteGet("/version", SITE)).body.trim(), "v2");
         assert.equal(await visits(), 1, "v2's migration deleted the visits recorded before it");
         assert.equal(dumps().length, 2);
 
@@ -81,7 +81,7 @@ describe("backups before migrations and rollback --restore-db (real PostgreSQL, 
             r.stderr,
             /migrations ran after update \d+ and a database backup from before them exists \(it-backup\): run again with --restore-db to restore it .* or with --keep-db to roll back the code only.*nothing was changed/,
         );
-        assert.equal((await proxyGet("/version", SITE)).body.trim(), "v2", "nothing was changed");
+        assert.equal((await suiteGet("/version", SITE)).body.trim(), "v2", "nothing was changed");
     });
 
     it("--restore-db holds the traffic, restores the rows written before the migration and starts the old release", async () => {
@@ -89,7 +89,7 @@ describe("backups before migrations and rollback --restore-db (real PostgreSQL, 
         assert.equal(r.status, 0, r.stdout + r.stderr);
         assert.match(r.stdout, new RegExp(`${COOP}: database restored from ${STACK}/${COOP}/\\S+\\.dump`));
         assert.match(r.stdout, new RegExp(`${COOP}: traffic let through again`));
-        assert.equal((await proxyGet("/version", SITE)).body.trim(), "v1");
+        assert.equal((await suiteGet("/version", SITE)).body.trim(), "v1");
         // The 6 visits of v1 are back (the one v2 recorded is gone with its schema), and this is the 7th.
         assert.equal(await visits(), 7);
         // v2's table and its migration's record went with the restore: the schema is v1's again.
@@ -114,7 +114,7 @@ describe("backups before migrations and rollback --restore-db (real PostgreSQL, 
         const r = up();
         assert.notEqual(r.status, 0, "the release failed");
         assert.match(r.stdout + r.stderr, /deploy it-backup: backup failed: .*; no migration ran/);
-        assert.equal((await proxyGet("/version", SITE)).body.trim(), "v1", "the old slot serves");
+        assert.equal((await suiteGet("/version", SITE)).body.trim(), "v1", "the old slot serves");
         assert.equal(await visits(), 8, "v2's migration (which deletes the visits) did not run");
     });
 
@@ -122,21 +122,52 @@ describe("backups before migrations and rollback --restore-db (real PostgreSQL, 
         const agent = "/opt/coop/bin/coop-agent";
         const out = pulumi(["stack", "output", "backupSections", ...cf, "--json", "--show-secrets"], { env });
         const stdin = JSON.stringify(JSON.parse(out.stdout)[COOP]);
-        const list = await exec(localTarget(), `${agent} backups ${COOP}`, { stdin });
+        const list = await exec(suiteTarget(), `${agent} backups ${COOP}`, { stdin });
         const key = (JSON.parse(list.stdout) as { backups: Array<{ key: string }> }).backups.at(-1)!.key;
-        const running = async () => (await exec(localTarget(), `docker ps -q --filter label=coop.id=${COOP}`)).stdout.trim();
+        const running = async () => (await exec(suiteTarget(), `docker ps -q --filter label=coop.id=${COOP}`)).stdout.trim();
         assert.notEqual(await running(), "", "a slot serves before");
 
-        const held = await exec(localTarget(), `${agent} hold ${COOP} --key ${key}`, { stdin });
+        const held = await exec(suiteTarget(), `${agent} hold ${COOP} --key ${key}`, { stdin });
         assert.equal(held.code, 0, held.stderr);
         assert.deepEqual([JSON.parse(held.stdout).held, JSON.parse(held.stdout).restored], [true, false]);
-        assert.equal((await proxyGet("/version", SITE)).status, 503, "the proxy refuses the co-op's requests");
+        assert.equal((await suiteGet("/version", SITE)).status, 503, "the proxy refuses the co-op's requests");
         assert.equal(await running(), "", "no slot runs: nothing writes to the database, nothing holds a connection");
 
         // What the rollback's switch and its resume do afterwards, here by hand: the live slot back, the traffic through.
-        const back = await exec(localTarget(), `${agent} resume ${COOP} && ${agent} reconcile >/dev/null`);
+        const back = await exec(suiteTarget(), `${agent} resume ${COOP} && ${agent} reconcile >/dev/null`);
         assert.equal(back.code, 0, back.stderr);
         // The reconcile starts the slot and leaves it: the proxy answers 502 until Django listens.
-        await within(60, "v1 answering again", async () => (await proxyGet("/version", SITE)).body.trim() === "v1");
+        await within(60, "v1 answering again", async () => (await suiteGet("/version", SITE)).body.trim() === "v1");
+    });
+
+    it("--restore-db never offers a dump taken before the target's update: rows written on its schema since are kept", async () => {
+        // v2 again, its backups working: a dump while v1 serves, then v2's migrations.
+        assert.equal(pulumi(["config", "set", ...cf, "--path", "coop:backups.image", images()["coop-pgtools"]], { env }).status, 0);
+        setImage("django:v2");
+        const migrated = up();
+        assert.equal(migrated.status, 0, migrated.stdout + migrated.stderr);
+        // Back to v1 keeping the database (v2's schema), and a row written there.
+        const kept = rollback(["--keep-db"]);
+        assert.equal(kept.status, 0, kept.stdout + kept.stderr);
+        assert.equal((await suiteGet("/version", SITE)).body.trim(), "v1");
+        const written = await visits();
+        // v2 once more, from its retained slot: no migration runs, so no dump is taken.
+        setImage("django:v2");
+        const again = up();
+        assert.equal(again.status, 0, again.stdout + again.stderr);
+        assert.equal((await suiteGet("/version", SITE)).body.trim(), "v2");
+
+        const preview = rollback(["--preview"]);
+        assert.equal(preview.status, 0, preview.stdout + preview.stderr);
+        assert.doesNotMatch(preview.stdout, /^backup: /m, "the dump from before the --keep-db rollback is not offered");
+        assert.match(
+            preview.stdout,
+            /no backup: it-backup: no backup taken since update \d+ while \S+ served is in the store .*an older one would lose the rows written on its schema since/,
+        );
+        const refused = rollback(["--restore-db"]);
+        assert.equal(refused.status, 1, refused.stdout + refused.stderr);
+        assert.match(refused.stderr, /--restore-db: there is no backup to restore .*nothing was changed/);
+        assert.equal((await suiteGet("/version", SITE)).body.trim(), "v2", "nothing was changed");
+        assert.equal(await visits(), written + 1, "the row written on v2's schema under v1 is still there");
     });
 });

@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { images, initLocalStack } from "../../bench/common";
 import { exec } from "../../components/remote/ssh";
-import { ROOT, localHostsUp, localTarget, proxyGet, pulumi } from "../support";
+import { ROOT, suiteHost, suiteHostUp, suiteTarget, suiteGet, pulumi } from "../support";
 
 const STACK = "it-interrupted";
 
@@ -31,10 +31,10 @@ describe("an update killed while it creates a co-op", () => {
     let env: NodeJS.ProcessEnv = {};
 
     before(() => {
-        localHostsUp();
+        suiteHostUp();
         backend = mkdtempSync(path.join(tmpdir(), "coop-interrupted-"));
         env = { PULUMI_BACKEND_URL: `file://${backend}`, PULUMI_CONFIG_PASSPHRASE: "interrupted-test-only" };
-        initLocalStack(STACK, [{ id: COOP, domains: [`${COOP}.localhost`], image: images()["demo:v1"], migrate: ["migrate"], healthTimeout: 20 }], env);
+        initLocalStack(STACK, [{ id: COOP, domains: [`${COOP}.localhost`], image: images()["demo:v1"], migrate: ["migrate"], healthTimeout: 20 }], env, suiteHost());
     });
 
     after(async () => {
@@ -42,7 +42,7 @@ describe("an update killed while it creates a co-op", () => {
         pulumi(["stack", "rm", "--stack", STACK, "--yes", "--force"], { env });
         rmSync(path.join(ROOT, `Pulumi.${STACK}.yaml`), { force: true });
         rmSync(backend, { recursive: true, force: true });
-        await exec(localTarget(), `docker rm -f coop-${COOP}-blue coop-${COOP}-green >/dev/null 2>&1; true`);
+        await exec(suiteTarget(), `docker rm -f coop-${COOP}-blue coop-${COOP}-green >/dev/null 2>&1; true`);
     });
 
     it("leaves a pending create that the next command drops, and the next up converges", async () => {
@@ -53,7 +53,7 @@ describe("an update killed while it creates a co-op", () => {
             stdio: "ignore",
         });
         // Kill the whole update (CLI, language host, providers) once the co-op's release is running on the host.
-        const started = await exec(localTarget(), `for i in $(seq 1200); do test -d /opt/coop/coops/${COOP}/lock && exit 0; sleep 0.05; done; exit 1`);
+        const started = await exec(suiteTarget(), `for i in $(seq 1200); do test -d /opt/coop/coops/${COOP}/lock && exit 0; sleep 0.05; done; exit 1`);
         assert.equal(started.code, 0, "the co-op's release started on the host");
         const exited = new Promise((resolve) => child.on("exit", resolve));
         process.kill(-child.pid!, "SIGKILL");
@@ -63,14 +63,14 @@ describe("an update killed while it creates a co-op", () => {
         const state = JSON.parse(pulumi(["stack", "export", "--stack", STACK], { env }).stdout);
         const pending = (state.deployment.pending_operations ?? []) as Array<{ type: string; resource: { urn: string } }>;
         assert.ok(
-            pending.some((o) => o.type === "creating" && o.resource.urn.endsWith(`::${COOP}/local-1`)),
-            `a pending create of ${COOP}/local-1: ${JSON.stringify(pending.map((o) => o.resource.urn))}`,
+            pending.some((o) => o.type === "creating" && o.resource.urn.endsWith(`::${COOP}/suite-1`)),
+            `a pending create of ${COOP}/suite-1: ${JSON.stringify(pending.map((o) => o.resource.urn))}`,
         );
 
         const up = pulumi(["up", "--stack", STACK, "--yes", "--skip-preview"], { env });
         assert.equal(up.status, 0, up.stdout + up.stderr);
-        assert.match(up.stderr, new RegExp(`dropped \\d+ pending create\\(s\\) an interrupted update left; the next up redoes them: .*${COOP}/local-1`));
-        assert.equal((await proxyGet("/version", `${COOP}.localhost`)).body.trim(), "v1");
+        assert.match(up.stderr, new RegExp(`dropped \\d+ pending create\\(s\\) an interrupted update left; the next up redoes them: .*${COOP}/suite-1`));
+        assert.equal((await suiteGet("/version", `${COOP}.localhost`)).body.trim(), "v1");
 
         const again = pulumi(["up", "--stack", STACK, "--yes", "--skip-preview"], { env });
         assert.equal(again.status, 0, again.stdout + again.stderr);

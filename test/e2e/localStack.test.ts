@@ -1,4 +1,5 @@
-// The whole program through the real Pulumi CLI against the local hosts: up with two co-ops on
+// The whole program through the real Pulumi CLI on the suite's own stack (Pulumi.suite.yaml, a copy
+// of the local stack's file) and host: up with two co-ops on
 // their domains, checks over SSH and HTTP, a no-change up, a new digest for one co-op, a secret
 // sentinel through config, removing a co-op, destroy, and nothing left behind.
 import assert from "node:assert/strict";
@@ -7,19 +8,21 @@ import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { exec } from "../../components/remote/ssh";
-import { ROOT, RunResult, localHostsUp, localTarget, proxyGet, pulumi, run } from "../support";
+import { ROOT, RunResult, SUITE_STACK, SUITE_STACK_FILE, pulumi, run, suiteGet, suiteHost, suiteHostUp, suiteTarget } from "../support";
 
-const STACK_FILE = path.join(ROOT, "Pulumi.local.yaml");
+const STACK_FILE = SUITE_STACK_FILE;
 const SENTINEL = "sentinel-api-token-e2e-6d2c";
+/** The suite host's name in the stack (.local/machine.suite.json). */
+const HOST = "suite-1";
 
 async function onHost(command: string): Promise<string> {
-    const r = await exec(localTarget(), command);
+    const r = await exec(suiteTarget(), command);
     assert.equal(r.code, 0, `${command}: ${r.stderr}`);
     return r.stdout.trim();
 }
 
 async function served(domain: string): Promise<{ version: string; schema: number; config: string | null }> {
-    const res = await proxyGet("/state", domain);
+    const res = await suiteGet("/state", domain);
     assert.equal(res.status, 200, `${domain}: ${res.body}`);
     return JSON.parse(res.body);
 }
@@ -29,7 +32,7 @@ function images(): Record<string, string> {
 }
 
 function up(...extra: string[]): RunResult {
-    const r = pulumi(["up", "--stack", "local", "--yes", "--skip-preview", ...extra]);
+    const r = pulumi(["up", "--stack", SUITE_STACK, "--yes", "--skip-preview", ...extra]);
     assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
     return r;
 }
@@ -47,13 +50,13 @@ describe("local stack through the real CLI", () => {
     const logs: string[] = [];
 
     before(() => {
-        localHostsUp();
+        suiteHostUp();
         stackFile = readFileSync(STACK_FILE, "utf8");
-        const r = pulumi(["destroy", "--stack", "local", "--yes", "--skip-preview"]);
+        const r = pulumi(["destroy", "--stack", SUITE_STACK, "--yes", "--skip-preview"]);
         assert.equal(r.status, 0, r.stderr);
         // beta keeps the committed file's lack of an image: it runs the machine's demo v1, as after
         // scripts/up.sh.
-        pulumi(["config", "set", "--stack", "local", "--path", "coop:coops[0].image", images()["demo:v1"]]);
+        pulumi(["config", "set", "--stack", SUITE_STACK, "--path", "coop:coops[0].image", images()["demo:v1"]]);
     });
 
     after(() => {
@@ -65,15 +68,15 @@ describe("local stack through the real CLI", () => {
     it("pulumi up bootstraps the host and deploys both co-ops on their domains", async () => {
         const r = up();
         logs.push(r.stdout, r.stderr);
-        const outputs = JSON.parse(pulumi(["stack", "output", "--stack", "local", "--json"]).stdout);
-        assert.deepEqual(outputs.proxyUrls, ["http://127.0.0.1:8080/"]);
-        assert.deepEqual(outputs.hosts, [{ name: "local-1", address: "127.0.0.1", port: localTarget().port, hostKey: localTarget().hostKey.split(" ").slice(0, 2).join(" ") }]);
+        const outputs = JSON.parse(pulumi(["stack", "output", "--stack", SUITE_STACK, "--json"]).stdout);
+        assert.deepEqual(outputs.proxyUrls, [`http://${suiteHost().proxy}/`]);
+        assert.deepEqual(outputs.hosts, [{ name: HOST, address: suiteTarget().host, port: suiteTarget().port, hostKey: suiteTarget().hostKey.split(" ").slice(0, 2).join(" ") }]);
         assert.deepEqual(outputs.coopUrls, {
             alpha: ["http://alpha.localhost:8080/"],
             beta: ["http://beta.localhost:8080/", "http://www.beta.localhost:8080/"],
         });
-        assert.equal(outputs.releases.alpha["local-1"].image, images()["demo:v1"]);
-        agent = outputs.agents["local-1"];
+        assert.equal(outputs.releases.alpha[HOST].image, images()["demo:v1"]);
+        agent = outputs.agents[HOST];
         assert.equal(agent, `/opt/coop/bin/coop-agent-${images()["coop-agent"].split("@sha256:")[1].slice(0, 12)}`);
 
         const alpha = await served("alpha.localhost");
@@ -81,11 +84,11 @@ describe("local stack through the real CLI", () => {
         assert.equal(alpha.config, "name: Alpha Housing Co-op\nmodules: [members, meetings]\n");
         assert.equal((await served("beta.localhost")).version, "v1");
         assert.equal((await served("www.beta.localhost")).version, "v1");
-        assert.equal((await proxyGet("/", "nobody.localhost")).status, 404);
+        assert.equal((await suiteGet("/", "nobody.localhost")).status, 404);
     });
 
     it("status finds every co-op serving the stack's live release, beta's image from the machine file too", () => {
-        const r = run(path.join(ROOT, "scripts", "node-env.sh"), ["status", "--stack", "local", "--json"]);
+        const r = run(path.join(ROOT, "scripts", "node-env.sh"), ["status", "--stack", SUITE_STACK, "--json"]);
         assert.equal(r.status, 0, r.stdout + r.stderr);
         const rows = JSON.parse(r.stdout).rows as Array<{ coop: string; stack: string; agrees: boolean }>;
         assert.deepEqual(
@@ -118,20 +121,20 @@ describe("local stack through the real CLI", () => {
     });
 
     it("a new digest for one co-op cuts over that co-op only", async () => {
-        pulumi(["config", "set", "--stack", "local", "--path", "coop:coops[0].image", images()["demo:v2"]]);
+        pulumi(["config", "set", "--stack", SUITE_STACK, "--path", "coop:coops[0].image", images()["demo:v2"]]);
         const r = up();
         logs.push(r.stdout, r.stderr);
-        assert.deepEqual(changedResources(r.stdout), ["alpha/local-1"]);
+        assert.deepEqual(changedResources(r.stdout), [`alpha/${HOST}`]);
         const alpha = await served("alpha.localhost");
         assert.deepEqual([alpha.version, alpha.schema], ["v2", 2]);
         assert.equal((await served("beta.localhost")).version, "v1");
-        const outputs = JSON.parse(pulumi(["stack", "output", "--stack", "local", "--json"]).stdout);
-        assert.deepEqual(outputs.releases.alpha["local-1"], { slot: "green", image: images()["demo:v2"] });
+        const outputs = JSON.parse(pulumi(["stack", "output", "--stack", SUITE_STACK, "--json"]).stdout);
+        assert.deepEqual(outputs.releases.alpha[HOST], { slot: "green", image: images()["demo:v2"] });
     });
 
     it("a pulumi up killed mid-deploy blocks nothing: the next up converges", async () => {
-        pulumi(["config", "set", "--stack", "local", "--path", "coop:coops[0].image", images()["demo:v3-broken"]]);
-        const child = spawn(path.join(ROOT, "scripts", "pulumi.sh"), ["up", "--stack", "local", "--yes", "--skip-preview"], { cwd: ROOT, detached: true, stdio: "ignore" });
+        pulumi(["config", "set", "--stack", SUITE_STACK, "--path", "coop:coops[0].image", images()["demo:v3-broken"]]);
+        const child = spawn(path.join(ROOT, "scripts", "pulumi.sh"), ["up", "--stack", SUITE_STACK, "--yes", "--skip-preview"], { cwd: ROOT, detached: true, stdio: "ignore" });
         // Kill it (and its language host and providers) once the new release is starting on the host.
         await onHost(
             `for i in $(seq 300); do docker ps --no-trunc --filter name=coop-alpha- --format '{{.Image}}' | grep -q '${images()["demo:v3-broken"].slice(-20)}' && exit 0; sleep 0.1; done; exit 1`,
@@ -140,8 +143,8 @@ describe("local stack through the real CLI", () => {
         process.kill(-child.pid!, "SIGKILL");
         await exited;
         // The next command of this project, whatever it is, clears the killed run's lock.
-        const set = pulumi(["config", "set", "--stack", "local", "--path", "coop:coops[0].image", images()["demo:v2"]]);
-        assert.match(set.stderr, /removed a stale lock on stack local left by pid \d+, which no longer runs/);
+        const set = pulumi(["config", "set", "--stack", SUITE_STACK, "--path", "coop:coops[0].image", images()["demo:v2"]]);
+        assert.match(set.stderr, /removed a stale lock on stack suite left by pid \d+, which no longer runs/);
         up();
         assert.equal((await served("alpha.localhost")).version, "v2");
         // The abandoned deploy on the host gives up by itself (its client is gone), puts the
@@ -156,11 +159,11 @@ describe("local stack through the real CLI", () => {
     });
 
     it("a secret set in config reaches the app and no log or state in plaintext", async () => {
-        const set = pulumi(["config", "set", "--stack", "local", "--secret", "coop:betaApiToken", SENTINEL]);
+        const set = pulumi(["config", "set", "--stack", SUITE_STACK, "--secret", "coop:betaApiToken", SENTINEL]);
         assert.equal(set.status, 0, set.stderr);
         const r = up();
         logs.push(r.stdout, r.stderr);
-        assert.deepEqual(changedResources(r.stdout).sort(), ["beta/local-1"]);
+        assert.deepEqual(changedResources(r.stdout).sort(), [`beta/${HOST}`]);
         assert.equal(
             await onHost("docker inspect coop-beta-green --format '{{range .Config.Env}}{{println .}}{{end}}' | grep -c '^API_TOKEN=sentinel-api-token-e2e-6d2[c]$'"),
             "1",
@@ -168,14 +171,17 @@ describe("local stack through the real CLI", () => {
 
         const places: Record<string, string> = {
             "pulumi output": logs.join("\n"),
-            "stack state": pulumi(["stack", "export", "--stack", "local"]).stdout,
-            "stack history": pulumi(["stack", "history", "--stack", "local", "--json"]).stdout,
+            "stack state": pulumi(["stack", "export", "--stack", SUITE_STACK]).stdout,
+            "stack history": pulumi(["stack", "history", "--stack", SUITE_STACK, "--json"]).stdout,
             "stack file": readFileSync(STACK_FILE, "utf8"),
             "host logs": await onHost("cat /opt/coop/coops/*/releases.log; docker logs coop-proxy 2>&1; for c in $(docker ps -aq); do docker logs $c 2>&1; done"),
             "process arguments": await onHost("ps -eo args"),
         };
         for (const dir of [path.join(ROOT, ".pulumi-state"), path.join(ROOT, ".local")]) {
             for (const f of readdirSync(dir, { recursive: true }) as string[]) {
+                // A namespaced host's engine keeps its containers' env under its data root and exec
+                // root, as /var/lib/docker and /run/docker do on a droplet: that is the app's, not a leak.
+                if (/^netns\/[^/]+\/(docker|run)\//.test(f)) continue;
                 if (f.endsWith(".json") || f.endsWith(".log")) {
                     places[path.join(dir, f)] = readFileSync(path.join(dir, f), "utf8");
                 }
@@ -188,30 +194,30 @@ describe("local stack through the real CLI", () => {
     });
 
     it("removing a co-op from config stops it and its route and keeps its data", async () => {
-        const rm = pulumi(["config", "rm", "--stack", "local", "--path", "coop:coops[1]"]);
+        const rm = pulumi(["config", "rm", "--stack", SUITE_STACK, "--path", "coop:coops[1]"]);
         assert.equal(rm.status, 0, rm.stderr);
         // Its secret must go too: a key nothing reads is refused, by name, before anything runs.
-        const refused = pulumi(["up", "--stack", "local", "--yes", "--skip-preview"]);
+        const refused = pulumi(["up", "--stack", SUITE_STACK, "--yes", "--skip-preview"]);
         assert.notEqual(refused.status, 0);
         assert.match(refused.stdout + refused.stderr, /coop:betaApiToken: unknown key/);
         assert.doesNotMatch(refused.stdout + refused.stderr, /at parseStackConfig/, "a config error prints no stack trace");
-        assert.equal(pulumi(["config", "rm", "--stack", "local", "coop:betaApiToken"]).status, 0);
+        assert.equal(pulumi(["config", "rm", "--stack", SUITE_STACK, "coop:betaApiToken"]).status, 0);
         assert.equal((await served("beta.localhost")).version, "v1", "nothing changed while the config was refused");
         up();
-        assert.equal((await proxyGet("/", "beta.localhost")).status, 404);
+        assert.equal((await suiteGet("/", "beta.localhost")).status, 404);
         assert.equal(await onHost("docker ps -a --filter name=coop-beta- -q | wc -l"), "0");
         assert.equal(await onHost("docker volume ls -q --filter name=coop-beta-data"), "coop-beta-data");
         assert.equal((await served("alpha.localhost")).version, "v2");
     });
 
     it("pulumi destroy removes everything up made (alpha's data, by its flag, too)", async () => {
-        const r = pulumi(["destroy", "--stack", "local", "--yes", "--skip-preview"]);
+        const r = pulumi(["destroy", "--stack", SUITE_STACK, "--yes", "--skip-preview"]);
         assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
         assert.equal(await onHost("docker ps -a --filter name=coop- -q | wc -l"), "0");
         assert.equal(await onHost("docker network ls --filter name=^coop$ -q | wc -l"), "0");
         assert.equal(await onHost("docker volume ls -q --filter name=coop-proxy-state --filter name=coop-alpha-data | wc -l"), "0");
         assert.equal(await onHost("test -e /opt/coop/bin -o -e /opt/coop/coops -o -e /opt/coop/proxy && echo present || echo gone"), "gone");
-        const state = JSON.parse(pulumi(["stack", "export", "--stack", "local"]).stdout);
+        const state = JSON.parse(pulumi(["stack", "export", "--stack", SUITE_STACK]).stdout);
         assert.deepEqual(state.deployment.resources ?? [], []);
         // beta's volume was kept on purpose when beta was removed; this run's leftovers go now.
         await onHost("docker volume rm coop-beta-data >/dev/null");

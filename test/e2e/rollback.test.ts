@@ -1,4 +1,4 @@
-// Releases and rollback end to end, through the real CLI on the local stack: v1, v2, a v3 whose
+// Releases and rollback end to end, through the real CLI on the suite's own stack (a copy of the local stack's file, on a host of its own): v1, v2, a v3 whose
 // health check fails, rollback (v1 back, by a proxy switch), the release list, rollback --to the
 // v2 update, and every refusal leaving the stack file and the history as they were.
 import assert from "node:assert/strict";
@@ -8,22 +8,22 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { exec } from "../../components/remote/ssh";
 import { backendHistory, fileBackendDir, projectName } from "../../scripts/backendHistory";
-import { ROOT, RunResult, localHostsUp, localTarget, proxyGet, pulumi, run } from "../support";
+import { ROOT, RunResult, SUITE_STACK, SUITE_STACK_FILE, pulumi, run, suiteGet, suiteHostUp, suiteTarget } from "../support";
 
-const STACK_FILE = path.join(ROOT, "Pulumi.local.yaml");
+const STACK_FILE = SUITE_STACK_FILE;
 
 function images(): Record<string, string> {
     return JSON.parse(readFileSync(path.join(ROOT, ".local", "images.json"), "utf8")).images;
 }
 
 async function version(domain: string): Promise<string> {
-    return (await proxyGet("/version", domain)).body.trim();
+    return (await suiteGet("/version", domain)).body.trim();
 }
 
 const script = (name: string, args: string[], env: NodeJS.ProcessEnv = {}): RunResult => run(path.join(ROOT, "scripts", "node-env.sh"), [name, ...args], { env });
 
 function releases(): Array<{ number: number; kind: string; result: string; images: Record<string, string> }> {
-    const r = script("releases", ["--stack", "local", "--json"]);
+    const r = script("releases", ["--stack", SUITE_STACK, "--json"]);
     assert.equal(r.status, 0, r.stderr);
     return JSON.parse(r.stdout).releases;
 }
@@ -48,26 +48,26 @@ function loggedCli(): { env: NodeJS.ProcessEnv; calls: () => string[] } {
 }
 
 function setAlpha(image: string): void {
-    assert.equal(pulumi(["config", "set", "--stack", "local", "--path", "coop:coops[0].image", image]).status, 0);
+    assert.equal(pulumi(["config", "set", "--stack", SUITE_STACK, "--path", "coop:coops[0].image", image]).status, 0);
 }
 
-describe("releases and rollback (real CLI, local stack)", () => {
+describe("releases and rollback (real CLI, the suite's copy of the local stack)", () => {
     let stackFile = "";
     let img: Record<string, string>;
     const n: Record<string, number> = {};
 
     before(() => {
-        localHostsUp();
+        suiteHostUp();
         img = images();
         stackFile = readFileSync(STACK_FILE, "utf8");
-        assert.equal(pulumi(["destroy", "--stack", "local", "--yes", "--skip-preview"]).status, 0);
-        assert.equal(pulumi(["config", "set", "--stack", "local", "--path", "coop:coops[1].image", img["demo:v1"]]).status, 0);
+        assert.equal(pulumi(["destroy", "--stack", SUITE_STACK, "--yes", "--skip-preview"]).status, 0);
+        assert.equal(pulumi(["config", "set", "--stack", SUITE_STACK, "--path", "coop:coops[1].image", img["demo:v1"]]).status, 0);
     });
 
-    after(() => {
+    after(async () => {
         writeFileSync(STACK_FILE, stackFile);
-        pulumi(["destroy", "--stack", "local", "--yes", "--skip-preview"]);
-        run("bash", ["-c", "docker volume rm coop-beta-data >/dev/null 2>&1; true"]);
+        pulumi(["destroy", "--stack", SUITE_STACK, "--yes", "--skip-preview"]);
+        await exec(suiteTarget(), "docker volume rm coop-beta-data >/dev/null 2>&1; true");
     });
 
     it("v1, v2, then a v3 whose health check fails: the update fails and v2 keeps serving", async () => {
@@ -76,13 +76,13 @@ describe("releases and rollback (real CLI, local stack)", () => {
             ["v2", img["demo:v2"]],
         ]) {
             setAlpha(image);
-            const r = pulumi(["up", "--stack", "local", "--yes", "--skip-preview", "--message", `alpha ${tag}`]);
+            const r = pulumi(["up", "--stack", SUITE_STACK, "--yes", "--skip-preview", "--message", `alpha ${tag}`]);
             assert.equal(r.status, 0, r.stdout + r.stderr);
             n[tag] = releases().length;
             assert.equal(await version("alpha.localhost"), tag);
         }
         setAlpha(img["demo:v3-broken"]);
-        const r = pulumi(["up", "--stack", "local", "--yes", "--skip-preview", "--message", "alpha v3"]);
+        const r = pulumi(["up", "--stack", SUITE_STACK, "--yes", "--skip-preview", "--message", "alpha v3"]);
         assert.notEqual(r.status, 0);
         assert.match(r.stdout + r.stderr, /deploy alpha: health check failed: coop-alpha-blue did not become healthy/);
         n.v3 = releases().length;
@@ -93,7 +93,7 @@ describe("releases and rollback (real CLI, local stack)", () => {
         // A page of three updates holds v3 (failed), v2 (live) and v1: the switch is planned on it,
         // and the numbers printed come from the whole history.
         const cli = loggedCli();
-        const r = script("rollback", ["--stack", "local"], { COOP_HISTORY_PAGE: "3", ...cli.env });
+        const r = script("rollback", ["--stack", SUITE_STACK], { COOP_HISTORY_PAGE: "3", ...cli.env });
         assert.equal(r.status, 0, r.stdout + r.stderr);
         // The page came from the file backend's files: before the up, the only history the CLI
         // read is the whole (the Automation API's up reads one more after it).
@@ -112,7 +112,7 @@ describe("releases and rollback (real CLI, local stack)", () => {
         const commit = r.stdout.slice(r.stdout.indexOf("Commit this so the repository and the stack agree"));
         assert.deepEqual(commit.trim().split("\n").slice(1), [`  coop:coops[0].image (alpha): ${img["demo:v3-broken"]} -> ${img["demo:v1"]}`]);
         assert.equal(await version("alpha.localhost"), "v1");
-        const host = await exec(localTarget(), "cat /opt/coop/coops/alpha/releases.log | tail -n 1");
+        const host = await exec(suiteTarget(), "cat /opt/coop/coops/alpha/releases.log | tail -n 1");
         const last = JSON.parse(host.stdout);
         assert.deepEqual([last.image, last.reused], [img["demo:v1"], true], "a proxy switch: no pull, no migration");
         n.rollback = releases().length;
@@ -125,9 +125,9 @@ describe("releases and rollback (real CLI, local stack)", () => {
         const project = projectName(ROOT);
         assert.equal(project, "coop", "the project's name, from Pulumi.yaml");
         for (const size of [1, 3, 1000]) {
-            const cli = pulumi(["stack", "history", "--stack", "local", "--json", "--page-size", String(size), "--page", "1"]);
+            const cli = pulumi(["stack", "history", "--stack", SUITE_STACK, "--json", "--page-size", String(size), "--page", "1"]);
             assert.equal(cli.status, 0, cli.stderr);
-            assert.deepEqual(backendHistory(dir, project!, "local", size), JSON.parse(cli.stdout), `page of ${size}`);
+            assert.deepEqual(backendHistory(dir, project!, SUITE_STACK, size), JSON.parse(cli.stdout), `page of ${size}`);
         }
     });
 
@@ -142,14 +142,14 @@ describe("releases and rollback (real CLI, local stack)", () => {
                 [n.rollback, "succeeded", img["demo:v1"]],
             ],
         );
-        const table = script("releases", ["--stack", "local"]);
+        const table = script("releases", ["--stack", SUITE_STACK]);
         assert.match(table.stdout, new RegExp(`\\n${n.v3}\\s+\\S+ \\S+\\s+update\\s+failed\\s+[^\\n]*: alpha v3`));
     });
 
     it("releases --host finds the hosts' own records in agreement", () => {
-        const r = script("releases", ["--stack", "local", "--host"]);
+        const r = script("releases", ["--stack", SUITE_STACK, "--host"]);
         assert.equal(r.status, 0, r.stdout + r.stderr);
-        assert.match(r.stdout, /alpha {2}local-1 {2}match\nbeta {2}local-1 {2}match/);
+        assert.match(r.stdout, /alpha {2}suite-1 {2}match\nbeta {2}suite-1 {2}match/);
     });
 
     it("refuses a failed update, an unknown number, a live target and an unknown co-op, changing nothing", () => {
@@ -164,7 +164,7 @@ describe("releases and rollback (real CLI, local stack)", () => {
             [["--stack"], /--stack needs a value/],
         ];
         for (const [args, message] of cases) {
-            const r = script("rollback", ["--stack", "local", ...args]);
+            const r = script("rollback", ["--stack", SUITE_STACK, ...args]);
             assert.equal(r.status, 1, `${args.join(" ")}: ${r.stdout}`);
             assert.match(r.stderr, message);
         }
@@ -174,7 +174,7 @@ describe("releases and rollback (real CLI, local stack)", () => {
 
     it("a page without the target: rollback reads the whole history and plans on it", () => {
         // The newest update alone (the rollback's, live): the target is older than the page.
-        const r = script("rollback", ["--stack", "local", "--preview"], { COOP_HISTORY_PAGE: "1" });
+        const r = script("rollback", ["--stack", SUITE_STACK, "--preview"], { COOP_HISTORY_PAGE: "1" });
         assert.equal(r.status, 0, r.stdout + r.stderr);
         assert.match(
             r.stdout,
@@ -187,7 +187,7 @@ describe("releases and rollback (real CLI, local stack)", () => {
 
     it("--preview shows the change without applying it", async () => {
         const before = readFileSync(STACK_FILE, "utf8");
-        const r = script("rollback", ["--stack", "local", "--to", String(n.v2), "--preview"]);
+        const r = script("rollback", ["--stack", SUITE_STACK, "--to", String(n.v2), "--preview"]);
         assert.equal(r.status, 0, r.stderr);
         assert.match(
             r.stdout,
@@ -198,7 +198,7 @@ describe("releases and rollback (real CLI, local stack)", () => {
     });
 
     it("rollback --to the v2 update puts v2 back", async () => {
-        const r = script("rollback", ["--stack", "local", "--to", String(n.v2), "--coop", "alpha"]);
+        const r = script("rollback", ["--stack", SUITE_STACK, "--to", String(n.v2), "--coop", "alpha"]);
         assert.equal(r.status, 0, r.stdout + r.stderr);
         assert.equal(await version("alpha.localhost"), "v2");
         assert.equal(releases().at(-1)!.result, "succeeded");

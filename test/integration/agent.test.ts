@@ -10,7 +10,7 @@ import { after, before, describe, it } from "node:test";
 import { quote } from "../../components/remote/shell";
 import type { ReleaseDocument } from "../../components/release";
 import { ExecResult, connect, exec, writeFile } from "../../components/remote/ssh";
-import { ROOT, installTool, localHostsUp, localTarget, proxyGet, run, runOk, within } from "../support";
+import { ROOT, installTool, suiteEnginePid, suiteHost, suiteHostUp, suiteTarget, suiteGet, run, runOk, within } from "../support";
 
 const TOOL = "/opt/coop/bin/coop-agent-it";
 const SENTINEL = "sentinel-secret-3e8a71";
@@ -20,7 +20,7 @@ function images(): Record<string, string> {
 }
 
 async function sh(command: string): Promise<ExecResult> {
-    return exec(localTarget(), command);
+    return exec(suiteTarget(), command);
 }
 
 async function ok(command: string): Promise<string> {
@@ -30,11 +30,11 @@ async function ok(command: string): Promise<string> {
 }
 
 async function version(id: string): Promise<string> {
-    return (await proxyGet("/version", `${id}.localhost`)).body.trim();
+    return (await suiteGet("/version", `${id}.localhost`)).body.trim();
 }
 
-/** The local host's watch log (scripts/local-hosts.sh), where its reconcile rounds report. */
-const WATCH_LOG = path.join(process.env.COOP_LOCAL_STATE ?? path.join(ROOT, ".local"), "watch.log");
+/** The suite host's log (scripts/netns-hosts.sh): its watch's reconcile rounds report there. */
+const WATCH_LOG = path.join(ROOT, ".local", "netns", "suite-1", "host.log");
 
 function watchLogSize(): number {
     return existsSync(WATCH_LOG) ? statSync(WATCH_LOG).size : 0;
@@ -46,7 +46,7 @@ function watchLogSince(offset: number): string {
 
 async function prepare(id: string, env: string): Promise<void> {
     await ok(`${TOOL} prepare ${id}`);
-    await writeFile(localTarget(), `/opt/coop/coops/${id}/env`, env, 0o600);
+    await writeFile(suiteTarget(), `/opt/coop/coops/${id}/env`, env, 0o600);
 }
 
 /** The test's release of `image` for co-op `id`, with fields replaced by `change`. */
@@ -74,16 +74,16 @@ function deployCmd(id: string, image: string, change: Partial<ReleaseDocument> =
 }
 
 async function deploy(id: string, image: string, change: Partial<ReleaseDocument> = {}, flags = ""): Promise<ExecResult> {
-    return exec(localTarget(), `${TOOL} deploy${flags ? ` ${flags}` : ""}`, { stdin: JSON.stringify(release(id, image, change)) });
+    return exec(suiteTarget(), `${TOOL} deploy${flags ? ` ${flags}` : ""}`, { stdin: JSON.stringify(release(id, image, change)) });
 }
 
 describe("host agent co-op release (real engine, registry, sshd, proxy)", () => {
     let img: Record<string, string>;
 
     before(async () => {
-        localHostsUp();
+        suiteHostUp();
         img = images();
-        assert.equal(await installTool("coop-agent-it"), TOOL);
+        assert.equal(await installTool("coop-agent-it", suiteHost()), TOOL);
         // Start from nothing: no co-op of an earlier run, no image of the demo app on the host.
         await sh(
             `for id in it-a it-b it-c it-w; do ${TOOL} remove $id --delete-data; done >/dev/null 2>&1; docker image rm $(docker image ls -q 127.0.0.1:5001/coop-demo) >/dev/null 2>&1; true`,
@@ -118,16 +118,16 @@ describe("host agent co-op release (real engine, registry, sshd, proxy)", () => 
     it("refuses a document with an unknown field, naming it, and touches nothing", async () => {
         await prepare("it-a", `COOP_ID=it-a\nSECRET_KEY=${SENTINEL}\n`);
         const doc = { ...release("it-a", img["demo:v1"]), imagee: img["demo:v1"] };
-        const r = await exec(localTarget(), `${TOOL} deploy`, { stdin: JSON.stringify(doc) });
+        const r = await exec(suiteTarget(), `${TOOL} deploy`, { stdin: JSON.stringify(doc) });
         assert.equal(r.code, 1);
         assert.equal(r.stdout, "");
         assert.match(r.stderr, /release: unknown field "imagee"/);
-        const tag = await exec(localTarget(), `${TOOL} deploy`, { stdin: JSON.stringify(release("it-a", "127.0.0.1:5001/coop-demo:v1")) });
+        const tag = await exec(suiteTarget(), `${TOOL} deploy`, { stdin: JSON.stringify(release("it-a", "127.0.0.1:5001/coop-demo:v1")) });
         assert.equal(tag.code, 1);
         assert.match(tag.stderr, /release\.image: must be pinned by digest/);
-        const trailing = await exec(localTarget(), `${TOOL} deploy`, { stdin: `${JSON.stringify(release("it-a", img["demo:v1"]))} {}` });
+        const trailing = await exec(suiteTarget(), `${TOOL} deploy`, { stdin: `${JSON.stringify(release("it-a", img["demo:v1"]))} {}` });
         assert.match(trailing.stderr, /release: trailing data after the document/);
-        const host = await exec(localTarget(), `${TOOL} host-up`, {
+        const host = await exec(suiteTarget(), `${TOOL} host-up`, {
             stdin: JSON.stringify({ network: "coop", proxy: { image: images()["kamal-proxy"], bindAddress: "127.0.0.1", httpPort: 8080, httpsPort: 8443, bind: "0.0.0.0" } }),
         });
         assert.equal(host.code, 1);
@@ -146,7 +146,7 @@ describe("host agent co-op release (real engine, registry, sshd, proxy)", () => 
         assert.equal(report.image, img["demo:v1"]);
         assert.ok(report.timings.pullMs > 0 && report.timings.totalMs >= report.timings.switchMs);
         assert.equal(await version("it-a"), "v1");
-        const state = JSON.parse((await proxyGet("/state", "it-a.localhost")).body);
+        const state = JSON.parse((await suiteGet("/state", "it-a.localhost")).body);
         assert.equal(state.schema, 1);
         assert.equal(state.coop, "it-a");
         assert.equal(await ok("docker inspect coop-it-a-blue --format '{{.Config.Image}} {{.HostConfig.RestartPolicy.Name}}'"), `${img["demo:v1"]} unless-stopped`);
@@ -170,13 +170,13 @@ describe("host agent co-op release (real engine, registry, sshd, proxy)", () => 
         assert.ok(!execs.includes("coop-it-a"), execs);
         assert.deepEqual([JSON.parse(r.stdout).slot, JSON.parse(r.stdout).previousSlot], ["green", "blue"]);
         assert.equal(await version("it-a"), "v2");
-        assert.equal(JSON.parse((await proxyGet("/state", "it-a.localhost")).body).schema, 2);
+        assert.equal(JSON.parse((await suiteGet("/state", "it-a.localhost")).body).schema, 2);
         assert.equal(await ok("docker inspect coop-it-a-blue --format '{{.State.Status}} {{.Config.Image}}'"), `exited ${img["demo:v1"]}`);
         assert.ok((await ok("docker image ls --digests --format '{{.Digest}}'")).includes(img["demo:v1"].split("@")[1]), "old image kept");
     });
 
     it("a changed env file makes a new release even with the same image", async () => {
-        await writeFile(localTarget(), "/opt/coop/coops/it-a/env", `COOP_ID=it-a\nSECRET_KEY=${SENTINEL}\nGREETING=changed\n`, 0o600);
+        await writeFile(suiteTarget(), "/opt/coop/coops/it-a/env", `COOP_ID=it-a\nSECRET_KEY=${SENTINEL}\nGREETING=changed\n`, 0o600);
         const r = await deploy("it-a", img["demo:v2"]);
         assert.equal(r.code, 0, r.stderr);
         assert.deepEqual([JSON.parse(r.stdout).changed, JSON.parse(r.stdout).slot], [true, "blue"]);
@@ -196,7 +196,7 @@ describe("host agent co-op release (real engine, registry, sshd, proxy)", () => 
     });
 
     it("going back to the release the idle slot holds is a switch: no pull, no migration", async () => {
-        await writeFile(localTarget(), "/opt/coop/coops/it-a/env", `COOP_ID=it-a\nSECRET_KEY=${SENTINEL}\n`, 0o600);
+        await writeFile(suiteTarget(), "/opt/coop/coops/it-a/env", `COOP_ID=it-a\nSECRET_KEY=${SENTINEL}\n`, 0o600);
         const r = await deploy("it-a", img["demo:v2"]);
         assert.equal(r.code, 0, r.stderr);
         const report = JSON.parse(r.stdout);
@@ -252,7 +252,7 @@ describe("host agent co-op release (real engine, registry, sshd, proxy)", () => 
         assert.match(r.stderr, /migration output:\n.*migration to schema 3 failed/);
         assert.match(r.stderr, /deploy it-a: migration failed: exit 3 from migrate/);
         assert.equal(await version("it-a"), "v2");
-        assert.equal(JSON.parse((await proxyGet("/state", "it-a.localhost")).body).schema, 2);
+        assert.equal(JSON.parse((await suiteGet("/state", "it-a.localhost")).body).schema, 2);
         assert.equal(await ok("docker ps -a --filter name=coop-it-a-migrate -q | wc -l"), "0");
     });
 
@@ -307,7 +307,7 @@ describe("host agent co-op release (real engine, registry, sshd, proxy)", () => 
         const first = await deploy("it-c", img["demo:v1"]);
         assert.equal(first.code, 0, first.stderr);
         // Start a release over a connection of its own and cut that connection during the migration.
-        const client = await connect(localTarget());
+        const client = await connect(suiteTarget());
         const closed = new Promise<void>((resolve) => client.on("close", () => resolve()));
         client.exec(`${TOOL} deploy`, (e, stream) => {
             assert.ifError(e);
@@ -366,7 +366,7 @@ describe("host agent co-op release (real engine, registry, sshd, proxy)", () => 
         const r = JSON.parse(await ok(`${TOOL} remove it-b`));
         assert.deepEqual(r, { coop: "it-b", removed: true, data: "kept" });
         assert.equal(await ok("docker ps -a --filter name=coop-it-b- -q | wc -l"), "0");
-        assert.equal((await proxyGet("/version", "it-b.localhost")).status, 404);
+        assert.equal((await suiteGet("/version", "it-b.localhost")).status, 404);
         assert.equal(await ok("docker volume ls -q --filter name=coop-it-b-data"), "coop-it-b-data");
         assert.equal(await ok("test -e /opt/coop/coops/it-b && echo present || echo gone"), "gone");
         assert.deepEqual(JSON.parse(await ok(`${TOOL} remove it-b --delete-data`)).data, "deleted");
@@ -380,10 +380,10 @@ describe("host agent co-op release (real engine, registry, sshd, proxy)", () => 
                 ? ""
                 : (await sh("docker ps -a --format '{{.Names}} {{.Status}}'; docker exec coop-proxy /kamal-proxy list; docker logs --tail 30 coop-proxy 2>&1")).stdout;
         assert.equal(before, "v2", diag);
-        // A graceful stop (SIGTERM). The local hosts' supervisor starts the engine again, as
-        // systemd does on a droplet; the dockerd that was stopped is gone for good.
-        runOk("bash", ["-c", "pid=$(pgrep -x dockerd); kill -TERM $pid; for i in $(seq 300); do kill -0 $pid 2>/dev/null || exit 0; sleep 0.1; done; exit 1"]);
-        localHostsUp();
+        // A graceful stop (SIGTERM) of the suite host's engine. Its supervisor starts the engine
+        // again, as systemd does on a droplet; the dockerd that was stopped is gone for good.
+        runOk("bash", ["-c", `pid=${suiteEnginePid()}; kill -TERM $pid; for i in $(seq 300); do kill -0 $pid 2>/dev/null || exit 0; sleep 0.1; done; exit 1`]);
+        suiteHostUp();
         let v = "";
         for (let i = 0; i < 300 && v !== "v2"; i++) {
             v = await version("it-a").catch(() => "");
@@ -397,7 +397,7 @@ describe("host agent co-op release (real engine, registry, sshd, proxy)", () => 
     it("after the engine is killed (SIGKILL) mid-cutover, every co-op answers again with no operator, and the deploy says the engine went away", async () => {
         assert.equal(await version("it-a"), "v2");
         assert.equal(await version("it-c"), "v1");
-        assert.match(run(path.join(ROOT, "scripts", "local-hosts.sh"), ["status"]).stdout, /dockerd supervisor: up\nhost agent watch: up/);
+        assert.match(run(path.join(ROOT, "scripts", "netns-hosts.sh"), ["status"], { env: { COOP_NETNS_SET: "suite" } }).stdout, /^suite-1: up on /m);
         // A cutover of it-c whose health gate lasts (v3 never becomes healthy): the engine is
         // killed while the proxy polls the new slot.
         const log = "/tmp/coop-it-sigkill.log";
@@ -407,7 +407,7 @@ describe("host agent co-op release (real engine, registry, sshd, proxy)", () => 
         );
         await new Promise((r) => setTimeout(r, 500));
         const killedAt = Date.now();
-        runOk("bash", ["-c", "kill -KILL $(pgrep -x dockerd); for i in $(seq 100); do pgrep -x dockerd >/dev/null || exit 0; sleep 0.05; done; exit 1"]);
+        runOk("bash", ["-c", `pid=${suiteEnginePid()}; kill -KILL $pid; for i in $(seq 100); do kill -0 $pid 2>/dev/null || exit 0; sleep 0.05; done; exit 1`]);
         // No operator from here on: the supervisor starts the engine again (systemd on a droplet),
         // and the host agent's watch reconciles the host.
         const serving = async (): Promise<boolean> => (await version("it-a").catch(() => "")) === "v2" && (await version("it-c").catch(() => "")) === "v1";
@@ -416,7 +416,7 @@ describe("host agent co-op release (real engine, registry, sshd, proxy)", () => 
             back = await serving();
             if (!back) await new Promise((r) => setTimeout(r, 250));
         }
-        const why = back ? "" : (await sh("docker ps -a --format '{{.Names}} {{.Status}}'; tail -n 20 /work/main/.local/watch.log 2>&1")).stdout;
+        const why = back ? "" : (await sh("docker ps -a --format '{{.Names}} {{.Status}}'; tail -n 20 ${WATCH_LOG} 2>&1")).stdout;
         assert.ok(back, `not serving 90 s after the engine was killed:\n${why}`);
         console.log(`every co-op answered again ${Date.now() - killedAt} ms after SIGKILL`);
         const deployLog = await ok(`for i in $(seq 100); do grep -q 'deploy it-c' ${log} && break; sleep 0.2; done; cat ${log}`);

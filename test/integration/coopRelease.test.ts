@@ -9,7 +9,7 @@ import { after, before, describe, it } from "node:test";
 import type { ReleaseDocument } from "../../components/release";
 import { State, deploy } from "../../components/remote/coopRelease";
 import { exec } from "../../components/remote/ssh";
-import { ROOT, installTool, localHostsUp, localTarget, proxyGet } from "../support";
+import { ROOT, installTool, suiteHost, suiteHostUp, suiteTarget, suiteGet } from "../support";
 
 const TOOL = "/opt/coop/bin/coop-agent-cr";
 
@@ -18,14 +18,14 @@ function images(): Record<string, string> {
 }
 
 async function ok(command: string): Promise<string> {
-    const r = await exec(localTarget(), command);
+    const r = await exec(suiteTarget(), command);
     assert.equal(r.code, 0, `${command}\n${r.stderr}`);
     return r.stdout.trim();
 }
 
 function state(image: string, change: Partial<ReleaseDocument> = {}): State {
     return {
-        connection: localTarget(),
+        connection: suiteTarget(),
         agent: TOOL,
         root: "/opt/coop",
         release: {
@@ -58,26 +58,26 @@ async function cutWhen(condition: string): Promise<void> {
     );
 }
 
-const version = async (): Promise<string> => (await proxyGet("/version", "cr-a.localhost")).body.trim();
+const version = async (): Promise<string> => (await suiteGet("/version", "cr-a.localhost")).body.trim();
 
 describe("CoopRelease when the connection drops during a release (real sshd, engine, proxy)", () => {
     let img: Record<string, string>;
     before(async () => {
-        localHostsUp();
+        suiteHostUp();
         img = images();
-        assert.equal(await installTool("coop-agent-cr"), TOOL);
-        await exec(localTarget(), `${TOOL} remove cr-a --delete-data >/dev/null 2>&1; true`);
+        assert.equal(await installTool("coop-agent-cr", suiteHost()), TOOL);
+        await exec(suiteTarget(), `${TOOL} remove cr-a --delete-data >/dev/null 2>&1; true`);
         await deploy(state(img["demo:v1"]));
         assert.equal(await version(), "v1");
     });
 
     after(async () => {
-        await exec(localTarget(), `${TOOL} remove cr-a --delete-data >/dev/null 2>&1; rm -f ${TOOL}`);
+        await exec(suiteTarget(), `${TOOL} remove cr-a --delete-data >/dev/null 2>&1; rm -f ${TOOL}`);
     });
 
     it("cut after the switch: the host finishes, and up says it runs the new release", async () => {
         // A request in flight on the old slot keeps the deploy draining after the switch.
-        const slow = proxyGet("/slow?ms=8000", "cr-a.localhost", 30000);
+        const slow = suiteGet("/slow?ms=8000", "cr-a.localhost", 30000);
         await new Promise((r) => setTimeout(r, 300));
         const released = deploy(state(img["demo:v2"])).then(
             () => "",
@@ -88,7 +88,7 @@ describe("CoopRelease when the connection drops during a release (real sshd, eng
         assert.match(
             message,
             new RegExp(
-                `^deploy of cr-a on 127\\.0\\.0\\.1:\\d+: the connection dropped; the host finished the release: cr-a runs ${img["demo:v2"].replace(/[.]/g, "\\.")} \\(slot green\\)`,
+                `^deploy of cr-a on ${suiteTarget().host.replace(/[.]/g, "\\.")}:\\d+: the connection dropped; the host finished the release: cr-a runs ${img["demo:v2"].replace(/[.]/g, "\\.")} \\(slot green\\)`,
             ),
         );
         assert.equal(await version(), "v2");
@@ -105,7 +105,7 @@ describe("CoopRelease when the connection drops during a release (real sshd, eng
         assert.match(
             message,
             new RegExp(
-                `^deploy of cr-a on 127\\.0\\.0\\.1:\\d+: the connection dropped; the host rolled back: still serving ${img["demo:v2"].replace(/[.]/g, "\\.")} \\(slot green\\)`,
+                `^deploy of cr-a on ${suiteTarget().host.replace(/[.]/g, "\\.")}:\\d+: the connection dropped; the host rolled back: still serving ${img["demo:v2"].replace(/[.]/g, "\\.")} \\(slot green\\)`,
             ),
         );
         assert.equal(await version(), "v2");
