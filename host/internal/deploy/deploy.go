@@ -404,6 +404,13 @@ func (d *Deployer) plan(ctx context.Context, rel release.Release, dir string) (p
 func (d *Deployer) release(ctx context.Context, p plan, o Options) (Timings, backup.Taken, error) {
 	rel, id := p.rel, p.rel.Coop
 	a := &attempt{d: d, ctx: ctx, id: id, client: o.Client}
+	// An engine that restarts within a step (its supervisor starts it again in seconds) answers
+	// by the time the step's failure is looked at: its event stream ending is what tells.
+	if w, ok := d.Engine.(restartWatcher); ok {
+		watchCtx, stopWatching := context.WithCancel(context.WithoutCancel(ctx))
+		defer stopWatching()
+		a.gone = w.Gone(watchCtx)
+	}
 	var t Timings
 	var taken backup.Taken
 
@@ -511,7 +518,7 @@ func (d *Deployer) release(ctx context.Context, p plan, o Options) (Timings, bac
 		TLS:            rel.TLS,
 	}
 	if err := switchProxy(ctx, d.Proxy, deployment, p.dir); err != nil {
-		if d.engineGone(ctx) {
+		if a.engineGone() {
 			return t, taken, &EngineGoneError{Coop: id, Step: "health check", Reason: proxyReason(err)}
 		}
 		state := "missing"
@@ -540,6 +547,27 @@ type attempt struct {
 	client context.Context
 	// setAside is the slot whose previous release this deploy set aside as SLOT-old.
 	setAside string
+	// gone gets a value when the engine's event stream ends (nil: the engine cannot tell).
+	gone <-chan error
+	// restarted: gone fired during this attempt.
+	restarted bool
+}
+
+// restartWatcher is an engine that tells when it went away (internal/engine: Gone).
+type restartWatcher interface {
+	Gone(ctx context.Context) <-chan error
+}
+
+// engineGone: the engine went away during the attempt, whether or not it answers again now.
+func (a *attempt) engineGone() bool {
+	if !a.restarted && a.gone != nil {
+		select {
+		case <-a.gone:
+			a.restarted = true
+		default:
+		}
+	}
+	return a.restarted || a.d.engineGone(a.ctx)
 }
 
 // clientThere fails the release at step, putting everything back, when the client went away.
@@ -553,7 +581,7 @@ func (a *attempt) clientThere(step string) error {
 // fail ends the release at step: shows the container's last log lines when there is one,
 // puts a set-aside release back into its slot, and returns the step's error.
 func (a *attempt) fail(step, reason, container string) error {
-	if a.d.engineGone(a.ctx) {
+	if a.engineGone() {
 		// Nothing can be looked at or put back now; the reconcile does it when the engine is back.
 		return &EngineGoneError{Coop: a.id, Step: step, Reason: reason}
 	}

@@ -41,7 +41,8 @@ type fakeHost struct {
 	deployHook   func()            // runs when the proxy is asked to switch
 	deployments  []proxy.Deployment
 	inspectCalls int
-	down         bool // the engine went away: Ping fails
+	down         bool       // the engine went away: Ping fails
+	gone         chan error // its event stream, which ends when it went away (see restart)
 }
 
 func newFakeHost() *fakeHost {
@@ -233,6 +234,26 @@ func (f *fakeHost) ExecRunning(_ context.Context, id string) (bool, error) {
 	}
 	f.execRunning[id] = answers[1:]
 	return answers[0], nil
+}
+
+// Gone is the engine's event stream ending (internal/engine: Gone).
+func (f *fakeHost) Gone(context.Context) <-chan error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.gone == nil {
+		f.gone = make(chan error, 1)
+	}
+	return f.gone
+}
+
+// restart: the engine went away and is back already (its supervisor started it again): the
+// event stream ended, and Ping answers.
+func (f *fakeHost) restart() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.gone != nil {
+		f.gone <- fmt.Errorf("unexpected EOF")
+	}
 }
 
 func (f *fakeHost) Ping(context.Context) error {

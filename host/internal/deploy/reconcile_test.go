@@ -28,6 +28,13 @@ func TestTheEngineGoingAwaySaysSo(t *testing.T) {
 			h.host.migrateCode = 137
 			h.host.down = true
 		}},
+		{"health check", func(h *harness) {
+			// The engine dies during the health gate and its supervisor has it back within
+			// seconds: it answers again by the time the failure is looked at.
+			h.host.images[v3] = true
+			h.host.unhealthy[v3] = true
+			h.host.deployHook = h.host.restart
+		}},
 	} {
 		t.Run(tc.step, func(t *testing.T) {
 			h := newHarness(t)
