@@ -1,12 +1,32 @@
 /**
  * What a co-op's release puts on a host besides its release document: the env file, and the
- * agent's `remove` command, as data. Pure: tests assert the exact strings.
+ * agent's commands, as data. Pure: tests assert the exact strings. Imported by the CoopRelease
+ * provider, whose code is serialized into the state: nothing here imports anything but shell.ts.
  */
-import { Command, options } from "./remote/shell";
+import { Command, SEMI, Token, options } from "./remote/shell";
+
+/**
+ * The host's current agent beside the agent at `agent` (ROOT/bin/coop-agent-<digest>): the stable
+ * link ROOT/bin/coop-agent that the last install made (release.ts: agentLink).
+ */
+export function currentAgentBeside(agent: string): string {
+    return `${agent.slice(0, agent.lastIndexOf("/") + 1)}coop-agent`;
+}
+
+/**
+ * Runs the agent at `agent` with `args`, or the host's current agent (currentAgentBeside) when
+ * that file is gone: a stack's state names the agent its last `up` installed, and another
+ * stack's destroy on the same host, with an agent from before holders were counted, could have
+ * removed it. Any agent runs any release (the documents are the same).
+ */
+export function agentCommand(agent: string, args: readonly Token[]): Command {
+    const current = currentAgentBeside(agent);
+    return ["if", "test", "-x", agent, SEMI, "then", agent, ...args, SEMI, "else", current, ...args, SEMI, "fi"];
+}
 
 /** Stops and removes the co-op and its route; its data volume too when `deleteData`. */
 export function removeCommand(agent: string, id: string, deleteData: boolean): Command {
-    return [agent, "remove", id, ...options({ "delete-data": deleteData })];
+    return agentCommand(agent, ["remove", id, ...options({ "delete-data": deleteData })]);
 }
 
 /**

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { ProxySpec } from "./config";
-import { bootWaitCommand, installAgentCommand, uninstallAgentCommand } from "./hostCommands";
+import { agentCommand } from "./coopCommands";
+import { bootWaitCommand, holderId, installAgentCommand, uninstallAgentCommand } from "./hostCommands";
 import { HostUpReport, agentPath, hostDocument, parseReport } from "./release";
 import { ConnectionArgs, RemoteCommand } from "./remote/command";
 import { render } from "./remote/shell";
@@ -43,16 +44,20 @@ export class HostBootstrap extends pulumi.ComponentResource {
         const connection = pulumi.output(args.connection);
 
         const boot = args.waitForBoot ? [new RemoteCommand(`${name}/boot`, { connection, create: render(bootWaitCommand()) }, { parent: this })] : [];
+        // The stack's host holds the agent it installs: another stack's on the same host, or
+        // this one's replacement, never removes what this one runs.
+        const holder = holderId(pulumi.getProject(), pulumi.getStack(), name);
         const agent = new RemoteCommand(
             `${name}/agent`,
-            { connection, create: render(installAgentCommand(args.root, args.agentImage)), delete: render(uninstallAgentCommand(args.root, args.agentImage)) },
+            { connection, create: render(installAgentCommand(args.root, args.agentImage, holder)), delete: render(uninstallAgentCommand(args.root, args.agentImage, holder)) },
             { parent: this, dependsOn: boot },
         );
         this.agent = agentPath(args.root, args.agentImage);
         const doc = JSON.stringify(hostDocument(args.network, args.proxy));
+        // By the agent installed, or the host's current one when that file is gone.
         const up = new RemoteCommand(
             `${name}/up`,
-            { connection, create: render([this.agent, "host-up"]), delete: render([this.agent, "host-down"]), stdin: doc },
+            { connection, create: render(agentCommand(this.agent, ["host-up"])), delete: render(agentCommand(this.agent, ["host-down"])), stdin: doc },
             { parent: this, dependsOn: [agent] },
         );
 

@@ -2,8 +2,9 @@
  * The commands a host's bootstrap runs, as data (see remote/shell.ts). Pure: tests assert the
  * exact strings.
  */
+import { createHash } from "crypto";
 import { agentLink, agentPath } from "./release";
-import { Command, chain } from "./remote/shell";
+import { Command, SEMI, chain } from "./remote/shell";
 
 /** The last part of a host path (the host's paths are POSIX whatever runs the program). */
 function baseName(p: string): string {
@@ -15,28 +16,55 @@ export function bootWaitCommand(): Command {
     return ["cloud-init", "status", "--wait"];
 }
 
+/** The longest holder the agent takes (host/internal/cmd/holders.go). */
+const HOLDER_MAX = 200;
+
+/**
+ * Who holds the agent a stack's host installs, as the agent records it (`install --holder`): the
+ * project, the stack and the host's name, each kept to letters, digits and '-', every other
+ * character written `_` and its UTF-8 bytes in hex (so that two names never give one holder),
+ * joined by '.'. Two stacks on one host are two holders; the same stack's replacement is the same
+ * holder again (the agent counts each install). A holder too long for a file name is cut, with
+ * a hash of the whole.
+ */
+export function holderId(project: string, stack: string, host: string): string {
+    const encode = (part: string, first: boolean): string =>
+        Array.from(part)
+            .map((c, i) => (/^[A-Za-z0-9]$/.test(c) || (c === "-" && !(first && i === 0)) ? c : Array.from(Buffer.from(c, "utf8"), (b) => `_${b.toString(16).padStart(2, "0")}`).join("")))
+            .join("");
+    const id = [encode(project, true), encode(stack, false), encode(host, false)].join(".");
+    if (id.length <= HOLDER_MAX) return id;
+    return `${id.slice(0, HOLDER_MAX - 17)}_${createHash("sha256").update(id).digest("hex").slice(0, 16)}`;
+}
+
 /**
  * Installs the host agent of `image`: its image holds nothing but the static binary, which
- * `install` copies to ROOT/bin/coop-agent-<digest> (owned by the deploy user). The host needs
- * only Docker; the path changes with the image, so a new agent never replaces a running one.
+ * `install` copies to ROOT/bin/coop-agent-<digest> (owned by the deploy user), recording
+ * `holder`'s install of it (ROOT/bin/.holders/). The host needs only Docker; the path changes
+ * with the image, so a new agent never replaces a running one.
  */
-export function installAgentCommand(root: string, image: string): Command {
+export function installAgentCommand(root: string, image: string, holder: string): Command {
     const dest = agentPath(root, image);
     return chain(
         ["mkdir", "-p", `${root}/bin`, `${root}/coops`],
-        ["docker", "run", "--rm", "--network", "none", "--volume", `${root}/bin:/out`, image, "install", `/out/${baseName(dest)}`],
+        ["docker", "run", "--rm", "--network", "none", "--volume", `${root}/bin:/out`, image, "install", "--holder", holder, `/out/${baseName(dest)}`],
     );
 }
 
 /**
- * Removes that agent, the stable link `ROOT/bin/coop-agent` when it names that agent (the host's
- * `watch` runs it), and the directories once they are empty (never anything in them).
+ * Lets `holder`'s install of that agent go (`uninstall`): the agent removes the binary only once
+ * nothing holds it and the stable link `ROOT/bin/coop-agent` (which the host's `watch` runs) does
+ * not name it, and the link with the last agent when nothing else is left. Run by that agent, or
+ * by the host's current one when that file is gone; by neither when both are, as there is then
+ * nothing to remove. Then the directories, once they are empty (never anything in them), and
+whether they are there or not (another stack on the host may have removed them).
  */
-export function uninstallAgentCommand(root: string, image: string): Command {
+export function uninstallAgentCommand(root: string, image: string, holder: string): Command {
     const agent = agentPath(root, image);
+    const current = agentLink(root);
+    const args = ["uninstall", "--holder", holder, agent];
     return chain(
-        ["rm", "-f", agent],
-        ["find", `${root}/bin`, "-maxdepth", "1", "-name", baseName(agentLink(root)), "-lname", baseName(agent), "-delete"],
-        ["rmdir", "--ignore-fail-on-non-empty", `${root}/bin`, `${root}/coops`],
+        ["if", "test", "-x", agent, SEMI, "then", agent, ...args, SEMI, "elif", "test", "-x", current, SEMI, "then", current, ...args, SEMI, "fi"],
+        ["find", root, "-mindepth", "1", "-maxdepth", "1", "-type", "d", "(", "-name", "bin", "-o", "-name", "coops", ")", "-empty", "-delete"],
     );
 }

@@ -19,7 +19,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { randomUUID } from "crypto";
-import { removeCommand } from "../coopCommands";
+import { agentCommand, removeCommand } from "../coopCommands";
 import type { BackupSection, ReleaseDocument } from "../release";
 import type { ConnectionArgs } from "./command";
 import { render } from "./shell";
@@ -115,7 +115,7 @@ export function parseAgentState(stdout: string): AgentState {
 
 /** The agent's `state` of the co-op, over a connection of its own. */
 async function agentState(s: State): Promise<AgentState> {
-    const res = await ssh.exec(s.connection, render([s.agent, "state", s.release.coop]));
+    const res = await ssh.exec(s.connection, render(agentCommand(s.agent, ["state", s.release.coop])));
     if (res.code !== 0) {
         throw new Error(`state of ${s.release.coop} on ${s.connection.host}:${s.connection.port} exited ${res.code}:\n${tail(res.stderr)}`);
     }
@@ -189,7 +189,7 @@ export async function deploy(s: State): Promise<string> {
             if (!names.includes(old)) await f.remove(`${dir}/config/${old}`);
         }
         const deployId = randomUUID();
-        const res = await ssh.execOn(client, s.connection, render([s.agent, "deploy", "--deploy-id", deployId]), {
+        const res = await ssh.execOn(client, s.connection, render(agentCommand(s.agent, ["deploy", "--deploy-id", deployId])), {
             stdin: JSON.stringify(s.backup ? { ...s.release, backup: s.backup } : s.release),
             timeoutMs: s.timeoutMs,
         });

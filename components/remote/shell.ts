@@ -15,6 +15,7 @@ export type Command = readonly Token[];
 export const AND: Operator = { op: "&&" };
 export const OR: Operator = { op: "||" };
 export const PIPE: Operator = { op: "|" };
+export const SEMI: Operator = { op: ";" };
 
 const SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/;
 

@@ -1,8 +1,12 @@
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
-import { removeCommand, renderEnvFile } from "../../components/coopCommands";
-import { bootWaitCommand, installAgentCommand, uninstallAgentCommand } from "../../components/hostCommands";
-import { DeployReport, HostUpReport, agentPath, deployTimeoutMs, hostDocument, parseReport, releaseDocument } from "../../components/release";
+import { after, describe, it } from "node:test";
+import { agentCommand, currentAgentBeside, removeCommand, renderEnvFile } from "../../components/coopCommands";
+import { bootWaitCommand, holderId, installAgentCommand, uninstallAgentCommand } from "../../components/hostCommands";
+import { DeployReport, HostUpReport, agentLink, agentPath, deployTimeoutMs, hostDocument, parseReport, releaseDocument } from "../../components/release";
 import { AND, PIPE, chain, options, quote, render } from "../../components/remote/shell";
 
 describe("shell", () => {
@@ -36,13 +40,92 @@ describe("host commands", () => {
     it("renders the exact bootstrap commands", () => {
         assert.equal(render(bootWaitCommand()), "cloud-init status --wait");
         assert.equal(
-            render(installAgentCommand("/opt/coop", agentImage)),
-            `mkdir -p /opt/coop/bin /opt/coop/coops && docker run --rm --network none --volume /opt/coop/bin:/out ${agentImage} install /out/coop-agent-0123456789ab`,
+            render(installAgentCommand("/opt/coop", agentImage, "coop.local.local")),
+            `mkdir -p /opt/coop/bin /opt/coop/coops && docker run --rm --network none --volume /opt/coop/bin:/out ${agentImage} install --holder coop.local.local /out/coop-agent-0123456789ab`,
         );
         assert.equal(
-            render(uninstallAgentCommand("/opt/coop", agentImage)),
-            "rm -f /opt/coop/bin/coop-agent-0123456789ab && find /opt/coop/bin -maxdepth 1 -name coop-agent -lname coop-agent-0123456789ab -delete && rmdir --ignore-fail-on-non-empty /opt/coop/bin /opt/coop/coops",
+            render(uninstallAgentCommand("/opt/coop", agentImage, "coop.local.local")),
+            "if test -x /opt/coop/bin/coop-agent-0123456789ab ; then /opt/coop/bin/coop-agent-0123456789ab uninstall --holder coop.local.local /opt/coop/bin/coop-agent-0123456789ab ; " +
+                "elif test -x /opt/coop/bin/coop-agent ; then /opt/coop/bin/coop-agent uninstall --holder coop.local.local /opt/coop/bin/coop-agent-0123456789ab ; fi" +
+                " && find /opt/coop -mindepth 1 -maxdepth 1 -type d '(' -name bin -o -name coops ')' -empty -delete",
         );
+    });
+
+    it("names a stack's host as the agent's holder in letters, digits, '-', '_' and '.', one name never two", () => {
+        assert.equal(holderId("coop", "local", "local"), "coop.local.local");
+        assert.equal(holderId("coop", "bench-drift", "suite-host"), "coop.bench-drift.suite-host");
+        // '.' and '_' are escaped, so that the three parts stay apart.
+        assert.equal(holderId("coop", "a.b", "c_d"), "coop.a_2eb.c_5fd");
+        assert.notEqual(holderId("coop", "a.b", "c"), holderId("coop", "a", "b.c"));
+        assert.equal(holderId("-x", "s", "h/é"), "_2dx.s.h_2f_c3_a9");
+        const long = holderId("coop", "s".repeat(300), "h");
+        assert.equal(long.length, 200);
+        assert.notEqual(long, holderId("coop", "s".repeat(301), "h"));
+        for (const id of [holderId("coop", "local", "local"), holderId("-x", "s", "h/é"), long]) {
+            assert.match(id, /^[A-Za-z0-9_][A-Za-z0-9._-]{0,199}$/);
+        }
+    });
+
+    it("runs the agent a stack installed, or the host's current one when that file is gone", () => {
+        assert.equal(currentAgentBeside(agentPath("/opt/coop", agentImage)), agentLink("/opt/coop"));
+        assert.equal(
+            render(agentCommand("/opt/coop/bin/coop-agent-0123456789ab", ["state", "alpha"])),
+            "if test -x /opt/coop/bin/coop-agent-0123456789ab ; then /opt/coop/bin/coop-agent-0123456789ab state alpha ; else /opt/coop/bin/coop-agent state alpha ; fi",
+        );
+    });
+
+    describe("the fallback, run by sh", () => {
+        const root = mkdtempSync(path.join(tmpdir(), "coop-fallback-"));
+        after(() => rmSync(root, { recursive: true, force: true }));
+        const agent = agentPath(root, agentImage);
+        const newer = `${root}/bin/coop-agent-ba9876543210`;
+        // Each agent prints its own name and its arguments, and reads its stdin (a document).
+        const place = (file: string) => writeFileSync(file, `#!/bin/sh\necho "$(basename "$0") $* $(cat)"\n`, { mode: 0o755 });
+        const sh = (command: string) => spawnSync("sh", ["-c", command], { input: "{doc}", encoding: "utf8" });
+        mkdirSync(`${root}/bin`);
+        mkdirSync(`${root}/coops`);
+
+        it("runs the recorded agent while it is there, with the document on stdin", () => {
+            place(agent);
+            place(newer);
+            symlinkSync("coop-agent-ba9876543210", agentLink(root));
+            const r = sh(render(agentCommand(agent, ["host-up"])));
+            assert.equal(r.status, 0, r.stderr);
+            assert.equal(r.stdout, "coop-agent-0123456789ab host-up {doc}\n");
+        });
+
+        it("runs the host's current agent (the link's) once the recorded one is gone", () => {
+            rmSync(agent);
+            const r = sh(render(removeCommand(agent, "alpha", true)));
+            assert.equal(r.status, 0, r.stderr);
+            assert.equal(r.stdout, "coop-agent remove alpha --delete-data {doc}\n");
+        });
+
+        it("fails, naming the link, when neither is there", () => {
+            rmSync(newer);
+            const r = sh(render(agentCommand(agent, ["host-down"])));
+            assert.equal(r.status, 127);
+            assert.match(r.stderr, new RegExp(`${agentLink(root)}: .*not found`));
+        });
+
+        it("uninstalls by the recorded agent, by the current one, or by neither when both are gone", () => {
+            const holder = holderId("coop", "local", "h1");
+            place(newer);
+            let r = sh(render(uninstallAgentCommand(root, agentImage, holder)));
+            assert.equal(r.status, 0, r.stderr);
+            assert.equal(r.stdout, `coop-agent uninstall --holder coop.local.h1 ${agent} {doc}\n`);
+            place(agent);
+            r = sh(render(uninstallAgentCommand(root, agentImage, holder)));
+            assert.equal(r.status, 0, `${r.stderr} (the first removed ROOT/coops: nothing else there)`);
+            assert.equal(r.stdout, `coop-agent-0123456789ab uninstall --holder coop.local.h1 ${agent} {doc}\n`);
+            rmSync(agent);
+            rmSync(newer);
+            rmSync(agentLink(root));
+            r = sh(render(uninstallAgentCommand(root, agentImage, holder)));
+            assert.equal(r.status, 0, r.stderr);
+            assert.equal(r.stdout, "");
+            assert.ok(!existsSync(`${root}/bin`) && !existsSync(`${root}/coops`), "the empty directories went");
+        });
     });
 
     it("hands host-up its document: the network and the proxy, nothing else", () => {
@@ -103,8 +186,10 @@ describe("the release document", () => {
     });
 
     it("deletes data on removal only when the co-op says so", () => {
-        assert.equal(render(removeCommand("/t", "alpha", false)), "/t remove alpha");
-        assert.equal(render(removeCommand("/t", "alpha", true)), "/t remove alpha --delete-data");
+        const agent = "/opt/coop/bin/coop-agent-0123456789ab";
+        const fallback = (args: string) => `if test -x ${agent} ; then ${agent} ${args} ; else /opt/coop/bin/coop-agent ${args} ; fi`;
+        assert.equal(render(removeCommand(agent, "alpha", false)), fallback("remove alpha"));
+        assert.equal(render(removeCommand(agent, "alpha", true)), fallback("remove alpha --delete-data"));
     });
 
     it("writes env files sorted, one literal line a variable, and refuses what cannot be one", () => {
