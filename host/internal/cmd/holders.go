@@ -215,6 +215,12 @@ func (b *binDir) alone(agent string) bool {
 	return true
 }
 
+// exists says whether there is a file at p (a link that names nothing included).
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
+}
+
 // Swept is what a sweep removed.
 type Swept struct {
 	Agents []string `json:"agents"`
@@ -246,7 +252,14 @@ func (b *binDir) sweep() (Swept, error) {
 			return swept, err
 		}
 	}
-	if linked != "" && b.counted(linked) && !b.held(linked) && b.alone(linked) {
+	if linked != "" && !exists(filepath.Join(b.dir, linked)) && b.alone(linked) {
+		// The link names nothing (its agent was removed by hand or by an older uninstall) and
+		// nothing else is left: it goes.
+		if err := os.Remove(filepath.Join(b.dir, LinkName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return swept, err
+		}
+		swept.Link = true
+	} else if linked != "" && b.counted(linked) && !b.held(linked) && b.alone(linked) {
 		if err := os.Remove(filepath.Join(b.dir, LinkName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return swept, err
 		}

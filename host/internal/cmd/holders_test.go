@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -39,11 +40,6 @@ func mustUninstall(t *testing.T, dest, holder string) UninstallReport {
 		t.Fatal(err)
 	}
 	return rep
-}
-
-func exists(p string) bool {
-	_, err := os.Lstat(p)
-	return err == nil
 }
 
 // names is what the directory holds, hidden entries included.
@@ -200,5 +196,58 @@ func TestUninstallAsTheCommand(t *testing.T) {
 	// Nothing there at all (the directory went): nothing to do.
 	if rep, err := uninstall(filepath.Join(t.TempDir(), "gone", "coop-agent-x"), "coop.local.h1"); err != nil || !rep.Removed {
 		t.Fatalf("%+v %v", rep, err)
+	}
+}
+
+func TestALinkThatNamesNothingGoesWhenNothingElseIsLeft(t *testing.T) {
+	src, bin := binSetup(t)
+	a := filepath.Join(bin, "coop-agent-aaaaaaaaaaaa")
+	tool := filepath.Join(bin, "coop-agent-tool")
+	mustInstall(t, src, a, "coop.suite.h1")
+	// A tool installed without a holder takes the link, and is removed by hand.
+	mustInstall(t, src, tool, "")
+	if err := os.Remove(tool); err != nil {
+		t.Fatal(err)
+	}
+	u := mustUninstall(t, a, "coop.suite.h1")
+	if !u.Removed || !u.Swept.Link || names(t, bin) != "" {
+		t.Fatalf("left %q; report %+v", names(t, bin), u)
+	}
+}
+
+func TestInstallsAndUninstallsAtOnceTakeTurns(t *testing.T) {
+	src, bin := binSetup(t)
+	a := filepath.Join(bin, "coop-agent-aaaaaaaaaaaa")
+	holders := []string{"s1.h", "s2.h", "s3.h", "s4.h", "s5.h", "s6.h"}
+	var wg sync.WaitGroup
+	for _, h := range holders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := install(src, a, h); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if entries, _ := os.ReadDir(filepath.Join(bin, HoldersDir, filepath.Base(a))); len(entries) != len(holders) {
+		t.Fatalf("holders recorded: %d", len(entries))
+	}
+	// All but the last let go at once: the last still holds it.
+	for _, h := range holders[:len(holders)-1] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := uninstall(a, h); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if !exists(a) {
+		t.Fatal("the agent went while a holder still has it")
+	}
+	if u := mustUninstall(t, a, holders[len(holders)-1]); !u.Removed || names(t, bin) != "" {
+		t.Fatalf("left %q; %+v", names(t, bin), u)
 	}
 }
