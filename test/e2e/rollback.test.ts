@@ -106,7 +106,7 @@ describe("releases and rollback (real CLI, the suite's copy of the local stack)"
             ["1000000"],
             calls.join("\n"),
         );
-        assert.match(r.stdout, new RegExp(`rollback of stack local to update ${n.v1} .*live now: update ${n.v2}`));
+        assert.match(r.stdout, new RegExp(`rollback of stack ${SUITE_STACK} to update ${n.v1} .*live now: update ${n.v2}`));
         assert.match(r.stdout, /warning: alpha: migrations ran with update \d+ \(after update \d+\); they are not rolled back/);
         // Exactly the line it changed, from what to what; nothing else of the working copy.
         const commit = r.stdout.slice(r.stdout.indexOf("Commit this so the repository and the stack agree"));
@@ -179,7 +179,7 @@ describe("releases and rollback (real CLI, the suite's copy of the local stack)"
         assert.match(
             r.stdout,
             new RegExp(
-                `rollback of stack local to update ${n.v2} .*live now: update ${n.rollback}\\n  alpha: ${img["demo:v1"].replace(/[.]/g, "\\.")} -> ${img["demo:v2"].replace(/[.]/g, "\\.")}\\n`,
+                `rollback of stack ${SUITE_STACK} to update ${n.v2} .*live now: update ${n.rollback}\\n  alpha: ${img["demo:v1"].replace(/[.]/g, "\\.")} -> ${img["demo:v2"].replace(/[.]/g, "\\.")}\\n`,
             ),
         );
         assert.match(r.stdout, /preview only: nothing was changed/);
