@@ -407,10 +407,16 @@ describe("host agent co-op release (real engine, registry, sshd, proxy)", () => 
         );
         await new Promise((r) => setTimeout(r, 500));
         const killedAt = Date.now();
-        runOk("bash", ["-c", `pid=${suiteEnginePid()}; kill -KILL $pid; for i in $(seq 100); do kill -0 $pid 2>/dev/null || exit 0; sleep 0.05; done; exit 1`]);
+        const killed = suiteEnginePid();
+        runOk("bash", ["-c", `pid=${killed}; kill -KILL $pid; for i in $(seq 100); do kill -0 $pid 2>/dev/null || exit 0; sleep 0.05; done; exit 1`]);
         // No operator from here on: the supervisor starts the engine again (systemd on a droplet),
-        // and the host agent's watch reconciles the host.
-        const serving = async (): Promise<boolean> => (await version("it-a").catch(() => "")) === "v2" && (await version("it-c").catch(() => "")) === "v1";
+        // and the host agent's watch reconciles the host. Serving again means under the new engine:
+        // right after the kill, the containers the old one started still answer for a moment.
+        const serving = async (): Promise<boolean> =>
+            suiteEnginePid() !== killed &&
+            (await sh("docker ps --filter name=coop-it- --format '{{.Names}}'")).stdout.includes("coop-it-c-green") &&
+            (await version("it-a").catch(() => "")) === "v2" &&
+            (await version("it-c").catch(() => "")) === "v1";
         let back = false;
         while (!back && Date.now() - killedAt < 90000) {
             back = await serving();
