@@ -283,3 +283,76 @@ export function ipv4RangesOverlap(a: Cidr, b: Cidr): boolean {
     const mask = p === 0 ? 0 : (0xffffffff << (32 - p)) >>> 0;
     return (addr(a.bytes) & mask) >>> 0 === (addr(b.bytes) & mask) >>> 0;
 }
+
+// ---- SSH source ranges ------------------------------------------------------------------------
+
+/**
+ * The widest single range an SSH allowlist may hold in uat and prod: a /8 of IPv4 (the largest
+ * block ever assigned to one organisation) and a /16 of IPv6 (wider than any one network's
+ * allocation; the registries themselves hold /12s). An operator's or a CI runner's network is
+ * far narrower; a wider range is most of the internet.
+ */
+export const SSH_MIN_PREFIX = { 4: 8, 6: 16 } as const;
+
+/** A range as a number: its first address (host bits kept) and its prefix length. */
+interface Span {
+    version: 4 | 6;
+    addr: bigint;
+    prefix: number;
+}
+
+const spanOf = (c: Cidr): Span => ({ version: c.version, addr: c.bytes.reduce((a, b) => (a << 8n) | BigInt(b), 0n), prefix: c.prefix });
+const bitsOf = (v: 4 | 6) => (v === 4 ? 32 : 128);
+
+/** True when every address of `inner` is in `outer`. */
+function spanContains(outer: Span, inner: Span): boolean {
+    if (outer.version !== inner.version || outer.prefix > inner.prefix) return false;
+    const shift = BigInt(bitsOf(outer.version) - outer.prefix);
+    return outer.addr >> shift === inner.addr >> shift;
+}
+
+const V4_MAPPED = spanOf(parseCidr("::ffff:0:0/96")!);
+
+/** IPv4-mapped IPv6 ranges (`::ffff:0:0/96` and inside it) as the IPv4 ranges they stand for. */
+function asIPv4(s: Span): Span | undefined {
+    if (s.version === 4) return s;
+    if (spanContains(s, V4_MAPPED)) return { version: 4, addr: 0n, prefix: 0 };
+    if (spanContains(V4_MAPPED, s)) return { version: 4, addr: s.addr & 0xffffffffn, prefix: s.prefix - 96 };
+    return undefined;
+}
+
+/** True when the ranges together hold every address of `target` (it is halved until each half lies in one range or none). */
+function covered(ranges: readonly Span[], target: Span): boolean {
+    const relevant = ranges.filter((r) => spanContains(r, target) || spanContains(target, r));
+    if (relevant.some((r) => spanContains(r, target))) return true;
+    if (relevant.length === 0 || target.prefix === bitsOf(target.version)) return false;
+    const prefix = target.prefix + 1;
+    const base = (target.addr >> BigInt(bitsOf(target.version) - target.prefix)) << BigInt(bitsOf(target.version) - target.prefix);
+    const high = base | (1n << BigInt(bitsOf(target.version) - prefix));
+    return covered(relevant, { ...target, addr: base, prefix }) && covered(relevant, { ...target, addr: high, prefix });
+}
+
+/** Why one SSH source range is too wide for uat and prod (see {@link SSH_MIN_PREFIX}), or undefined. */
+export function sshRangeTooWide(c: Cidr): string | undefined {
+    const s = asIPv4(spanOf(c)) ?? spanOf(c);
+    const min = SSH_MIN_PREFIX[s.version];
+    if (s.prefix >= min) return undefined;
+    const mapped = s.version !== c.version ? " (an IPv4-mapped IPv6 range)" : "";
+    return `is wider than an IPv${s.version} /${min}${mapped}, wider than any one network of operators or CI runners`;
+}
+
+/**
+ * What a list of ranges admits together that no SSH allowlist may: every IPv4 address, every
+ * IPv6 address, or every global unicast IPv6 address (2000::/3, where the internet's IPv6 hosts
+ * are); undefined when it admits none of these. The union is judged, not each range:
+ * `0.0.0.0/1` and `128.0.0.0/1` are the whole IPv4 internet. IPv4-mapped IPv6 ranges count as
+ * the IPv4 ranges they stand for.
+ */
+export function rangesAdmitEverything(cidrs: readonly Cidr[]): string | undefined {
+    const spans = cidrs.map(spanOf);
+    const v4 = spans.map(asIPv4).filter((s): s is Span => s !== undefined);
+    if (covered(v4, { version: 4, addr: 0n, prefix: 0 })) return "every IPv4 address (0.0.0.0/0)";
+    if (covered(spans, { version: 6, addr: 0n, prefix: 0 })) return "every IPv6 address (::/0)";
+    if (covered(spans, spanOf(parseCidr("2000::/3")!))) return "every global unicast IPv6 address (2000::/3)";
+    return undefined;
+}

@@ -58,7 +58,59 @@ export interface ParseContext {
     secretFacts?: Record<string, SecretFacts>;
     /** Config keys (with namespace) outside `coop:` that the stack sets. */
     otherKeys?: string[];
+    /** What the parser may know of each `digitalocean:` key the stack sets, by full key (see {@link providerFacts}). */
+    providerFacts?: Record<string, ProviderFacts>;
 }
+
+/** What the parser may know about a `digitalocean:` setting without seeing a secret's value. */
+export interface ProviderFacts {
+    /** Set with --secret (kept encrypted in the stack file). */
+    secret: boolean;
+    /** Why its value cannot be this setting's (an endpoint that is not DigitalOcean's, over https). */
+    problem?: string;
+}
+
+/**
+ * The provider's settings (node_modules/@pulumi/digitalocean/config/vars.d.ts): any other
+ * `digitalocean:` key is a misspelling the provider would ignore.
+ */
+export const PROVIDER_KEYS = [
+    "apiEndpoint",
+    "httpRetryMax",
+    "httpRetryWaitMax",
+    "httpRetryWaitMin",
+    "requestsPerSecond",
+    "spacesAccessId",
+    "spacesEndpoint",
+    "spacesSecretKey",
+    "token",
+] as const;
+/** Provider settings that are credentials: the deploy workflow commits stack files, so they must be secrets. */
+const PROVIDER_SECRETS = ["token", "spacesAccessId", "spacesSecretKey"];
+/**
+ * Where the provider may send the token and the Spaces keys: https, to a host of DigitalOcean's
+ * API (api.digitalocean.com, its default, or another *.digitalocean.com) or of Spaces
+ * (REGION.digitaloceanspaces.com, or the provider's default template {{.Region}}.digitaloceanspaces.com),
+ * with no user, port, path or query.
+ */
+const PROVIDER_ENDPOINTS: Record<string, { host: RegExp; example: string }> = {
+    apiEndpoint: { host: /^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)*digitalocean\.com$/, example: "https://api.digitalocean.com" },
+    spacesEndpoint: { host: /^(?:\{\{\.region\}\}|[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)\.digitaloceanspaces\.com$/, example: "https://{{.Region}}.digitaloceanspaces.com" },
+};
+
+/** Why `value` cannot be the provider setting `name`, or undefined; never shows the value. */
+export function providerValueProblem(name: string, value: string): string | undefined {
+    const endpoint = Object.prototype.hasOwnProperty.call(PROVIDER_ENDPOINTS, name) ? PROVIDER_ENDPOINTS[name] : undefined;
+    if (!endpoint) return undefined;
+    const m = /^https:\/\/([^/?#@:\s]+)\/?$/i.exec(value);
+    if (!m || !endpoint.host.test(m[1].toLowerCase())) {
+        return `must be https:// to a DigitalOcean host with no user, port or path, such as ${endpoint.example}: the provider sends the API token (and the Spaces keys) there`;
+    }
+    return undefined;
+}
+
+/** Config keys no object of the config may have: JavaScript gives them meanings (a prototype, a constructor). */
+const FORBIDDEN_KEYS = ["__proto__", "constructor", "prototype"];
 
 export class ConfigError extends Error {
     constructor(public readonly errors: string[]) {
@@ -67,13 +119,17 @@ export class ConfigError extends Error {
     }
 }
 
-/** Every `__proto__` key in a decoded value: JSON holds it, a JavaScript object loses it. */
+/**
+ * Every `__proto__`, `constructor` or `prototype` key in a decoded value, at every level (the
+ * top-level keys too): JSON holds them, a JavaScript object loses or misreads them (`__proto__`
+ * sets its prototype, which no key check sees).
+ */
 function protoKeys(value: unknown, path: PropertyKey[], out: string[]): void {
     if (Array.isArray(value)) {
         value.forEach((v, i) => protoKeys(v, [...path, i], out));
     } else if (value !== null && typeof value === "object") {
         for (const k of Object.keys(value)) {
-            if (k === "__proto__") out.push(`${formatPath([...path, k])}: "__proto__" cannot be a name here (a JavaScript object cannot hold it)`);
+            if (FORBIDDEN_KEYS.includes(k)) out.push(`${formatPath([...path, k])}: "${k}" cannot be a name here (a JavaScript object cannot hold it as a plain key)`);
             protoKeys((value as Record<string, unknown>)[k], [...path, k], out);
         }
     }
@@ -123,11 +179,13 @@ export function parseStackConfig(raw: Record<string, unknown>, secretKeys: reado
         if (!(OTHER_NAMESPACES as readonly string[]).includes(ns)) {
             const guess = (KNOWN_KEYS as readonly string[]).includes(name) ? ` (did you mean coop:${name}?)` : "";
             fail(key, `unknown namespace "${ns}": this program reads coop:, and the provider settings digitalocean:${guess}`);
+        } else if (ns === "digitalocean") {
+            checkProviderSetting(key, name, ctx.providerFacts?.[key], fail);
         }
     }
     const referenced = secretReferences(raw.coops, raw.digitalocean);
     for (const key of Object.keys(raw)) {
-        if (!(KNOWN_KEYS as readonly string[]).includes(key) && !referenced.has(key)) {
+        if (!FORBIDDEN_KEYS.includes(key) && !(KNOWN_KEYS as readonly string[]).includes(key) && !referenced.has(key)) {
             fail(`coop:${key}`, `unknown key (known: ${KNOWN_KEYS.join(", ")}, and the keys coops[].secretEnv and the Slack webhook name)`);
         }
     }
@@ -180,10 +238,16 @@ export function parseStackConfig(raw: Record<string, unknown>, secretKeys: reado
         fail("coop:coops", "is required when droplets.count > 1: the load balancer's certificate covers the co-op domains");
     }
     checkSecretEnv(coops, secrets, facts, fail);
+    checkSecretPurposes(coops, digitalocean?.alerts.slack?.webhookKey, fail);
     const hostCount = cloud ? numberOr(dig(raw.digitalocean, "droplets", "count"), 1) : hosts.length;
     checkDataVolumes(coops, hostCount, cloud ? "coop:digitalocean.droplets.count" : "coop:hosts", fail);
     const webhook = digitalocean?.alerts.slack?.webhookKey;
-    if (webhook !== undefined && !secrets.has(webhook)) {
+    if (webhook !== undefined && (KNOWN_KEYS as readonly string[]).includes(webhook)) {
+        fail(
+            "coop:digitalocean.alerts.slack.webhookKey",
+            `coop:${webhook} is the stack's own setting${webhook === "sshPrivateKey" ? " (the deploy key)" : ""}, never the Slack webhook URL: it would be sent to DigitalOcean as one; name a key of its own`,
+        );
+    } else if (webhook !== undefined && !secrets.has(webhook)) {
         fail("coop:digitalocean.alerts.slack.webhookKey", `coop:${webhook} must be set as a secret (pulumi config set --secret coop:${webhook} https://hooks.slack.com/...)`);
     }
     if (cloud && raw.digitalocean !== undefined) {
@@ -376,6 +440,39 @@ function checkSecretEnv(coops: Array<CoopSpec & { index: number }>, secrets: Set
 }
 
 /**
+ * A secret key serves one purpose: the Slack webhook URL, or the environment of one co-op (the
+ * stack's own keys, such as the deploy key and the Spaces keys, are refused for both elsewhere).
+ * A key named by two purposes would hand one purpose's secret to the other: a co-op's token to
+ * another co-op, the webhook URL to a co-op's environment.
+ */
+function checkSecretPurposes(coops: Array<CoopSpec & { index: number }>, webhook: string | undefined, fail: (path: string, message: string) => void): void {
+    const purposes = new Map<string, { coop?: number; what: string }>();
+    if (webhook !== undefined) purposes.set(webhook, { what: "the Slack webhook URL (coop:digitalocean.alerts.slack.webhookKey)" });
+    for (const c of coops) {
+        for (const [name, key] of Object.entries(c.secretEnv)) {
+            if ((KNOWN_KEYS as readonly string[]).includes(key)) continue; // refused by checkSecretEnv
+            const used = purposes.get(key);
+            if (used === undefined) {
+                purposes.set(key, { coop: c.index, what: `co-op "${c.id}"'s environment (coop:coops[${c.index}].secretEnv.${name})` });
+            } else if (used.coop !== c.index) {
+                fail(`coop:coops[${c.index}].secretEnv.${name}`, `coop:${key} is already ${used.what}; a secret key serves one purpose, so give this one a key of its own`);
+            }
+        }
+    }
+}
+
+/** A `digitalocean:` setting: one the provider reads, a credential only as a secret, an endpoint only DigitalOcean's. */
+function checkProviderSetting(key: string, name: string, facts: ProviderFacts | undefined, fail: (path: string, message: string) => void): void {
+    if (!(PROVIDER_KEYS as readonly string[]).includes(name)) {
+        fail(key, `unknown key: the DigitalOcean provider reads ${PROVIDER_KEYS.join(", ")}`);
+    } else if (PROVIDER_SECRETS.includes(name) && facts !== undefined && !facts.secret) {
+        fail(key, `must be set as a secret (pulumi config set --secret ${key} ...): a plain value would be committed with the stack file`);
+    } else if (facts?.problem) {
+        fail(key, facts.problem);
+    }
+}
+
+/**
  * A co-op's `/data` volume lives on each host apart, and a load balancer sends each request to any
  * of them: with more than one host there is no single copy, so a co-op whose volume holds state
  * is refused rather than given one copy per host that drift apart.
@@ -442,7 +539,7 @@ function checkCoopsAgainstInfrastructure(
 export function secretFacts(values: Record<string, string>): Record<string, SecretFacts> {
     const out: Record<string, SecretFacts> = {};
     for (const [key, value] of Object.entries(values)) {
-        out[key] = { singleLine: !hasLineBreakOrNul(value) };
+        Object.defineProperty(out, key, { value: { singleLine: !hasLineBreakOrNul(value) }, enumerable: true, writable: true });
         if (key === "sshPrivateKey") out[key].privateKey = privateKeyFacts(value);
     }
     return out;
@@ -472,30 +569,37 @@ export function readConfig(
     namespace = "coop",
 ): { raw: Record<string, unknown>; secretKeys: string[]; ctx: ParseContext } {
     const raw: Record<string, unknown> = {};
+    // Defined, not assigned: `coop:__proto__` stays a key the parser sees (and refuses), never the prototype.
+    const set = (key: string, value: unknown) => Object.defineProperty(raw, key, { value, enumerable: true, writable: true, configurable: true });
     const coopSecrets: string[] = [];
     const secretValues: Record<string, string> = {};
     const otherKeys: string[] = [];
+    const providers: Record<string, ProviderFacts> = {};
     for (const [fullKey, value] of Object.entries(all)) {
         const colon = fullKey.indexOf(":");
         const ns = fullKey.slice(0, colon);
         const key = fullKey.slice(colon + 1);
         if (ns !== namespace) {
             otherKeys.push(fullKey);
+            if (ns === "digitalocean") {
+                const problem = providerValueProblem(key, value);
+                Object.defineProperty(providers, fullKey, { value: { secret: secretKeys.includes(fullKey), ...(problem ? { problem } : {}) }, enumerable: true });
+            }
             continue;
         }
         if (secretKeys.includes(fullKey)) {
-            raw[key] = SECRET_PRESENT;
+            set(key, SECRET_PRESENT);
             coopSecrets.push(key);
-            secretValues[key] = value;
+            Object.defineProperty(secretValues, key, { value, enumerable: true });
             continue;
         }
         try {
-            raw[key] = JSON.parse(value);
+            set(key, JSON.parse(value));
         } catch {
-            raw[key] = value;
+            set(key, value);
         }
     }
-    return { raw, secretKeys: coopSecrets, ctx: { secretFacts: secretFacts(secretValues), otherKeys } };
+    return { raw, secretKeys: coopSecrets, ctx: { secretFacts: secretFacts(secretValues), otherKeys, providerFacts: providers } };
 }
 
 /** Kept for the callers that decode without facts (tests, scripts): like {@link readConfig}, values only. */

@@ -16,6 +16,7 @@ import {
     ENV_NAME_HINT,
     IMAGE_DIGEST_HINT,
     admitsEveryAddress,
+    Cidr,
     canonicalCidr,
     hasLineBreakOrNul,
     isCanonicalCidr,
@@ -28,7 +29,9 @@ import {
     isPrivateIPv4Range,
     ipv4RangesOverlap,
     parseCidr,
+    rangesAdmitEverything,
     sshPublicKeyProblem,
+    sshRangeTooWide,
 } from "../rules";
 import { bool, int, list, object, record, str } from "./fields";
 
@@ -83,31 +86,16 @@ const SYSTEM_USERS = [
 ];
 const SYSTEM_USER_PREFIXES = ["systemd-"];
 
-/** Directories whose ownership the deploy user must never get (cloud-init chowns hostRoot to it). */
-const SYSTEM_DIRS = [
-    "/bin",
-    "/boot",
-    "/dev",
-    "/etc",
-    "/lib",
-    "/lib32",
-    "/lib64",
-    "/libx32",
-    "/proc",
-    "/root",
-    "/run",
-    "/sbin",
-    "/sys",
-    "/tmp",
-    "/usr",
-    "/var/tmp",
-    "/var/run",
-    "/var/lock",
-    "/var/log",
-    "/var/lib/docker",
-    "/var/lib/containerd",
-    "/snap",
-];
+/**
+ * Where a host root may be: a directory of the program's own under /opt or /srv. cloud-init runs
+ * `install -d -o DEPLOY_USER` on it, which makes the deploy user the owner of a directory that
+ * already exists, and the program cannot know what an image already holds (/var/lib/dpkg,
+ * /opt/digitalocean, cloud-init's per-boot scripts are each a path to root). So no list of system
+ * directories is refused: one shape is accepted, /opt/coop or /srv/coop (or coop-NAME, coop_NAME,
+ * coop.NAME) and any directories below it, a name no package of a distribution or a vendor uses.
+ */
+const HOST_ROOT_PARENTS = ["opt", "srv"];
+const HOST_ROOT_OWN = /^coop(?:[._-][A-Za-z0-9._-]+)?$/;
 
 /** Docker's own networks: a co-op network with one of these names would be the host's or none. */
 const DOCKER_NETWORKS = ["host", "none", "bridge", "default", "ingress"];
@@ -267,16 +255,27 @@ export type CoopSpec = z.output<ReturnType<typeof coopSchema>>;
 
 function cidrList(anywhere: "allow" | "refuse", environment: string) {
     return list(str()).superRefine((list, ctx) => {
+        const ranges: Cidr[] = [];
         list.forEach((v, i) => {
             const c = parseCidr(v);
+            const wide = anywhere === "refuse" && c ? sshRangeTooWide(c) : undefined;
             if (!c) {
                 ctx.addIssue({ code: "custom", path: [i], message: `"${v}" is not a valid CIDR` });
             } else if (!isCanonicalCidr(c)) {
                 ctx.addIssue({ code: "custom", path: [i], message: `"${v}" has bits set beyond its /${c.prefix} prefix; the range it means is ${canonicalCidr(c)}` });
             } else if (anywhere === "refuse" && admitsEveryAddress(v)) {
                 ctx.addIssue({ code: "custom", path: [i], message: `"${v}" opens SSH to the whole internet, which ${environment} refuses; list the operators' addresses` });
+            } else if (wide) {
+                ctx.addIssue({ code: "custom", path: [i], message: `"${v}" ${wide}, which ${environment} refuses for SSH; list the operators' addresses` });
+            } else {
+                ranges.push(c);
             }
         });
+        // The ranges together, once each passed on its own: halves of the internet add up to all of it.
+        const all = anywhere === "refuse" && ranges.length === list.length ? rangesAdmitEverything(ranges) : undefined;
+        if (all) {
+            ctx.addIssue({ code: "custom", message: `together admit ${all} to SSH, which ${environment} refuses; list the operators' addresses` });
+        }
     });
 }
 
@@ -426,7 +425,13 @@ export function digitaloceanSchema(environment: CloudEnvironment | undefined) {
         dnsZones: list(
             str("must be a DNS zone such as example.org", (v) => ZONE.test(v)),
             "must list at least one DNS zone (the co-ops' domains are records in these zones)",
-        ),
+        ).superRefine((zones, ctx) => {
+            zones.forEach((z, i) => {
+                const first = zones.indexOf(z);
+                if (first !== i)
+                    ctx.addIssue({ code: "custom", path: [i], message: `"${z}" is already coop:digitalocean.dnsZones[${first}]: each zone is one DigitalOcean domain` });
+            });
+        }),
         /** Load balancer size units when there is one (droplets.count > 1). */
         loadBalancerSizeUnits: int(1, 100).default(1),
         /** Uptime checks and alerts, and where the alerts go (uat and prod must name a recipient). */
@@ -469,11 +474,12 @@ export const hostRootField = str("must be an absolute path of letters, digits, '
         const parts = v.split("/").slice(1);
         if (parts.some((p) => p === "" || p === "." || p === "..")) {
             ctx.addIssue({ code: "custom", message: "must be a plain path: no empty, '.' or '..' parts and no trailing '/'" });
-        } else if (parts.length < 2) {
-            ctx.addIssue({ code: "custom", message: "must be a directory of its own, two levels deep at least (such as /opt/coop): the deploy user is made its owner" });
-        } else {
-            const under = SYSTEM_DIRS.find((d) => v === d || v.startsWith(`${d}/`));
-            if (under) ctx.addIssue({ code: "custom", message: `must not be inside ${under}: the deploy user is made the owner of this directory` });
+        } else if (parts.length < 2 || !HOST_ROOT_PARENTS.includes(parts[0]) || !HOST_ROOT_OWN.test(parts[1])) {
+            ctx.addIssue({
+                code: "custom",
+                message:
+                    "must be a directory of the program's own: /opt/coop or /srv/coop (or coop-NAME under either), or a directory below one; the deploy user is made its owner, and any directory the image already has (/var/lib, /opt/digitalocean, ...) would hand it a path to root",
+            });
         }
     })
     .default("/opt/coop");

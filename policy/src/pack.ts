@@ -72,7 +72,7 @@ const databaseBehindFirewall: StackValidationPolicy = {
 export const policies: (ResourceValidationPolicy | StackValidationPolicy)[] = [
     resourcePolicy(
         "no-ssh-from-anywhere",
-        "Firewalls do not open SSH (TCP 22, or a range including it) to every address: a source range of prefix length 0 (0.0.0.0/0, ::/0, 1.2.3.4/0).",
+        "Firewalls do not open SSH (TCP 22, or a range including it) to every address: no source range of prefix length 0 (0.0.0.0/0, ::/0, 1.2.3.4/0), none wider than an IPv4 /8 or an IPv6 /16, and not all of IPv4, IPv6 or 2000::/3 by the sources together (0.0.0.0/1 and 128.0.0.0/1).",
         rules.TYPES.firewall,
         rules.sshFromAnywhere,
     ),

@@ -11,7 +11,7 @@
  * A value unknown during preview ({@link UNKNOWN}) is never a violation by itself: it is checked
  * again at `pulumi up`, where it is known.
  */
-import { admitsEveryAddress, IMAGE_DIGEST_HINT, isImageDigest } from "../../components/rules";
+import { admitsEveryAddress, Cidr, IMAGE_DIGEST_HINT, isImageDigest, parseCidr, rangesAdmitEverything, sshRangeTooWide } from "../../components/rules";
 import { joinIndex, joinKey, Props, UNKNOWN, Value } from "./values";
 
 export const TYPES = {
@@ -56,9 +56,13 @@ export function portRangeIncludes(range: Value, port: number): boolean {
 }
 
 /**
- * A firewall's inbound TCP rules must not open port 22 to every address. A source range admits
- * every address when its prefix length is 0, whatever address precedes the `/0` (`1.2.3.4/0` is
- * the whole IPv4 internet): the shared rule the config parser refuses `sshAllowlist` entries by.
+ * A firewall's inbound TCP rules must not open port 22 to every address, nor to most of it: a
+ * source range admits every address when its prefix length is 0, whatever address precedes the
+ * `/0` (`1.2.3.4/0` is the whole IPv4 internet); a range wider than SSH_MIN_PREFIX (an IPv4 /8,
+ * an IPv6 /16) is wider than any one network; and the sources of every rule that opens 22, taken
+ * together, must not cover all of IPv4, all of IPv6 or all of global unicast IPv6 (2000::/3):
+ * `0.0.0.0/1` and `128.0.0.0/1` are the whole IPv4 internet. The rules the config parser refuses
+ * `sshAllowlist` by in uat and prod (components/rules.ts).
  */
 export function sshFromAnywhere(props: Props): string[] {
     const rules = props.inboundRules;
@@ -66,6 +70,8 @@ export function sshFromAnywhere(props: Props): string[] {
         return [];
     }
     const out: string[] = [];
+    const ranges: Cidr[] = [];
+    const written: string[] = [];
     rules.forEach((rule, i) => {
         if (!isObject(rule)) {
             return;
@@ -75,13 +81,25 @@ export function sshFromAnywhere(props: Props): string[] {
         if (protocol !== "tcp" || range === UNKNOWN || !portRangeIncludes(range, 22)) {
             return;
         }
-        const sources = Array.isArray(rule.sourceAddresses) ? rule.sourceAddresses : [];
-        const open = sources.filter((a): a is string => typeof a === "string" && admitsEveryAddress(a));
+        const ports = typeof range === "string" && range.trim() === "22" ? "22" : `port range ${show(range)} includes 22`;
+        const sources = (Array.isArray(rule.sourceAddresses) ? rule.sourceAddresses : []).filter((a): a is string => typeof a === "string");
+        const open = sources.filter((a) => admitsEveryAddress(a));
         if (open.length > 0) {
-            const ports = typeof range === "string" && range.trim() === "22" ? "22" : `port range ${show(range)} includes 22`;
             out.push(`${joinKey(joinIndex("inboundRules", i), "sourceAddresses")}: SSH (${ports}) open to ${open.join(", ")}`);
         }
+        sources.forEach((a, j) => {
+            const c = parseCidr(a.trim());
+            if (c === undefined) return;
+            ranges.push(c);
+            written.push(a.trim());
+            const wide = c.prefix > 0 ? sshRangeTooWide(c) : undefined;
+            if (wide) out.push(`${joinIndex(joinKey(joinIndex("inboundRules", i), "sourceAddresses"), j)}: SSH (${ports}) open to ${a.trim()}, which ${wide}`);
+        });
     });
+    const all = out.length === 0 ? rangesAdmitEverything(ranges) : undefined;
+    if (all) {
+        out.push(`inboundRules: SSH open to ${all} by ${written.join(", ")} together`);
+    }
     return out;
 }
 

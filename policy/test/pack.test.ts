@@ -176,7 +176,8 @@ test("co-op rules: a release field unknown at preview is no violation, through t
 test("no-ssh-from-anywhere: a range of prefix length 0 is anywhere, whatever its address", () => {
     const rule = (sourceAddresses: string[]) => run("no-ssh-from-anywhere", TYPES.firewall, { inboundRules: [{ protocol: "tcp", portRange: "22", sourceAddresses }] });
     assert.deepEqual(rule(["1.2.3.4/0", "2001:db8::/0"]), ["inboundRules[0].sourceAddresses: SSH (22) open to 1.2.3.4/0, 2001:db8::/0"]);
-    assert.deepEqual(rule(["1.2.3.4/1", "2001:db8::/32"]), []);
+    assert.deepEqual(rule(["1.2.3.4/8", "2001:db8::/32"]), []);
+    assert.deepEqual(rule(["0.0.0.0/8", "2001:db8::/16"]), []);
 });
 
 test("database-behind-firewall reads the link from the firewall's propertyDependencies", () => {

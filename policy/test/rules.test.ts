@@ -71,14 +71,34 @@ test("no-ssh-from-anywhere judges a range by its prefix length, as the config pa
             a,
         );
     }
-    // A prefix of 1 or more is a range, however wide; a bare address is one host; not a range at all is not "anywhere".
-    const ranges = ["0.0.0.0/1", "128.0.0.0/1", "::/1", "2001:db8::/32", "1.2.3.4", "0.0.0.0", "::", "0.0.0.0/00", "anywhere", ""];
+    // A range no wider than an IPv4 /8 or an IPv6 /16 is one network; a bare address is one host; not a range at all is not "anywhere".
+    const ranges = ["10.0.0.0/8", "2001:db8::/32", "2001::/16", "1.2.3.4", "0.0.0.0", "::", "0.0.0.0/00", "anywhere", ""];
     for (const a of ranges) {
         assert.deepEqual(rules.sshFromAnywhere({ inboundRules: [{ protocol: "tcp", portRange: "22", sourceAddresses: [a] }] }), [], a);
     }
     // Unknown at preview (an address of a resource not yet created) is not a violation by itself.
     assert.deepEqual(rules.sshFromAnywhere({ inboundRules: [{ protocol: "tcp", portRange: "22", sourceAddresses: [UNKNOWN, "192.0.2.0/24"] }] }), []);
     assert.deepEqual(rules.sshFromAnywhere({ inboundRules: [{ protocol: "tcp", portRange: "22", sourceAddresses: UNKNOWN }] }), []);
+});
+
+test("no-ssh-from-anywhere judges the union of the ranges and refuses one wider than a network (issue 25)", () => {
+    const ssh = (...sourceAddresses: string[][]) => ({ inboundRules: sourceAddresses.map((s) => ({ protocol: "tcp", portRange: "22", sourceAddresses: s })) });
+    // Wider than an IPv4 /8 or an IPv6 /16: refused by index, each on its own.
+    assert.deepEqual(rules.sshFromAnywhere(ssh(["0.0.0.0/1", "128.0.0.0/1"])), [
+        "inboundRules[0].sourceAddresses[0]: SSH (22) open to 0.0.0.0/1, which is wider than an IPv4 /8, wider than any one network of operators or CI runners",
+        "inboundRules[0].sourceAddresses[1]: SSH (22) open to 128.0.0.0/1, which is wider than an IPv4 /8, wider than any one network of operators or CI runners",
+    ]);
+    assert.equal(rules.sshFromAnywhere(ssh(["::/1"])).length, 1);
+    assert.equal(rules.sshFromAnywhere(ssh(["2000::/3"])).length, 1);
+    assert.equal(rules.sshFromAnywhere(ssh(["::ffff:0:0/95"])).length, 1, "an IPv4-mapped range stands for IPv4");
+    // Ranges narrow enough each, that add up to all of IPv4 or all of global unicast IPv6, even across rules.
+    const all4 = Array.from({ length: 256 }, (_, i) => `${i}.0.0.0/8`);
+    assert.deepEqual(rules.sshFromAnywhere(ssh(all4.slice(0, 100), all4.slice(100))), [`inboundRules: SSH open to every IPv4 address (0.0.0.0/0) by ${all4.join(", ")} together`]);
+    const global6 = Array.from({ length: 8192 }, (_, i) => `${(0x2000 + i).toString(16)}::/16`);
+    assert.deepEqual(rules.sshFromAnywhere(ssh(global6)), [`inboundRules: SSH open to every global unicast IPv6 address (2000::/3) by ${global6.join(", ")} together`]);
+    // One /8 missing, or another port: no violation.
+    assert.deepEqual(rules.sshFromAnywhere(ssh(all4.slice(1))), []);
+    assert.deepEqual(rules.sshFromAnywhere({ inboundRules: [{ protocol: "tcp", portRange: "80", sourceAddresses: ["0.0.0.0/1", "128.0.0.0/1"] }] }), []);
 });
 
 test("portRangeIncludes", () => {

@@ -233,6 +233,165 @@ describe("bad input from the committed stack files is refused by path, before an
     });
 });
 
+// ---- issue 25: what an independent mutation of the stack files still got through ---------------
+
+/** Asserts the program accepts the edited stack. */
+function accepted(o: Outcome, what: string): void {
+    assert.ok("ok" in o, `${what}: ${"refused" in o ? o.refused.join("\n") : "crashed" in o ? o.crashed.stack : ""}`);
+}
+
+describe("issue 25: the security holes of the third round of bad input are refused by path", () => {
+    it("SSH ranges that admit all of IPv4 or IPv6 together, or one wider than a network, in uat and prod", () => {
+        const allow = (stack: string, list: string[]) => attempt(stack, (c) => (c["coop:digitalocean"].sshAllowlist = list));
+        for (const stack of ["uat", "prod"]) {
+            // Each too wide on its own (the halves of IPv4, IPv6's first half, all of global unicast, IPv4-mapped IPv6).
+            for (const list of [["0.0.0.0/1", "128.0.0.0/1"], ["203.0.113.10/32", "::/1"], ["2000::/3"], ["0.0.0.0/7"], ["::ffff:0:0/96"], ["2000::/15"]]) {
+                refused(allow(stack, list), `coop:digitalocean.sshAllowlist[${list.length - 1}]`, new RegExp(`wider than an IPv[46] /(8|16).*${stack} refuses`));
+            }
+            // Each narrow enough, together all of IPv4 or all of global unicast IPv6.
+            const all4 = Array.from({ length: 256 }, (_, i) => `${i}.0.0.0/8`);
+            refused(allow(stack, all4), "coop:digitalocean.sshAllowlist", /together admit every IPv4 address/);
+            const global6 = Array.from({ length: 8192 }, (_, i) => `${(0x2000 + i).toString(16)}::/16`);
+            refused(allow(stack, global6), "coop:digitalocean.sshAllowlist", /together admit every global unicast IPv6 address \(2000::\/3\)/);
+            // One /8 short of the whole, operators' networks and a v6 site: accepted.
+            accepted(allow(stack, all4.slice(1)), `${stack}: 255 /8s`);
+            accepted(allow(stack, ["10.0.0.0/8", "203.0.113.10/32", "2001:db8::/32", "2a01::/16"]), `${stack}: networks`);
+        }
+        // dev keeps its rule: /0 and wide ranges are its own business.
+        accepted(allow("dev", ["0.0.0.0/1", "128.0.0.0/1", "::/0"]), "dev");
+    });
+
+    it("a host root that is not a directory of the program's own under /opt or /srv", () => {
+        for (const root of [
+            "/var/lib",
+            "/var/lib/dpkg",
+            "/var/lib/cloud/scripts/per-boot",
+            "/opt/digitalocean",
+            "/opt",
+            "/srv",
+            "/home/deploy",
+            "/var/coop",
+            "/opt/containerd",
+            "/opt/coopx",
+            "/srv/www",
+        ]) {
+            for (const stack of ["dev", "local"])
+                refused(
+                    attempt(stack, (c) => (c["coop:hostRoot"] = root)),
+                    "coop:hostRoot",
+                    /directory of the program's own/,
+                );
+        }
+        for (const root of ["/opt/coop", "/srv/coop", "/opt/coop-prod", "/srv/coop/apps", "/opt/coop_2/x"])
+            accepted(
+                attempt("prod", (c) => (c["coop:hostRoot"] = root)),
+                root,
+            );
+    });
+
+    it("a secret key named for a second purpose: the deploy key as the Slack webhook, one key for two co-ops or for a co-op and the webhook", () => {
+        const slack = (key: string) => (c: Config) => (c["coop:digitalocean"].alerts = { slack: { channel: "#ops", webhookKey: key } });
+        for (const key of ["sshPrivateKey", "spacesSecretAccessKey", "spacesAccessKeyId"]) {
+            refused(attempt("uat", slack(key)), "coop:digitalocean.alerts.slack.webhookKey", /stack's own setting.*never the Slack webhook URL/);
+        }
+        const withSecret = (stack: string, key: string, edit: (c: Config) => void) =>
+            attempt(stack, (c, p) => {
+                c[`coop:${key}`] = { secure: "v1:x" };
+                p[`coop:${key}`] = "https://hooks.slack.com/services/T/B/x";
+                edit(c);
+            });
+        accepted(withSecret("uat", "opsWebhook", slack("opsWebhook")), "a webhook key of its own");
+        refused(
+            withSecret("uat", "opsWebhook", (c) => (slack("opsWebhook")(c), (c["coop:coops"][1].secretEnv = { HOOK: "opsWebhook" }))),
+            "coop:coops[1].secretEnv.HOOK",
+            /coop:opsWebhook is already the Slack webhook URL/,
+        );
+        refused(
+            withSecret("uat", "sharedToken", (c) => ((c["coop:coops"][0].secretEnv = { API_TOKEN: "sharedToken" }), (c["coop:coops"][1].secretEnv = { TOKEN: "sharedToken" }))),
+            "coop:coops[1].secretEnv.TOKEN",
+            /already co-op "alpha"'s environment/,
+        );
+        // Two variables of one co-op may hold one secret: one purpose.
+        accepted(
+            withSecret("uat", "sharedToken", (c) => (c["coop:coops"][0].secretEnv = { API_TOKEN: "sharedToken", TOKEN: "sharedToken" })),
+            "one co-op, two names",
+        );
+    });
+
+    it("the provider's settings: a plaintext token, an endpoint that is not DigitalOcean's over https, an unknown key", () => {
+        const provider = (key: string, value: unknown, secret?: string) =>
+            attempt("prod", (c, p) => {
+                c[`digitalocean:${key}`] = value;
+                if (secret !== undefined) p[`digitalocean:${key}`] = secret;
+            });
+        for (const key of ["token", "spacesSecretKey", "spacesAccessId"]) refused(provider(key, "dop_v1_plain"), `digitalocean:${key}`, /must be set as a secret/);
+        accepted(provider("token", { secure: "v1:x" }, "dop_v1_secret"), "a secret token");
+        for (const url of [
+            "http://api.digitalocean.com",
+            "https://api.digitalocean.com.evil.example",
+            "https://evil.example",
+            "https://user@api.digitalocean.com",
+            "https://api.digitalocean.com:8443",
+            "https://api.digitalocean.com/v2?x=1",
+            "api.digitalocean.com",
+        ]) {
+            refused(provider("apiEndpoint", url), "digitalocean:apiEndpoint", /https:\/\/ to a DigitalOcean host/);
+            refused(provider("apiEndpoint", { secure: "v1:x" }, url), "digitalocean:apiEndpoint", /https:\/\/ to a DigitalOcean host/);
+        }
+        refused(provider("spacesEndpoint", "http://ams3.digitaloceanspaces.com"), "digitalocean:spacesEndpoint");
+        refused(provider("spacesEndpoint", "https://ams3.digitaloceanspaces.com.evil.example"), "digitalocean:spacesEndpoint");
+        for (const [key, value] of [
+            ["apiEndpoint", "https://api.digitalocean.com"],
+            ["apiEndpoint", "https://api.digitalocean.com/"],
+            ["spacesEndpoint", "https://ams3.digitaloceanspaces.com"],
+            ["spacesEndpoint", "https://{{.Region}}.digitaloceanspaces.com"],
+            ["httpRetryMax", "4"],
+            ["requestsPerSecond", "10"],
+        ]) {
+            accepted(provider(key, value), `digitalocean:${key}`);
+        }
+        refused(provider("tokne", "x"), "digitalocean:tokne", /unknown key: the DigitalOcean provider reads/);
+    });
+
+    it("__proto__, constructor and prototype as keys, at the top and inside any object", () => {
+        const define = (o: Config, k: string, value: unknown) => Object.defineProperty(o, k, { value, enumerable: true, writable: true, configurable: true });
+        // A top-level coop:__proto__ once became the prototype of the parsed config: nothing saw it.
+        refused(
+            attempt("dev", (c) => (c["coop:__proto__"] = { hostRoot: "/var/lib" })),
+            "coop:__proto__",
+            /cannot be a name here/,
+        );
+        refused(
+            attempt("dev", (c) => (c["coop:constructor"] = "x")),
+            "coop:constructor",
+        );
+        refused(
+            attempt("dev", (c) => define(c["coop:digitalocean"], "__proto__", { protect: false })),
+            "coop:digitalocean.__proto__",
+        );
+        refused(
+            attempt("dev", (c) => (c["coop:coops"][0].env.constructor = "x")),
+            "coop:coops[0].env.constructor",
+        );
+        refused(
+            attempt("local", (c) => define(c["coop:coops"][1].secretEnv, "prototype", "betaApiToken")),
+            "coop:coops[1].secretEnv.prototype",
+        );
+        refused(
+            attempt("dev", (c) => define(c["coop:digitalocean"].droplets, "__proto__", { count: 9 })),
+            "coop:digitalocean.droplets.__proto__",
+        );
+    });
+
+    it("a DNS zone listed twice (it would register one Domain twice)", () => {
+        refused(
+            attempt("prod", (c) => c["coop:digitalocean"].dnsZones.push("coophost.example")),
+            "coop:digitalocean.dnsZones[2]",
+            /already coop:digitalocean.dnsZones\[0\]/,
+        );
+    });
+});
+
 // ---- the sweep ------------------------------------------------------------------------------
 
 /** Replacement values tried at every field. */
