@@ -11,11 +11,13 @@
 #   ./coop-agent   the static binary (go build ./cmd/coop-agent in host/)
 FROM scratch
 
+# The files first: Docker's classic builder, building for another platform (publish-images.sh's
+# arm64), refuses a COPY that follows a step which only sets metadata.
+COPY coop-agent /coop-agent
+
 ARG VERSION=unknown
 LABEL org.opencontainers.image.title="coop-agent" \
       org.opencontainers.image.version="${VERSION}"
-
-COPY coop-agent /coop-agent
 
 ENTRYPOINT ["/coop-agent"]
 CMD ["version"]

@@ -19,17 +19,19 @@
 # (scratch has no /etc/passwd to name another user).
 FROM scratch
 
-ARG VERSION=unknown
-LABEL org.opencontainers.image.title="kamal-proxy" \
-      org.opencontainers.image.version="${VERSION}" \
-      coop.proxy.socket-dir="/run/kamal-proxy"
-
+# The files first: Docker's classic builder, building for another platform (publish-images.sh's
+# arm64), refuses a COPY that follows a step which only sets metadata.
 COPY kamal-proxy /kamal-proxy
 COPY coop-proxy-start /coop-proxy-start
 COPY run/ /run/kamal-proxy/
 COPY home/ /home/kamal-proxy/
 COPY tmp/ /tmp/
 COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+
+ARG VERSION=unknown
+LABEL org.opencontainers.image.title="kamal-proxy" \
+      org.opencontainers.image.version="${VERSION}" \
+      coop.proxy.socket-dir="/run/kamal-proxy"
 
 # PATH=/ lets `docker exec <container> kamal-proxy deploy ...` (what Kamal
 # runs) find the binary by name.

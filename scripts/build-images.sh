@@ -46,6 +46,8 @@
 set -euo pipefail
 
 PROG=build-images
+# shellcheck source=scripts/host-images.sh
+source "$(dirname "${BASH_SOURCE[0]}")/host-images.sh"
 
 die() {
 	printf '%s: %s\n' "$PROG" "$*" >&2
@@ -213,7 +215,7 @@ agent_inputs_hash() {
 		cd "$ROOT"
 		find host -type f \( \( -name '*.go' ! -name '*_test.go' \) -o -name go.mod -o -name go.sum \) -print0 |
 			LC_ALL=C sort -z | xargs -0 -r sha256sum
-		sha256sum host/coop-agent.Dockerfile
+		sha256sum host/coop-agent.Dockerfile scripts/host-images.sh
 		sed -n '/^# --- the host agent/,/^# --- end of the host agent/p' scripts/build-images.sh
 	} | sha256sum | cut -d' ' -f1
 }
@@ -227,7 +229,7 @@ proxy_inputs_hash() {
 			printf 'kamal-proxy %s %s\n' "$KP_VERSION" "$(sha256sum <"$KP_BIN" | cut -d' ' -f1)"
 		fi
 		cd "$ROOT"
-		sha256sum host/kamal-proxy.Dockerfile host/go.mod host/cmd/coop-proxy-start/*.go /etc/ssl/certs/ca-certificates.crt
+		sha256sum host/kamal-proxy.Dockerfile host/go.mod host/cmd/coop-proxy-start/*.go /etc/ssl/certs/ca-certificates.crt scripts/host-images.sh
 		sed -n '/^# --- the kamal-proxy image/,/^# --- end of the kamal-proxy image/p' scripts/build-images.sh
 	} | sha256sum | cut -d' ' -f1
 }
@@ -359,7 +361,7 @@ build_push() {
 	local ref=$1 ctx=$2 dockerfile=$3 log digest repo
 	shift 3
 	log=$WORK/docker.log
-	if ! DOCKER_BUILDKIT=0 docker build --force-rm --pull=false -t "$ref" -f "$dockerfile" "$@" "$ctx" >"$log" 2>&1; then
+	if ! DOCKER_BUILDKIT=0 docker build --force-rm --pull=false --platform "linux/$ARCH" -t "$ref" -f "$dockerfile" "$@" "$ctx" >"$log" 2>&1; then
 		show_log "$log"
 		die "docker build of $ref failed (output above)"
 	fi
@@ -419,13 +421,7 @@ if [[ -n $agent_ref ]]; then
 	record coop-agent "$agent_ref"
 else
 	ctx=$WORK/coop-agent
-	mkdir -p "$ctx"
-	if ! (cd "$AGENT_DIR" && CGO_ENABLED=0 GOOS=linux GOARCH=$ARCH GOTOOLCHAIN=local \
-		go build -trimpath -buildvcs=false -ldflags "-s -w" -o "$ctx/coop-agent" ./cmd/coop-agent) >"$WORK/go-build.log" 2>&1; then
-		show_log "$WORK/go-build.log"
-		die "go build of the host agent failed (output above); fix host/ and retry ('cd host && go vet ./...')"
-	fi
-	touch -d "$FIXED_MTIME" "$ctx/coop-agent"
+	agent_context "$ctx" "$ARCH" || die "go build of the host agent failed (output above); fix host/ and retry ('cd host && go vet ./...')"
 	ref="$REGISTRY/coop-agent:current"
 	LOCAL_REFS+=("$ref")
 	pinned=$(build_push "$ref" "$ctx" "$AGENT_DOCKERFILE" --build-arg "VERSION=$(sha256sum <"$ctx/coop-agent" | cut -c1-12)")
@@ -523,19 +519,7 @@ if [[ -n $proxy_ref ]]; then
 	record kamal-proxy "$proxy_ref"
 elif [[ -n $KP_BIN ]]; then
 	ctx=$WORK/kamal-proxy
-	mkdir -p "$ctx/home" "$ctx/tmp" "$ctx/run"
-	chmod 1777 "$ctx/tmp"
-	chmod 0700 "$ctx/run"
-	cp "$KP_BIN" "$ctx/kamal-proxy"
-	chmod 0755 "$ctx/kamal-proxy"
-	if ! (cd "$AGENT_DIR" && CGO_ENABLED=0 GOOS=linux GOARCH=$ARCH GOTOOLCHAIN=local \
-		go build -trimpath -buildvcs=false -ldflags "-s -w" -o "$ctx/coop-proxy-start" ./cmd/coop-proxy-start) >"$WORK/go-build.log" 2>&1; then
-		show_log "$WORK/go-build.log"
-		die "go build of the proxy's entrypoint failed (output above); fix host/cmd/coop-proxy-start and retry"
-	fi
-	[[ -f /etc/ssl/certs/ca-certificates.crt ]] || die "/etc/ssl/certs/ca-certificates.crt missing (apt-get install ca-certificates); kamal-proxy needs it for Let's Encrypt"
-	cp /etc/ssl/certs/ca-certificates.crt "$ctx/ca-certificates.crt"
-	touch -d "$FIXED_MTIME" "$ctx/kamal-proxy" "$ctx/coop-proxy-start" "$ctx/home" "$ctx/tmp" "$ctx/run" "$ctx/ca-certificates.crt"
+	proxy_context "$ctx" "$ARCH" "$KP_BIN" || die "the proxy image's context could not be made (output above); fix host/cmd/coop-proxy-start and retry"
 	ref="$REGISTRY/kamal-proxy:$KP_VERSION"
 	LOCAL_REFS+=("$ref")
 	pinned=$(build_push "$ref" "$ctx" "$KP_DOCKERFILE" --build-arg "VERSION=$KP_VERSION")
