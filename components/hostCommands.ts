@@ -30,7 +30,9 @@ const HOLDER_MAX = 200;
 export function holderId(project: string, stack: string, host: string): string {
     const encode = (part: string, first: boolean): string =>
         Array.from(part)
-            .map((c, i) => (/^[A-Za-z0-9]$/.test(c) || (c === "-" && !(first && i === 0)) ? c : Array.from(Buffer.from(c, "utf8"), (b) => `_${b.toString(16).padStart(2, "0")}`).join("")))
+            .map((c, i) =>
+                /^[A-Za-z0-9]$/.test(c) || (c === "-" && !(first && i === 0)) ? c : Array.from(Buffer.from(c, "utf8"), (b) => `_${b.toString(16).padStart(2, "0")}`).join(""),
+            )
             .join("");
     const id = [encode(project, true), encode(stack, false), encode(host, false)].join(".");
     if (id.length <= HOLDER_MAX) return id;

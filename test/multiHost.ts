@@ -3,7 +3,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { SshTarget, exec } from "../components/remote/ssh";
-import { ROOT, RunResult, getVia, pulumi, run, runOk } from "./support";
+import { MachineHost, ROOT, RunResult, getVia, netnsTarget, pulumi, run, runOk } from "./support";
 
 export const MULTI_STACK = "multi";
 export const MULTI_STACK_FILE = path.join(ROOT, "Pulumi.multi.yaml");
@@ -29,13 +29,6 @@ export function netns(args: string[]): RunResult {
     return run(NETNS, args);
 }
 
-interface MachineHost {
-    name: string;
-    address: string;
-    port: number;
-    hostKey: string;
-}
-
 /** .local/machine.multi.json: the hosts and the load balancer as the program reads them. */
 export function multiMachine(): { hosts: MachineHost[]; loadBalancer: { address: string; adminSocket: string } } {
     return JSON.parse(readFileSync(path.join(ROOT, ".local", "machine.multi.json"), "utf8"));
@@ -45,14 +38,7 @@ export function multiMachine(): { hosts: MachineHost[]; loadBalancer: { address:
 export function multiTarget(name: string): SshTarget {
     const h = multiMachine().hosts.find((x) => x.name === name);
     if (!h) throw new Error(`no host ${name} in .local/machine.multi.json`);
-    return {
-        host: h.address,
-        port: h.port,
-        user: "deploy",
-        privateKey: readFileSync(path.join(ROOT, ".local", "netns", "deploy_ed25519"), "utf8"),
-        hostKey: h.hostKey,
-        connectTimeoutMs: 10000,
-    };
+    return netnsTarget(h);
 }
 
 /** A command on host `name` over SSH; rejects unless it exits 0. */

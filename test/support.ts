@@ -84,18 +84,10 @@ export function localHost(): TestHost {
 /** The suite's own host (scripts/netns-hosts.sh, COOP_NETNS_SET=suite): a network and mount namespace with its own sshd, dockerd and /opt/coop. */
 export function suiteHost(): TestHost {
     const file = path.join(ROOT, ".local", "machine.suite.json");
-    const machine = JSON.parse(readFileSync(file, "utf8")) as { hosts: { name: string; address: string; port: number; hostKey: string }[] };
-    const h = machine.hosts[0];
+    const h = (JSON.parse(readFileSync(file, "utf8")) as { hosts: MachineHost[] }).hosts[0];
     return {
         name: h.name,
-        target: {
-            host: h.address,
-            port: h.port,
-            user: "deploy",
-            privateKey: readFileSync(path.join(ROOT, ".local", "netns", "deploy_ed25519"), "utf8"),
-            hostKey: h.hostKey,
-            connectTimeoutMs: 10000,
-        },
+        target: netnsTarget(h),
         proxy: `${h.address}:8080`,
         bindAddress: "0.0.0.0",
     };
@@ -104,6 +96,26 @@ export function suiteHost(): TestHost {
 /** The pid of the suite host's Docker engine (its supervisor starts another when it ends, as systemd does on a droplet). */
 export function suiteEnginePid(): number {
     return Number(readFileSync(path.join(ROOT, ".local", "netns", "suite-1", "dockerd.pid"), "utf8").trim());
+}
+
+/** A host of scripts/netns-hosts.sh as a machine file lists it. */
+export interface MachineHost {
+    name: string;
+    address: string;
+    port: number;
+    hostKey: string;
+}
+
+/** A host of scripts/netns-hosts.sh (either set) as the deploy user reaches it over SSH, its host key pinned. */
+export function netnsTarget(h: MachineHost): SshTarget {
+    return {
+        host: h.address,
+        port: h.port,
+        user: "deploy",
+        privateKey: readFileSync(path.join(ROOT, ".local", "netns", "deploy_ed25519"), "utf8"),
+        hostKey: h.hostKey,
+        connectTimeoutMs: 10000,
+    };
 }
 
 /** The suite's own host as the deploy user reaches it, its host key pinned. */

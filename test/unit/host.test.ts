@@ -62,9 +62,13 @@ describe("HostBootstrap", () => {
             `mkdir -p /opt/coop/bin /opt/coop/coops && docker run --rm --network none --volume /opt/coop/bin:/out ${AGENT_IMAGE} install --holder coop.local.h1 /out/coop-agent-abcdef012345`,
         );
         // The holder is the mocked project and stack and the host's name; uninstall lets it go.
-        assert.match(agent.inputs.delete as string, /^if test -x \/opt\/coop\/bin\/coop-agent-abcdef012345 ; then \S+ uninstall --holder coop\.local\.h1 \/opt\/coop\/bin\/coop-agent-abcdef012345 ; /);
+        assert.match(
+            agent.inputs.delete as string,
+            /^if test -x \/opt\/coop\/bin\/coop-agent-abcdef012345 ; then \S+ uninstall --holder coop\.local\.h1 \/opt\/coop\/bin\/coop-agent-abcdef012345 ; /,
+        );
         const up = registered.find((r) => r.name === "h1/up")!;
-        const agentOr = (args: string) => `if test -x /opt/coop/bin/coop-agent-abcdef012345 ; then /opt/coop/bin/coop-agent-abcdef012345 ${args} ; else /opt/coop/bin/coop-agent ${args} ; fi`;
+        const agentOr = (args: string) =>
+            `if test -x /opt/coop/bin/coop-agent-abcdef012345 ; then /opt/coop/bin/coop-agent-abcdef012345 ${args} ; else /opt/coop/bin/coop-agent ${args} ; fi`;
         assert.equal(up.inputs.create, agentOr("host-up"));
         assert.equal(up.inputs.delete, agentOr("host-down"));
         assert.deepEqual(JSON.parse(up.inputs.stdin as string), { network: "coop", proxy: { image: IMAGE, bindAddress: "127.0.0.1", httpPort: 8080, httpsPort: 8443 } });
