@@ -17,7 +17,8 @@ REQUIRED=(
   /usr/sbin/debootstrap:debootstrap
   /usr/bin/pg_dump:postgresql-client
   /usr/sbin/haproxy:haproxy /usr/bin/socat:socat /usr/sbin/ip:iproute2
-  /usr/bin/nsenter:util-linux /usr/bin/unshare:util-linux
+  /usr/bin/nsenter:util-linux /usr/bin/unshare:util-linux /usr/bin/setpriv:util-linux
+  /usr/bin/strace:strace
 )
 
 missing=()
