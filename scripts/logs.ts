@@ -6,7 +6,7 @@ import "./stackRead";
 import { render } from "../components/remote/shell";
 import { execStream } from "../components/remote/ssh";
 import { isCoopId } from "../components/rules";
-import { fail, parseArgs, readStack } from "./stackTools";
+import { closeConnections, fail, parseArgs, readStack } from "./stackTools";
 
 const USAGE = "usage: npm run logs -- --stack S --coop ID [--follow] [--since 10m]";
 
@@ -34,6 +34,16 @@ async function main(): Promise<void> {
     const { cfg, hosts, agent, target } = await readStack(args.stack);
     if (!cfg.coops.some((c) => c.id === args.coop)) fail(`--coop ${args.coop}: the stack has no such co-op (${cfg.coops.map((c) => c.id).join(", ")})`);
     const width = Math.max(...hosts.map((h) => h.name.length));
+    // Ctrl-C or SIGTERM (what ends --follow) closes every host's connection, which ends the agent's
+    // `logs --follow --while-stdin-open` on the host; then the command ends.
+    const stop = new AbortController();
+    for (const sig of ["SIGINT", "SIGTERM"] as const) {
+        process.once(sig, () => {
+            process.exitCode = sig === "SIGINT" ? 130 : 143;
+            stop.abort();
+            closeConnections();
+        });
+    }
     const codes = await Promise.all(
         hosts.map(async (h) => {
             const out = linePrefixer(`${h.name.padEnd(width)} | `, (s) => process.stdout.write(s));
@@ -41,13 +51,15 @@ async function main(): Promise<void> {
             const command = render([agent, "logs", args.coop as string, "--since", since, ...(args.follow ? ["--follow", "--while-stdin-open"] : [])]);
             const code = await execStream(target(h), command, (chunk, stream) => (stream === "stdout" ? out : err).push(chunk), {
                 holdStdin: args.follow === true,
+                signal: stop.signal,
             });
             out.end();
             err.end();
             return code;
         }),
     );
-    if (codes.some((c) => c !== 0)) process.exitCode = 1;
+    if (!stop.signal.aborted && codes.some((c) => c !== 0)) process.exitCode = 1;
 }
 
-main().catch((e) => fail((e as Error).message));
+// The stack's reading opened connections to its hosts (stackTools): closed too, or the process could not exit.
+main().then(closeConnections, (e) => fail((e as Error).message));

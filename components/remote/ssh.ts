@@ -138,30 +138,47 @@ export function execOn(client: Client, t: SshTarget, command: string, opts: { st
 
 /**
  * Runs `command` and hands its output to `onData` as it comes (stdout and stderr apart), for a
- * command that goes on (`logs --follow`); resolves with its exit status when it ends. With
- * `holdStdin` the command's stdin stays open while this process lives, so a command that watches
- * it learns when the client has gone.
+ * command that goes on (`logs --follow`); resolves with its exit status when it ends, its
+ * connection closed. With `holdStdin` the command's stdin stays open while this process lives, so
+ * a command that watches it learns when the client has gone. `signal` aborted closes the
+ * connection (the command sees its client go) and resolves with null.
  */
 export function execStream(
     t: SshTarget,
     command: string,
     onData: (chunk: string, stream: "stdout" | "stderr") => void,
-    opts: { holdStdin?: boolean } = {},
+    opts: { holdStdin?: boolean; signal?: AbortSignal } = {},
 ): Promise<number | null> {
+    if (opts.signal?.aborted) return Promise.resolve(null);
     return withConnection(
         t,
         (client) =>
             new Promise<number | null>((resolve, reject) => {
+                let code: number | null = null;
+                const abort = () => {
+                    client.end();
+                    resolve(null);
+                };
+                opts.signal?.addEventListener("abort", abort, { once: true });
+                const settle = () => opts.signal?.removeEventListener("abort", abort);
+                // A connection that drops before the command's end (or that abort ended) settles it.
+                client.once("close", () => {
+                    settle();
+                    resolve(code);
+                });
                 client.exec(command, (e, stream) => {
                     if (e) {
+                        settle();
                         reject(new Error(`ssh ${describe(t)}: ${e.message}`));
                         return;
                     }
-                    let code: number | null = null;
                     stream.on("data", (c: Buffer) => onData(c.toString("utf8"), "stdout"));
                     stream.stderr.on("data", (c: Buffer) => onData(c.toString("utf8"), "stderr"));
                     stream.on("exit", (c: number | null) => (code = c));
-                    stream.on("close", () => resolve(code));
+                    stream.on("close", () => {
+                        settle();
+                        resolve(code);
+                    });
                     if (!opts.holdStdin) stream.end();
                 });
             }),
