@@ -53,11 +53,21 @@ const parses = (file: string): boolean => {
 const loadable = (): boolean => parses(checkpoint()) && (!existsSync(`${checkpoint()}.attrs`) || parses(`${checkpoint()}.attrs`));
 /** Name and content hash of every file of the stacks directory. */
 const snapshot = (): Record<string, string> =>
-    Object.fromEntries(readdirSync(stacks).map((f) => [f, createHash("sha256").update(readFileSync(path.join(stacks, f))).digest("hex")]));
+    Object.fromEntries(
+        readdirSync(stacks).map((f) => [
+            f,
+            createHash("sha256")
+                .update(readFileSync(path.join(stacks, f)))
+                .digest("hex"),
+        ]),
+    );
 /** The stack, the dynamic resources' default provider, and the resources. */
 const resources = (exported: string): number => (JSON.parse(exported) as { deployment: { resources?: unknown[] } }).deployment.resources?.length ?? 0;
 /** Broken files set aside by an earlier heal are removed, so each case starts from a clean directory. */
-const clearBroken = () => readdirSync(stacks).filter((f) => f.includes(".broken-")).forEach((f) => rmSync(path.join(stacks, f)));
+const clearBroken = () =>
+    readdirSync(stacks)
+        .filter((f) => f.includes(".broken-"))
+        .forEach((f) => rmSync(path.join(stacks, f)));
 
 function pidsWith(marker: string): Array<{ pid: number; comm: string }> {
     const out: Array<{ pid: number; comm: string }> = [];
@@ -160,38 +170,45 @@ describe("an interrupted checkpoint heals (real CLI, scratch project, file backe
         console.log(`real SIGKILLs during checkpoint writes: ${attempts.length}, checkpoints left unloadable: ${broken}`);
     });
 
-    it("an up SIGKILLed inside the .attrs rewrite (the window widened with strace): the next command restores the .bak and says so", { skip: spawnSync("strace", ["-V"]).status !== 0 && "strace is not installed" }, async () => {
-        // A `pulumi` first on PATH that runs the real one under strace, which holds each open of the
-        // checkpoint's .attrs (the truncation has happened, the write not yet) for 2 s.
-        const shim = path.join(work, "shim");
-        mkdirSync(shim, { recursive: true });
-        const toolchain = spawnSync("bash", ["-c", `source ${path.join(ROOT, "scripts", "env.sh")} && command -v pulumi`], { encoding: "utf8" }).stdout.trim();
-        writeFileSync(
-            path.join(shim, "pulumi"),
-            `#!/bin/sh\nexec strace -f -qq --seccomp-bpf -o /dev/null -P ${checkpoint()}.attrs -e trace=openat -e inject=openat:delay_exit=2000000 ${toolchain} "$@"\n`,
-            { mode: 0o755 },
-        );
-        const before = JSON.parse(cli(["stack", "export"]).stdout) as unknown;
-        const r = await killedUp("strace", () => existsSync(`${checkpoint()}.attrs`) && statSync(`${checkpoint()}.attrs`).size === 0, {
-            PATH: `${shim}:${path.dirname(toolchain)}:${process.env.PATH}`,
-        });
-        assert.ok(r.killed, "the CLI was killed");
-        assert.ok(!loadable(), "the kill left the checkpoint's .attrs empty");
-        const raw = spawnSync(toolchain, ["--cwd", project, "stack", "export", "--stack", "dev", "--non-interactive"], { env: env(), encoding: "utf8" });
-        assert.match(raw.stderr, /failed to load checkpoint: EOF/, "the CLI alone cannot load it");
+    it(
+        "an up SIGKILLed inside the .attrs rewrite (the window widened with strace): the next command restores the .bak and says so",
+        { skip: spawnSync("strace", ["-V"]).status !== 0 && "strace is not installed" },
+        async () => {
+            // A `pulumi` first on PATH that runs the real one under strace, which holds each open of the
+            // checkpoint's .attrs (the truncation has happened, the write not yet) for 2 s.
+            const shim = path.join(work, "shim");
+            mkdirSync(shim, { recursive: true });
+            const toolchain = spawnSync("bash", ["-c", `source ${path.join(ROOT, "scripts", "env.sh")} && command -v pulumi`], { encoding: "utf8" }).stdout.trim();
+            writeFileSync(
+                path.join(shim, "pulumi"),
+                `#!/bin/sh\nexec strace -f -qq --seccomp-bpf -o /dev/null -P ${checkpoint()}.attrs -e trace=openat -e inject=openat:delay_exit=2000000 ${toolchain} "$@"\n`,
+                { mode: 0o755 },
+            );
+            const before = JSON.parse(cli(["stack", "export"]).stdout) as unknown;
+            const r = await killedUp("strace", () => existsSync(`${checkpoint()}.attrs`) && statSync(`${checkpoint()}.attrs`).size === 0, {
+                PATH: `${shim}:${path.dirname(toolchain)}:${process.env.PATH}`,
+            });
+            assert.ok(r.killed, "the CLI was killed");
+            assert.ok(!loadable(), "the kill left the checkpoint's .attrs empty");
+            const raw = spawnSync(toolchain, ["--cwd", project, "stack", "export", "--stack", "dev", "--non-interactive"], { env: env(), encoding: "utf8" });
+            assert.match(raw.stderr, /failed to load checkpoint: EOF/, "the CLI alone cannot load it");
 
-        const next = cli(["stack", "export"]);
-        assert.equal(next.status, 0, next.stderr);
-        assert.match(next.stderr, RESTORED);
-        assert.equal(next.stderr.split("\n").filter((l) => /restored the checkpoint/.test(l)).length, 1, "one line");
-        assert.deepEqual(JSON.parse(next.stdout), before, "the restored checkpoint is the one before the killed write");
-        const kept = readdirSync(stacks).filter((f) => f.startsWith("dev.json.broken-"));
-        assert.ok(kept.some((f) => f.endsWith(".attrs")), `the broken .attrs is kept: ${kept.join(", ")}`);
-        const up = cli(["up", "--yes", "--skip-preview"], { CHECKPOINT_V: "after-strace" });
-        assert.equal(up.status, 0, up.stdout + up.stderr);
-        assert.doesNotMatch(up.stderr, /restored the checkpoint/);
-        clearBroken();
-    });
+            const next = cli(["stack", "export"]);
+            assert.equal(next.status, 0, next.stderr);
+            assert.match(next.stderr, RESTORED);
+            assert.equal(next.stderr.split("\n").filter((l) => /restored the checkpoint/.test(l)).length, 1, "one line");
+            assert.deepEqual(JSON.parse(next.stdout), before, "the restored checkpoint is the one before the killed write");
+            const kept = readdirSync(stacks).filter((f) => f.startsWith("dev.json.broken-"));
+            assert.ok(
+                kept.some((f) => f.endsWith(".attrs")),
+                `the broken .attrs is kept: ${kept.join(", ")}`,
+            );
+            const up = cli(["up", "--yes", "--skip-preview"], { CHECKPOINT_V: "after-strace" });
+            assert.equal(up.status, 0, up.stdout + up.stderr);
+            assert.doesNotMatch(up.stderr, /restored the checkpoint/);
+            clearBroken();
+        },
+    );
 
     it("an empty .json (what a crash of the machine can leave) is restored from the .bak", () => {
         writeFileSync(checkpoint(), "");
@@ -212,7 +229,10 @@ describe("an interrupted checkpoint heals (real CLI, scratch project, file backe
         writeFileSync(`${checkpoint()}.attrs`, "");
         const next = cli(["stack", "export"]);
         assert.equal(next.status, 0, next.stderr);
-        assert.match(next.stderr, /pulumi\.sh: set aside the broken \S+dev\.json\.attrs \(kept as \S+dev\.json\.broken-\S+\.attrs\); its checkpoint \S+dev\.json is intact and kept/);
+        assert.match(
+            next.stderr,
+            /pulumi\.sh: set aside the broken \S+dev\.json\.attrs \(kept as \S+dev\.json\.broken-\S+\.attrs\); its checkpoint \S+dev\.json is intact and kept/,
+        );
         assert.deepEqual(readFileSync(checkpoint()), json);
         assert.match(next.stdout, /"v": "newest"/);
         clearBroken();
