@@ -59,7 +59,7 @@ export function installAgentCommand(root: string, image: string, holder: string)
  * not name it, and the link with the last agent when nothing else is left. Run by that agent, or
  * by the host's current one when that file is gone; by neither when both are, as there is then
  * nothing to remove. Then the directories, once they are empty (never anything in them), and
-whether they are there or not (another stack on the host may have removed them).
+ * whether they are there or not (another stack on the host may have removed them).
  */
 export function uninstallAgentCommand(root: string, image: string, holder: string): Command {
     const agent = agentPath(root, image);
