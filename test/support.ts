@@ -1,7 +1,8 @@
 // Shared by the integration and end-to-end tests: the real local hosts and the real CLI.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { request } from "node:http";
 import * as path from "node:path";
 import { SshTarget } from "../components/remote/ssh";
@@ -202,4 +203,52 @@ export function getVia(address: string, pathname: string, host: string, timeoutM
 export function storedBackups(stack: string, coop: string): { dir: string; dumps: () => string[] } {
     const dir = path.join(ROOT, ".local", "s3", "root", "coop-local-backups", stack, coop);
     return { dir, dumps: () => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".dump")) : []) };
+}
+
+/** A process of this machine, as /proc tells it. */
+export interface Proc {
+    pid: number;
+    comm: string;
+    cmdline: string;
+}
+
+/** The processes (zombies left out: they run no more) whose environment holds `entry` (NAME=VALUE). */
+export function processesWith(entry: string): Proc[] {
+    const out: Proc[] = [];
+    for (const d of readdirSync("/proc")) {
+        if (!/^\d+$/.test(d)) continue;
+        try {
+            if (!readFileSync(`/proc/${d}/environ`, "latin1").split("\0").includes(entry)) continue;
+            const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+            if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) continue;
+            out.push({ pid: Number(d), comm: readFileSync(`/proc/${d}/comm`, "utf8").trim(), cmdline: readFileSync(`/proc/${d}/cmdline`, "utf8").replace(/\0/g, " ").trim() });
+        } catch {
+            // gone, or not ours to read
+        }
+    }
+    return out;
+}
+
+/**
+ * A scratch Pulumi project `name` in a temporary directory: `program` as its index.js (plain
+ * JavaScript, the project's node_modules), a file backend beside it, and its stack `dev` made
+ * through scripts/pulumi.sh. `env` is the environment its commands run with.
+ */
+export function scratchProject(name: string, program: string, passphrase: string): { work: string; project: string; env: (extra?: NodeJS.ProcessEnv) => NodeJS.ProcessEnv } {
+    const work = mkdtempSync(path.join(tmpdir(), `coop-${name}-`));
+    const project = path.join(work, "project");
+    mkdirSync(project);
+    mkdirSync(path.join(work, "state"));
+    writeFileSync(path.join(project, "Pulumi.yaml"), `name: ${name}\nruntime:\n  name: nodejs\n  options:\n    typescript: false\n`);
+    writeFileSync(path.join(project, "package.json"), `{"name":"${name}","private":true}\n`);
+    writeFileSync(path.join(project, "index.js"), program);
+    symlinkSync(path.join(ROOT, "node_modules"), path.join(project, "node_modules"));
+    const env = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({
+        ...process.env,
+        PULUMI_BACKEND_URL: `file://${path.join(work, "state")}`,
+        PULUMI_CONFIG_PASSPHRASE: passphrase,
+        ...extra,
+    });
+    runOk(path.join(ROOT, "scripts", "pulumi.sh"), ["--cwd", project, "stack", "init", "dev", "--non-interactive"], { env: env() });
+    return { work, project, env };
 }

@@ -6,12 +6,11 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
+import { ROOT, processesWith, scratchProject } from "../support";
 
-const ROOT = path.resolve(__dirname, "..", "..", "..");
 const WRAPPER = path.join(ROOT, "scripts", "pulumi.sh");
 const COUNT = 20;
 
@@ -28,12 +27,7 @@ for (let n = 0; n < ${COUNT}; n++) new R("r" + n, { n, v: process.env.CHECKPOINT
 let work = "";
 let project = "";
 let stacks = "";
-const env = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({
-    ...process.env,
-    PULUMI_BACKEND_URL: `file://${path.join(work, "state")}`,
-    PULUMI_CONFIG_PASSPHRASE: "checkpoint-test-only",
-    ...extra,
-});
+let env: (extra?: NodeJS.ProcessEnv) => NodeJS.ProcessEnv;
 
 function cli(args: string[], extra: NodeJS.ProcessEnv = {}) {
     const r = spawnSync(WRAPPER, ["--cwd", project, ...args, "--stack", "dev", "--non-interactive"], { cwd: ROOT, env: env(extra), encoding: "utf8", timeout: 180000 });
@@ -69,19 +63,6 @@ const clearBroken = () =>
         .filter((f) => f.includes(".broken-"))
         .forEach((f) => rmSync(path.join(stacks, f)));
 
-function pidsWith(marker: string): Array<{ pid: number; comm: string }> {
-    const out: Array<{ pid: number; comm: string }> = [];
-    for (const d of readdirSync("/proc")) {
-        if (!/^\d+$/.test(d)) continue;
-        try {
-            if (readFileSync(`/proc/${d}/environ`, "latin1").split("\0").includes(marker)) out.push({ pid: Number(d), comm: readFileSync(`/proc/${d}/comm`, "utf8").trim() });
-        } catch {
-            // gone, or not ours to read
-        }
-    }
-    return out;
-}
-
 const RESTORED = /pulumi\.sh: restored the checkpoint \S+dev\.json from \S+dev\.json\.bak; the one that could not be loaded is kept as \S+dev\.json\.broken-\S+/;
 
 /**
@@ -102,12 +83,12 @@ async function killedUp(v: string, killWhen: () => boolean, extra: NodeJS.Proces
     void exited.then(() => (done = true));
     while (!done && !killed) {
         if (killWhen()) {
-            for (const p of pidsWith(marker).filter((p) => p.comm === "pulumi")) {
+            for (const p of processesWith(marker).filter((p) => p.comm === "pulumi")) {
                 process.kill(p.pid, "SIGKILL");
                 killed = true;
             }
             // strace (the widened case) can hang on a tracee killed inside a delayed syscall.
-            for (const p of pidsWith(marker).filter((p) => killed && p.comm === "strace")) process.kill(p.pid, "SIGKILL");
+            for (const p of processesWith(marker).filter((p) => killed && p.comm === "strace")) process.kill(p.pid, "SIGKILL");
         }
         await new Promise((r) => setTimeout(r, 1));
     }
@@ -116,17 +97,8 @@ async function killedUp(v: string, killWhen: () => boolean, extra: NodeJS.Proces
 
 describe("an interrupted checkpoint heals (real CLI, scratch project, file backend)", () => {
     before(() => {
-        work = mkdtempSync(path.join(tmpdir(), "coop-checkpoint-"));
-        project = path.join(work, "project");
-        mkdirSync(project);
-        mkdirSync(path.join(work, "state"));
-        writeFileSync(path.join(project, "Pulumi.yaml"), "name: checkpoint-scratch\nruntime:\n  name: nodejs\n  options:\n    typescript: false\n");
-        writeFileSync(path.join(project, "index.js"), PROGRAM);
-        writeFileSync(path.join(project, "package.json"), '{"name":"checkpoint-scratch","private":true}\n');
-        symlinkSync(path.join(ROOT, "node_modules"), path.join(project, "node_modules"));
+        ({ work, project, env } = scratchProject("checkpoint-scratch", PROGRAM, "checkpoint-test-only"));
         stacks = path.join(work, "state", ".pulumi", "stacks", "checkpoint-scratch");
-        const init = spawnSync(WRAPPER, ["--cwd", project, "stack", "init", "dev", "--non-interactive"], { cwd: ROOT, env: env(), encoding: "utf8" });
-        assert.equal(init.status, 0, init.stderr);
         const up = cli(["up", "--yes", "--skip-preview"]);
         assert.equal(up.status, 0, up.stdout + up.stderr);
     });

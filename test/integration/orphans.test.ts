@@ -5,12 +5,11 @@
 // is found by a marker in its environment that only that run carries.
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
+import { Proc, ROOT, processesWith, scratchProject } from "../support";
 
-const ROOT = path.resolve(__dirname, "..", "..", "..");
 const WRAPPER = path.join(ROOT, "scripts", "pulumi.sh");
 
 const PROGRAM = `const pulumi = require("@pulumi/pulumi");
@@ -28,32 +27,11 @@ new Slow("slow-" + process.env.ORPHANS_RUN, { run: process.env.ORPHANS_RUN });
 let work = "";
 let project = "";
 const runs: string[] = [];
-const env = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({
-    ...process.env,
-    PULUMI_BACKEND_URL: `file://${path.join(work, "state")}`,
-    PULUMI_CONFIG_PASSPHRASE: "orphans-test-only",
-    ...extra,
-});
+let env: (extra?: NodeJS.ProcessEnv) => NodeJS.ProcessEnv;
 
-interface Proc {
-    pid: number;
-    comm: string;
-    cmdline: string;
-}
+/** The processes of run `run` (its marker in their environment), zombies left out. */
 function processesOf(run: string): Proc[] {
-    const out: Proc[] = [];
-    for (const d of readdirSync("/proc")) {
-        if (!/^\d+$/.test(d)) continue;
-        try {
-            if (!readFileSync(`/proc/${d}/environ`, "latin1").split("\0").includes(`ORPHANS_RUN=${run}`)) continue;
-            const stat = readFileSync(`/proc/${d}/stat`, "utf8");
-            if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) continue; // a zombie runs no more
-            out.push({ pid: Number(d), comm: readFileSync(`/proc/${d}/comm`, "utf8").trim(), cmdline: readFileSync(`/proc/${d}/cmdline`, "utf8").replace(/\0/g, " ").trim() });
-        } catch {
-            // gone, or not ours to read
-        }
-    }
-    return out;
+    return processesWith(`ORPHANS_RUN=${run}`);
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -94,16 +72,7 @@ async function upCreating(run: string) {
 
 describe("a killed CLI leaves no orphans (real CLI, scratch project, file backend)", () => {
     before(() => {
-        work = mkdtempSync(path.join(tmpdir(), "coop-orphans-"));
-        project = path.join(work, "project");
-        mkdirSync(project);
-        mkdirSync(path.join(work, "state"));
-        writeFileSync(path.join(project, "Pulumi.yaml"), "name: orphans-scratch\nruntime:\n  name: nodejs\n  options:\n    typescript: false\n");
-        writeFileSync(path.join(project, "package.json"), '{"name":"orphans-scratch","private":true}\n');
-        writeFileSync(path.join(project, "index.js"), PROGRAM);
-        symlinkSync(path.join(ROOT, "node_modules"), path.join(project, "node_modules"));
-        const init = spawnSync(WRAPPER, ["--cwd", project, "stack", "init", "dev", "--non-interactive"], { cwd: ROOT, env: env(), encoding: "utf8" });
-        assert.equal(init.status, 0, init.stderr);
+        ({ work, project, env } = scratchProject("orphans-scratch", PROGRAM, "orphans-test-only"));
     });
     after(() => {
         // Whatever a failed case left behind.
