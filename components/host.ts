@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { ProxySpec } from "./config";
 import { agentCommand } from "./coopCommands";
-import { bootWaitCommand, holderId, installAgentCommand, uninstallAgentCommand } from "./hostCommands";
+import { bootWaitCommand, holderId, installAgentCommand, removeLoginsCommand, uninstallAgentCommand, writeLoginsCommand } from "./hostCommands";
 import { HostUpReport, agentPath, hostDocument, parseReport } from "./release";
 import { ConnectionArgs, RemoteCommand } from "./remote/command";
 import { render } from "./remote/shell";
@@ -19,6 +19,11 @@ export interface HostBootstrapArgs {
     agentImage: string;
     /** Wait for the host's first boot (`cloud-init status --wait`) before anything else. Default false. */
     waitForBoot?: boolean;
+    /**
+     * The registry logins every pull on the host uses, as a docker CLI config (hostCommands.ts:
+     * dockerConfig); pass a secret. Absent: anonymous pulls (and the deploy user's own docker login).
+     */
+    registryLogins?: pulumi.Input<string>;
 }
 
 /**
@@ -47,10 +52,26 @@ export class HostBootstrap extends pulumi.ComponentResource {
         // The stack's host holds the agent it installs: another stack's on the same host, or
         // this one's replacement, never removes what this one runs.
         const holder = holderId(pulumi.getProject(), pulumi.getStack(), name);
+        // The logins first: the agent's own image may be private too. Through stdin, into a
+        // file only the deploy user reads; a changed token rewrites it.
+        const logins =
+            args.registryLogins === undefined
+                ? []
+                : [
+                      new RemoteCommand(
+                          `${name}/registries`,
+                          { connection, create: render(writeLoginsCommand(args.root, holder)), delete: render(removeLoginsCommand(args.root, holder)), stdin: args.registryLogins },
+                          { parent: this, dependsOn: boot },
+                      ),
+                  ];
         const agent = new RemoteCommand(
             `${name}/agent`,
-            { connection, create: render(installAgentCommand(args.root, args.agentImage, holder)), delete: render(uninstallAgentCommand(args.root, args.agentImage, holder)) },
-            { parent: this, dependsOn: boot },
+            {
+                connection,
+                create: render(installAgentCommand(args.root, args.agentImage, holder, logins.length > 0)),
+                delete: render(uninstallAgentCommand(args.root, args.agentImage, holder)),
+            },
+            { parent: this, dependsOn: [...boot, ...logins] },
         );
         this.agent = agentPath(args.root, args.agentImage);
         const doc = JSON.stringify(hostDocument(args.network, args.proxy));

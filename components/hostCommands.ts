@@ -45,11 +45,51 @@ export function holderId(project: string, stack: string, host: string): string {
  * `holder`'s install of it (ROOT/bin/.holders/). The host needs only Docker; the path changes
  * with the image, so a new agent never replaces a running one.
  */
-export function installAgentCommand(root: string, image: string, holder: string): Command {
+export function installAgentCommand(root: string, image: string, holder: string, withLogins = false): Command {
     const dest = agentPath(root, image);
+    const config = withLogins ? ["--config", loginsDir(root, holder)] : [];
     return chain(
         ["mkdir", "-p", `${root}/bin`, `${root}/coops`],
-        ["docker", "run", "--rm", "--network", "none", "--volume", `${root}/bin:/out`, image, "install", "--holder", holder, `/out/${baseName(dest)}`],
+        ["docker", ...config, "run", "--rm", "--network", "none", "--volume", `${root}/bin:/out`, image, "install", "--holder", holder, `/out/${baseName(dest)}`],
+    );
+}
+
+/**
+ * Where `holder`'s registry logins live on the host: a docker CLI config directory under
+ * ROOT/registries (host/internal/engine: LoginsDir), read by `docker --config` for the agent's own
+ * image and by the agent for every pull after.
+ */
+export function loginsDir(root: string, holder: string): string {
+    return `${root}/registries/${holder}`;
+}
+
+/** The docker CLI config (config.json) holding each registry's login: what stdin carries to the host. */
+export function dockerConfig(logins: ReadonlyArray<{ server: string; username: string; password: string }>): string {
+    const auths = Object.fromEntries(logins.map((l) => [l.server, { auth: Buffer.from(`${l.username}:${l.password}`, "utf8").toString("base64") }]));
+    return `${JSON.stringify({ auths }, null, 2)}\n`;
+}
+
+/**
+ * Writes the config on stdin to `holder`'s logins: directories and file readable by the deploy
+ * user only (umask 077), through a temporary file renamed into place, so a pull never reads half
+ * a file. The token is in stdin only, never in the command.
+ */
+export function writeLoginsCommand(root: string, holder: string): Command {
+    const dir = loginsDir(root, holder);
+    return chain(
+        ["install", "-d", "-m", "0700", `${root}/registries`, dir],
+        ["umask", "077"],
+        ["cat", { op: ">" }, `${dir}/config.json.new`],
+        ["mv", "-f", `${dir}/config.json.new`, `${dir}/config.json`],
+    );
+}
+
+/** Removes `holder`'s logins, then the directories left empty (another stack's logins stay). */
+export function removeLoginsCommand(root: string, holder: string): Command {
+    const base = `${root}/registries`;
+    return chain(
+        ["rm", "-f", `${loginsDir(root, holder)}/config.json`, `${loginsDir(root, holder)}/config.json.new`],
+        ["if", "test", "-d", base, SEMI, "then", "find", base, "-depth", "-maxdepth", "1", "-type", "d", "-empty", "-delete", SEMI, "fi"],
     );
 }
 

@@ -35,6 +35,23 @@ export function isImageDigest(value: string): boolean {
 }
 export const IMAGE_DIGEST_HINT = "must be pinned by digest: REPOSITORY@sha256:<64 hex digits>";
 
+const REGISTRY_HOST_RE = new RegExp(`^${REGISTRY}$`);
+/** A registry as image names start with it: `ghcr.io`, `registry.example.org:5000`, `127.0.0.1:5001`, `localhost`. */
+export function isRegistryHost(value: string): boolean {
+    return REGISTRY_HOST_RE.test(value) && (value.includes(".") || value.includes(":") || value === "localhost");
+}
+export const REGISTRY_HOST_HINT = "must be a registry as image names start with it, such as ghcr.io or registry.example.org:5000 (no scheme, no path)";
+
+/**
+ * The registry Docker pulls `image` from, lower-cased: the part before the first '/' when it has
+ * a '.' or ':' or is localhost, else Docker Hub (`docker.io`).
+ */
+export function imageRegistry(image: string): string {
+    const slash = image.indexOf("/");
+    const first = slash < 0 ? "" : image.slice(0, slash);
+    return slash >= 0 && (first.includes(".") || first.includes(":") || first === "localhost") ? first.toLowerCase() : "docker.io";
+}
+
 /** An image by tag (`REPOSITORY:TAG`): accepted only where a stack allows tags (local, dev). */
 export function isImageTag(value: string): boolean {
     return IMAGE_TAG_RE.test(value) && !value.includes("@");

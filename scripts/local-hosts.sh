@@ -20,7 +20,12 @@
 # ROOT/bin/coop-agent watch, Restart=always, RestartSec=5): it reconciles the host whenever the
 # engine (re)starts. Their logs: $STATE/dockerd.log, $STATE/watch.log.
 #
-# Ports (loopback only): COOP_SSH_PORT (2222), COOP_REGISTRY_PORT (5001). The data services
+# A second registry serves the same images to a login only (htpasswd, user coop, a password made
+# here: $STATE/registry-private/password), for trying and testing coop:registries as with a
+# private GHCR package.
+#
+# Ports (loopback only): COOP_SSH_PORT (2222), COOP_REGISTRY_PORT (5001),
+# COOP_PRIVATE_REGISTRY_PORT (5002, the one that needs a login). The data services
 # (PostgreSQL, the S3 server that stands in for Spaces) are scripts/local-data.sh's.
 # Must run as root: it creates the deploy user and starts sshd and dockerd.
 set -euo pipefail
@@ -33,6 +38,7 @@ DEPLOY_USER=deploy
 HOST_ROOT=/opt/coop
 STATE=${COOP_LOCAL_STATE:-$COOP_ROOT/.local}
 REGISTRY=127.0.0.1:$REGISTRY_PORT
+PRIVATE_REGISTRY=127.0.0.1:${COOP_PRIVATE_REGISTRY_PORT:-5002}
 
 pid_alive() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
@@ -115,6 +121,13 @@ docker_up() {
     die "dockerd did not start within 60 s; last log lines: $(tail -n 3 "$STATE/dockerd.log" | tr '\n' ' ')"
 }
 
+# registry_config ADDRESS STORAGE_SETTING [TOP_LEVEL_SETTING]: a docker-registry config over
+# the one image store of $STATE/registry/data.
+registry_config() {
+  printf '%s\n' "version: 0.1" "log: { level: warn }" "storage:" \
+    "  filesystem: { rootdirectory: $STATE/registry/data }" "  $2" "http: { addr: $1 }" ${3:+"$3"}
+}
+
 registry_up() {
   need docker-registry "install Debian's docker-registry (apt-get install docker-registry) and re-run"
   if pid_alive "$STATE/registry.pid"; then
@@ -123,14 +136,7 @@ registry_up() {
   port_in_use "$REGISTRY_PORT" &&
     die "port $REGISTRY_PORT is in use by another program; stop it or set COOP_REGISTRY_PORT to a free port"
   mkdir -p "$STATE/registry/data"
-  cat >"$STATE/registry/config.yml" <<EOF
-version: 0.1
-log: { level: warn }
-storage:
-  filesystem: { rootdirectory: $STATE/registry/data }
-  delete: { enabled: true }
-http: { addr: $REGISTRY }
-EOF
+  registry_config "$REGISTRY" "delete: { enabled: true }" >"$STATE/registry/config.yml"
   say "starting registry on $REGISTRY"
   setsid docker-registry serve "$STATE/registry/config.yml" >"$STATE/registry.log" 2>&1 < /dev/null &
   echo $! >"$STATE/registry.pid"
@@ -210,6 +216,32 @@ machine_file() {
   mv "$COOP_ROOT/.local/machine.json.tmp" "$COOP_ROOT/.local/machine.json"
 }
 
+# private_registry_up: the same storage as the open registry, read-only, behind a login: a
+# password of its own made once (0600), its bcrypt hash in the registry's htpasswd file.
+private_registry_up() {
+  need htpasswd "install Debian's apache2-utils (apt-get install apache2-utils) and re-run"
+  local dir=$STATE/registry-private
+  if pid_alive "$STATE/registry-private.pid"; then
+    return
+  fi
+  port_in_use "${PRIVATE_REGISTRY##*:}" &&
+    die "port ${PRIVATE_REGISTRY##*:} is in use by another program; stop it or set COOP_PRIVATE_REGISTRY_PORT to a free port"
+  install -d -m 0700 "$dir"
+  if [[ ! -s $dir/password ]]; then
+    (umask 077 && head -c 24 /dev/urandom | base64 | tr -d '/+=' >"$dir/password")
+  fi
+  htpasswd -niB coop <"$dir/password" >"$dir/htpasswd.tmp" && mv "$dir/htpasswd.tmp" "$dir/htpasswd"
+  jq -n --arg server "$PRIVATE_REGISTRY" '{server: $server, username: "coop", passwordFile: "password"}' >"$dir/login.json"
+  registry_config "$PRIVATE_REGISTRY" "maintenance: { readonly: { enabled: true } }" \
+    "auth: { htpasswd: { realm: coop-private, path: $dir/htpasswd } }" >"$dir/config.yml"
+  say "starting the registry that needs a login on $PRIVATE_REGISTRY"
+  setsid docker-registry serve "$dir/config.yml" >"$STATE/registry-private.log" 2>&1 </dev/null &
+  echo $! >"$STATE/registry-private.pid"
+  # It answers 401 to no login: up, and asking for one.
+  wait_for 20 "private registry" sh -c "curl -sS -o /dev/null -w '%{http_code}' http://$PRIVATE_REGISTRY/v2/ | grep -qx 401" ||
+    die "the private registry did not answer on $PRIVATE_REGISTRY within 20 s; see $STATE/registry-private.log"
+}
+
 cmd_up() {
   [[ $(id -u) == 0 ]] || die "must run as root (it creates the deploy user and starts sshd and dockerd)"
   need curl "apt-get install curl"
@@ -217,6 +249,7 @@ cmd_up() {
   mkdir -p "$STATE"
   docker_up
   registry_up
+  private_registry_up
   deploy_user
   sshd_up
   start_supervisor watch
@@ -243,7 +276,7 @@ cmd_down() {
     fi
     rm -f "$f"
   done
-  for f in "$STATE/ssh/sshd.pid" "$STATE/registry.pid" "$STATE/dockerd.pid"; do
+  for f in "$STATE/ssh/sshd.pid" "$STATE/registry.pid" "$STATE/registry-private.pid" "$STATE/dockerd.pid"; do
     if pid_alive "$f"; then
       kill "$(cat "$f")"
       say "stopped $(basename "$f" .pid)"
@@ -255,6 +288,7 @@ cmd_down() {
 cmd_status() {
   docker info >/dev/null 2>&1 && echo "docker: up" || echo "docker: down"
   pid_alive "$STATE/registry.pid" && echo "registry: up on $REGISTRY" || echo "registry: down"
+  pid_alive "$STATE/registry-private.pid" && echo "registry with a login: up on $PRIVATE_REGISTRY" || echo "registry with a login: down"
   pid_alive "$STATE/ssh/sshd.pid" && echo "sshd: up on 127.0.0.1:$SSH_PORT" || echo "sshd: down"
   pid_alive "$STATE/dockerd-supervisor.pid" && echo "dockerd supervisor: up" || echo "dockerd supervisor: down"
   pid_alive "$STATE/watch-supervisor.pid" && echo "host agent watch: up" || echo "host agent watch: down"

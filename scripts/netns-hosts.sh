@@ -61,6 +61,7 @@ NET=10.231.0
 BRIDGE=coopbr0
 BRIDGE_IP=$NET.1
 REGISTRY_PORT=${COOP_REGISTRY_PORT:-5001}
+PRIVATE_REGISTRY_PORT=${COOP_PRIVATE_REGISTRY_PORT:-5002}
 LB_PORT=${COOP_LB_PORT:-8090}
 PROXY_PORT=8080
 DEPLOY_USER=deploy
@@ -107,7 +108,7 @@ netns_up() {
 # relayed_ports: the ports of this machine's loopback that the hosts reach as their own: the
 # registry's, and PostgreSQL's and the S3 server's once scripts/local-data.sh has run.
 relayed_ports() {
-  echo "$REGISTRY_PORT"
+  echo "$REGISTRY_PORT" "$PRIVATE_REGISTRY_PORT"
   [[ -f $LOCAL/data.json ]] || return 0
   jq -r '.postgres.port, (.objectStore.endpoint | capture(":(?<port>[0-9]+)$").port)' "$LOCAL/data.json"
 }

@@ -10,7 +10,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 REQUIRED=(
   /usr/bin/docker:docker.io /usr/sbin/dockerd:docker.io
   /usr/sbin/sshd:openssh-server /usr/bin/ssh-keygen:openssh-client
-  /usr/bin/docker-registry:docker-registry
+  /usr/bin/docker-registry:docker-registry /usr/bin/htpasswd:apache2-utils
   /usr/bin/jq:jq /usr/bin/curl:curl /usr/bin/shellcheck:shellcheck
   /etc/ssl/certs/ca-certificates.crt:ca-certificates
   /usr/bin/cloud-init:cloud-init

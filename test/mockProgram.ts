@@ -151,6 +151,13 @@ export async function runProgram(stackFile: string, opts: { plaintext?: Record<s
         false,
     );
     let error: string | undefined;
+    // The program asks the registries whether its images exist before it registers anything. The
+    // engine is mocked here and so is the network: every registry is unreachable, as on a machine
+    // with no network (the program warns and goes on). test/integration/registryCheck.test.ts
+    // and the e2e tests check the images against real registries.
+    globalThis.fetch = async () => {
+        throw Object.assign(new TypeError("fetch failed"), { cause: { code: "ENETUNREACH" } });
+    };
     try {
         const cli = cliConfig(opts.projectDir ?? ROOT, stack, { stackFile, plaintext: (key) => opts.plaintext?.[key] ?? `mock-secret-of-${key}` });
         pulumi.runtime.setAllConfig(cli.config, cli.secretKeys);
@@ -170,8 +177,10 @@ export async function runProgram(stackFile: string, opts: { plaintext?: Record<s
                     );
                 return undefined;
             });
-            // What the CLI runs (Pulumi.yaml: main build/): the compiled program.
-            return require(path.join(ROOT, "build", "index.js"));
+            // What the CLI runs (Pulumi.yaml: main build/): the compiled program, a function
+            // the language host calls and awaits (its result: the stack's outputs).
+            const program = require(path.join(ROOT, "build", "index.js")) as unknown;
+            return typeof program === "function" ? (program as () => Promise<unknown>)() : program;
         });
         await pulumi.runtime.disconnect();
     } catch (e) {

@@ -143,8 +143,20 @@ export function pulumi(args: string[], opts: Parameters<typeof run>[2] = {}): Ru
 }
 
 /** The local images by name (.local/images.json, written by scripts/build-images.sh). */
-function localImages(): Record<string, string> {
+export function localImages(): Record<string, string> {
     return JSON.parse(readFileSync(path.join(ROOT, ".local", "images.json"), "utf8")).images;
+}
+
+/** The registry of scripts/local-hosts.sh that serves the same images to a login only, and its login. */
+export function privateRegistry(): { server: string; username: string; password: string } {
+    const dir = path.join(ROOT, ".local", "registry-private");
+    const login = JSON.parse(readFileSync(path.join(dir, "login.json"), "utf8")) as { server: string; username: string; passwordFile: string };
+    return { server: login.server, username: login.username, password: readFileSync(path.join(dir, login.passwordFile), "utf8").trim() };
+}
+
+/** `image` (one of the open registry's, 127.0.0.1:5001) as the registry that needs a login serves it. */
+export function behindLogin(image: string): string {
+    return `${privateRegistry().server}${image.slice(image.indexOf("/"))}`;
 }
 
 /**
@@ -251,4 +263,29 @@ export function scratchProject(name: string, program: string, passphrase: string
     });
     runOk(path.join(ROOT, "scripts", "pulumi.sh"), ["--cwd", project, "stack", "init", "dev", "--non-interactive"], { env: env() });
     return { work, project, env };
+}
+
+/**
+ * Everywhere a secret of the suite's stack must never appear in plaintext, by name: the CLI's
+ * output (`logs`), the stack's state, history and file, the host's logs and process arguments,
+ * and every JSON and log file of the file backend and of .local. Two places are the secret's own
+ * and are left out: a namespaced host's engine data (a container's env, as /var/lib/docker on a
+ * droplet) and its registry logins (ROOT/registries, 0600).
+ */
+export async function secretPlaces(logs: string[], onHost: (command: string) => Promise<string>): Promise<Record<string, string>> {
+    const places: Record<string, string> = {
+        "pulumi output": logs.join("\n"),
+        "stack state": pulumi(["stack", "export", "--stack", SUITE_STACK]).stdout,
+        "stack history": pulumi(["stack", "history", "--stack", SUITE_STACK, "--json"]).stdout,
+        "stack file": readFileSync(SUITE_STACK_FILE, "utf8"),
+        "host logs": await onHost("cat /opt/coop/coops/*/releases.log; docker logs coop-proxy 2>&1; for c in $(docker ps -aq); do docker logs $c 2>&1; done"),
+        "process arguments": await onHost("ps -eo args"),
+    };
+    for (const dir of [path.join(ROOT, ".pulumi-state"), path.join(ROOT, ".local")]) {
+        for (const f of readdirSync(dir, { recursive: true }) as string[]) {
+            if (/^netns\/[^/]+\/(docker|run|root\/registries)\//.test(f)) continue;
+            if (f.endsWith(".json") || f.endsWith(".log")) places[path.join(dir, f)] = readFileSync(path.join(dir, f), "utf8");
+        }
+    }
+    return places;
 }

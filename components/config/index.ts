@@ -31,6 +31,8 @@ import {
     memoryBytes,
     networkField,
     proxySchema,
+    registriesSchema,
+    RegistryLogin,
     sshUserField,
 } from "./schema";
 
@@ -135,9 +137,10 @@ function protoKeys(value: unknown, path: PropertyKey[], out: string[]): void {
     }
 }
 
-/** The config keys that co-ops' secretEnv entries and the Slack webhook name (allowed beside KNOWN_KEYS). */
-function secretReferences(coops: unknown, digitalocean?: unknown): Set<string> {
+/** The config keys that co-ops' secretEnv entries, the Slack webhook and the registry logins name (allowed beside KNOWN_KEYS). */
+function secretReferences(coops: unknown, digitalocean?: unknown, registries?: unknown): Set<string> {
     const out = new Set<string>();
+    if (Array.isArray(registries)) registries.forEach((r) => typeof dig(r, "passwordKey") === "string" && out.add(dig(r, "passwordKey") as string));
     const webhook = dig(digitalocean, "alerts", "slack", "webhookKey");
     if (typeof webhook === "string") out.add(webhook);
     if (Array.isArray(coops)) {
@@ -183,10 +186,10 @@ export function parseStackConfig(raw: Record<string, unknown>, secretKeys: reado
             checkProviderSetting(key, name, ctx.providerFacts?.[key], fail);
         }
     }
-    const referenced = secretReferences(raw.coops, raw.digitalocean);
+    const referenced = secretReferences(raw.coops, raw.digitalocean, raw.registries);
     for (const key of Object.keys(raw)) {
         if (!FORBIDDEN_KEYS.includes(key) && !(KNOWN_KEYS as readonly string[]).includes(key) && !referenced.has(key)) {
-            fail(`coop:${key}`, `unknown key (known: ${KNOWN_KEYS.join(", ")}, and the keys coops[].secretEnv and the Slack webhook name)`);
+            fail(`coop:${key}`, `unknown key (known: ${KNOWN_KEYS.join(", ")}, and the keys coops[].secretEnv, the Slack webhook and registries[].passwordKey name)`);
         }
     }
     protoKeys(raw, [], errors);
@@ -237,8 +240,16 @@ export function parseStackConfig(raw: Record<string, unknown>, secretKeys: reado
     } else if (loadBalanced && raw.coops === undefined) {
         fail("coop:coops", "is required when droplets.count > 1: the load balancer's certificate covers the co-op domains");
     }
+    const registries = raw.registries === undefined ? [] : (parseInto(registriesSchema, raw.registries, ["registries"], errors) ?? []);
+    // On the raw entries, so that a duplicate shows beside another entry's field errors.
+    const servers = (Array.isArray(raw.registries) ? raw.registries : []).map((r) => dig(r, "server"));
+    servers.forEach((server, i) => {
+        const first = servers.findIndex((x) => typeof x === "string" && typeof server === "string" && x.toLowerCase() === server.toLowerCase());
+        if (typeof server === "string" && first !== i) fail(`coop:registries[${i}].server`, `"${server}" is already coop:registries[${first}].server: one login per registry`);
+    });
     checkSecretEnv(coops, secrets, facts, fail);
-    checkSecretPurposes(coops, digitalocean?.alerts.slack?.webhookKey, fail);
+    checkRegistryLogins(registries, secrets, facts, fail);
+    checkSecretPurposes(coops, digitalocean?.alerts.slack?.webhookKey, registries, fail);
     const hostCount = cloud ? numberOr(dig(raw.digitalocean, "droplets", "count"), 1) : hosts.length;
     checkDataVolumes(coops, hostCount, cloud ? "coop:digitalocean.droplets.count" : "coop:hosts", fail);
     const webhook = digitalocean?.alerts.slack?.webhookKey;
@@ -297,6 +308,7 @@ export function parseStackConfig(raw: Record<string, unknown>, secretKeys: reado
         coops: coops.map(({ index: _, ...c }) => c),
         ...(digitalocean ? { digitalocean } : {}),
         ...(backups ? { backups } : {}),
+        registries,
     };
 }
 
@@ -439,15 +451,44 @@ function checkSecretEnv(coops: Array<CoopSpec & { index: number }>, secrets: Set
     }
 }
 
+/** Each registry login's token is a secret key of its own, one line (a login cannot hold a line break). */
+function checkRegistryLogins(logins: RegistryLogin[], secrets: Set<string>, facts: Record<string, SecretFacts>, fail: (path: string, message: string) => void): void {
+    logins.forEach((l, i) => {
+        const path = `coop:registries[${i}].passwordKey`;
+        if ((KNOWN_KEYS as readonly string[]).includes(l.passwordKey)) {
+            fail(
+                path,
+                `coop:${l.passwordKey} is the stack's own setting${l.passwordKey === "sshPrivateKey" ? " (the deploy key)" : ""}, never a registry's token: it would be sent to ${l.server}; name a key of its own`,
+            );
+        } else if (!secrets.has(l.passwordKey)) {
+            fail(path, `coop:${l.passwordKey} must be set as a secret (pulumi config set --secret coop:${l.passwordKey} < token)`);
+        } else if (facts[l.passwordKey] && !facts[l.passwordKey].singleLine) {
+            fail(path, `the value of coop:${l.passwordKey} spans lines or holds a NUL byte, which no registry token does`);
+        }
+    });
+}
+
 /**
- * A secret key serves one purpose: the Slack webhook URL, or the environment of one co-op (the
- * stack's own keys, such as the deploy key and the Spaces keys, are refused for both elsewhere).
- * A key named by two purposes would hand one purpose's secret to the other: a co-op's token to
- * another co-op, the webhook URL to a co-op's environment.
+ * A secret key serves one purpose: the Slack webhook URL, one registry's token, or the
+ * environment of one co-op (the stack's own keys, such as the deploy key and the Spaces keys, are
+ * refused for each of them elsewhere). A key named by two purposes would hand one purpose's
+ * secret to the other: a co-op's token to another co-op or to a registry, the webhook URL to a
+ * co-op's environment.
  */
-function checkSecretPurposes(coops: Array<CoopSpec & { index: number }>, webhook: string | undefined, fail: (path: string, message: string) => void): void {
+function checkSecretPurposes(
+    coops: Array<CoopSpec & { index: number }>,
+    webhook: string | undefined,
+    logins: RegistryLogin[],
+    fail: (path: string, message: string) => void,
+): void {
     const purposes = new Map<string, { coop?: number; what: string }>();
     if (webhook !== undefined) purposes.set(webhook, { what: "the Slack webhook URL (coop:digitalocean.alerts.slack.webhookKey)" });
+    logins.forEach((l, i) => {
+        if ((KNOWN_KEYS as readonly string[]).includes(l.passwordKey)) return; // refused by checkRegistryLogins
+        const used = purposes.get(l.passwordKey);
+        if (used === undefined) purposes.set(l.passwordKey, { what: `the token of ${l.server} (coop:registries[${i}].passwordKey)` });
+        else fail(`coop:registries[${i}].passwordKey`, `coop:${l.passwordKey} is already ${used.what}; a secret key serves one purpose, so give this one a key of its own`);
+    });
     for (const c of coops) {
         for (const [name, key] of Object.entries(c.secretEnv)) {
             if ((KNOWN_KEYS as readonly string[]).includes(key)) continue; // refused by checkSecretEnv

@@ -15,6 +15,7 @@ import {
     DOMAIN_HINT,
     ENV_NAME_HINT,
     IMAGE_DIGEST_HINT,
+    REGISTRY_HOST_HINT,
     admitsEveryAddress,
     Cidr,
     canonicalCidr,
@@ -27,6 +28,7 @@ import {
     isImageDigest,
     isIpAddress,
     isPrivateIPv4Range,
+    isRegistryHost,
     ipv4RangesOverlap,
     parseCidr,
     rangesAdmitEverything,
@@ -503,6 +505,7 @@ export const KNOWN_KEYS = [
     "backups",
     "spacesAccessKeyId",
     "spacesSecretAccessKey",
+    "registries",
 ] as const;
 
 /** Backups kept per co-op unless coop:backups.keep says otherwise. */
@@ -521,6 +524,23 @@ export const backupsSchema = object({
     image: str(`${IMAGE_DIGEST_HINT} (the coop-pgtools image; scripts/build-images.sh builds one here)`, isImageDigest),
 });
 export type BackupsSpec = z.output<typeof backupsSchema>;
+
+/**
+ * coop:registries: the logins every host pulls with (the agent, the proxy, the co-ops' images,
+ * their migrations and backups), one per registry. The token is a secret config key of its own;
+ * it reaches the hosts through stdin into ROOT/registries/ (0600), never a command line.
+ */
+export const registriesSchema = list(
+    object({
+        /** The registry, as the image names start: `ghcr.io`, `registry.example.org:5000`. */
+        server: str(REGISTRY_HOST_HINT, isRegistryHost),
+        /** Who logs in (on GHCR: the account the token belongs to). */
+        username: str("must be a user name of printable characters with no ':' or space (a registry login cannot carry them)", (v) => /^[!-9;-~]{1,255}$/.test(v)),
+        /** The coop: config key, set with --secret, that holds the token (on GHCR: one with read:packages only). */
+        passwordKey: str("must name a coop: config key (letters, digits, '_', '-') set with --secret", (v) => CONFIG_KEY.test(v)),
+    }),
+);
+export type RegistryLogin = z.output<typeof registriesSchema>[number];
 
 /** The host agent's image, pinned by digest: its version on every host (README, "The host agent"). */
 export const agentField = str(`${IMAGE_DIGEST_HINT} (the host agent's image; scripts/local-hosts.sh builds one here)`, isImageDigest);
@@ -544,4 +564,6 @@ export interface StackConfig {
     digitalocean?: DigitalOceanSpec;
     /** Database backups before migrations; absent: none are taken. */
     backups?: BackupsSpec;
+    /** The registry logins the hosts pull with; empty: anonymous pulls (and the deploy user's own docker login). */
+    registries: RegistryLogin[];
 }

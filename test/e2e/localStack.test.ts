@@ -4,11 +4,11 @@
 // sentinel through config, removing a co-op, destroy, and nothing left behind.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { exec } from "../../components/remote/ssh";
-import { ROOT, RunResult, SUITE_STACK, SUITE_STACK_FILE, pulumi, run, suiteGet, suiteHost, suiteHostUp, suiteTarget } from "../support";
+import { ROOT, RunResult, SUITE_STACK, SUITE_STACK_FILE, pulumi, run, secretPlaces, suiteGet, suiteHost, suiteHostUp, suiteTarget } from "../support";
 
 const STACK_FILE = SUITE_STACK_FILE;
 const SENTINEL = "sentinel-api-token-e2e-6d2c";
@@ -169,24 +169,7 @@ describe("local stack through the real CLI", () => {
             "1",
         );
 
-        const places: Record<string, string> = {
-            "pulumi output": logs.join("\n"),
-            "stack state": pulumi(["stack", "export", "--stack", SUITE_STACK]).stdout,
-            "stack history": pulumi(["stack", "history", "--stack", SUITE_STACK, "--json"]).stdout,
-            "stack file": readFileSync(STACK_FILE, "utf8"),
-            "host logs": await onHost("cat /opt/coop/coops/*/releases.log; docker logs coop-proxy 2>&1; for c in $(docker ps -aq); do docker logs $c 2>&1; done"),
-            "process arguments": await onHost("ps -eo args"),
-        };
-        for (const dir of [path.join(ROOT, ".pulumi-state"), path.join(ROOT, ".local")]) {
-            for (const f of readdirSync(dir, { recursive: true }) as string[]) {
-                // A namespaced host's engine keeps its containers' env under its data root and exec
-                // root, as /var/lib/docker and /run/docker do on a droplet: that is the app's, not a leak.
-                if (/^netns\/[^/]+\/(docker|run)\//.test(f)) continue;
-                if (f.endsWith(".json") || f.endsWith(".log")) {
-                    places[path.join(dir, f)] = readFileSync(path.join(dir, f), "utf8");
-                }
-            }
-        }
+        const places = await secretPlaces(logs, onHost);
         const leaked = Object.entries(places)
             .filter(([, text]) => text.includes(SENTINEL))
             .map(([where]) => where);

@@ -37,8 +37,12 @@ describe("a user's local stack beside the suite (real CLI, both hosts)", () => {
         }
     });
 
-    after(() => {
+    after(async () => {
         if (deployedHere) ok(["destroy", ...LOCAL, "--yes", "--skip-preview"]);
+        // The agent it put beside the suite's: left there, it would keep the suite host's last
+        // agent and its link in place after the next destroy (the agent keeps them while any
+        // other agent is there).
+        await exec(suiteHost().target, "rm -f /opt/coop/bin/coop-agent-beside");
     });
 
     it("the suite's stack up and down on its host leaves the local stack serving and in agreement", async () => {

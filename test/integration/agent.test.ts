@@ -7,10 +7,11 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { quote } from "../../components/remote/shell";
+import { dockerConfig, removeLoginsCommand, writeLoginsCommand } from "../../components/hostCommands";
+import { quote, render } from "../../components/remote/shell";
 import type { ReleaseDocument } from "../../components/release";
 import { ExecResult, connect, exec, writeFile } from "../../components/remote/ssh";
-import { ROOT, installTool, suiteEnginePid, suiteHost, suiteHostUp, suiteTarget, suiteGet, run, runOk, within } from "../support";
+import { ROOT, behindLogin, installTool, privateRegistry, suiteEnginePid, suiteHost, suiteHostUp, suiteTarget, suiteGet, run, runOk, within } from "../support";
 
 const TOOL = "/opt/coop/bin/coop-agent-it";
 const SENTINEL = "sentinel-secret-3e8a71";
@@ -262,6 +263,40 @@ describe("host agent co-op release (real engine, registry, sshd, proxy)", () => 
         assert.equal(r.code, 1);
         assert.match(r.stderr, /deploy it-a: pull failed: .* could not be pulled after 3 attempts/);
         assert.equal(await version("it-a"), "v2");
+    });
+
+    it("pulls a private image with the login in ROOT/registries; no login or a wrong token fails once, naming the registry, the old release serving", async () => {
+        const p = privateRegistry();
+        const image = behindLogin(img["demo:v1"]);
+        const logins = (holder: string, password: string) =>
+            exec(suiteTarget(), render(writeLoginsCommand("/opt/coop", holder)), { stdin: dockerConfig([{ server: p.server, username: p.username, password }]) });
+        // As on a host that never pulled it under this name (the layers may be there).
+        await sh(`docker image rm ${image} >/dev/null 2>&1; true`);
+        let r = await deploy("it-a", image);
+        assert.equal(r.code, 1);
+        assert.match(
+            r.stderr,
+            /was not pulled: the registry refused the pull: pulling 127\.0\.0\.1:5002\/coop-demo@sha256:[0-9a-f]{64} from 127\.0\.0\.1:5002 anonymously \(no login for it: coop:registries names none\)/,
+        );
+        assert.doesNotMatch(r.stderr, /attempt 2 of 3/, "a refused login is not tried again");
+        assert.equal(await version("it-a"), "v2");
+
+        assert.equal((await logins("it.wrong", "not-the-token")).code, 0);
+        r = await deploy("it-a", image);
+        assert.equal(r.code, 1);
+        assert.match(r.stderr, /the registry refused the pull: .* from 127\.0\.0\.1:5002 as coop: .*unauthorized/i);
+        assert.ok(!r.stderr.includes("not-the-token"), "the error shows no token");
+        assert.equal(await version("it-a"), "v2", "the old release serves");
+
+        // The newest login for a registry wins: the right token, written after.
+        await new Promise((res) => setTimeout(res, 20));
+        assert.equal((await logins("it.right", p.password)).code, 0);
+        r = await deploy("it-a", image);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(await version("it-a"), "v1");
+        for (const holder of ["it.wrong", "it.right"]) assert.equal((await exec(suiteTarget(), render(removeLoginsCommand("/opt/coop", holder)))).code, 0);
+        assert.equal(await ok("test -e /opt/coop/registries && echo there || echo gone"), "gone");
+        assert.equal((await deploy("it-a", img["demo:v2"])).code, 0);
     });
 
     it("an interrupted deploy (process killed) converges on the next run: no orphan, no lock held", async () => {

@@ -1,11 +1,20 @@
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, existsSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { agentCommand, currentAgentBeside, removeCommand, renderEnvFile } from "../../components/coopCommands";
-import { bootWaitCommand, holderId, installAgentCommand, uninstallAgentCommand } from "../../components/hostCommands";
+import {
+    bootWaitCommand,
+    dockerConfig,
+    holderId,
+    installAgentCommand,
+    loginsDir,
+    removeLoginsCommand,
+    uninstallAgentCommand,
+    writeLoginsCommand,
+} from "../../components/hostCommands";
 import { DeployReport, HostUpReport, agentLink, agentPath, deployTimeoutMs, hostDocument, parseReport, releaseDocument } from "../../components/release";
 import { AND, PIPE, chain, options, quote, render } from "../../components/remote/shell";
 
@@ -125,6 +134,44 @@ describe("host commands", () => {
             assert.equal(r.status, 0, r.stderr);
             assert.equal(r.stdout, "");
             assert.ok(!existsSync(`${root}/bin`) && !existsSync(`${root}/coops`), "the empty directories went");
+        });
+    });
+
+    describe("a stack's registry logins on a host", () => {
+        const root = mkdtempSync(path.join(tmpdir(), "coop-logins-"));
+        const token = "ghp_sentinel-registry-token-4d1f";
+        const config = dockerConfig([{ server: "ghcr.io", username: "coop-bot", password: token }]);
+
+        it("go in a docker CLI config, the token in stdin only, readable by the deploy user alone", () => {
+            assert.deepEqual(JSON.parse(config), { auths: { "ghcr.io": { auth: Buffer.from(`coop-bot:${token}`).toString("base64") } } });
+            const command = render(writeLoginsCommand(root, "coop.prod.node-1"));
+            assert.ok(!command.includes(token) && !command.includes(Buffer.from(`coop-bot:${token}`).toString("base64")), "the token is not in the command");
+            const r = spawnSync("sh", ["-c", command], { input: config, encoding: "utf8" });
+            assert.equal(r.status, 0, r.stderr);
+            const file = `${loginsDir(root, "coop.prod.node-1")}/config.json`;
+            assert.equal(readFileSync(file, "utf8"), config);
+            assert.equal(statSync(file).mode & 0o777, 0o600);
+            assert.equal(statSync(loginsDir(root, "coop.prod.node-1")).mode & 0o777, 0o700);
+            assert.equal(statSync(`${root}/registries`).mode & 0o777, 0o700);
+            assert.equal(
+                render(installAgentCommand(root, `r/coop-agent@sha256:${"c".repeat(64)}`, "coop.prod.node-1", true))
+                    .split(" && ")[1]
+                    .split(" run ")[0],
+                `docker --config ${loginsDir(root, "coop.prod.node-1")}`,
+                "the agent's own image is pulled with them",
+            );
+        });
+
+        it("go when the stack lets them go, another stack's staying", () => {
+            spawnSync("sh", ["-c", render(writeLoginsCommand(root, "coop.dev.node-1"))], { input: config });
+            let r = spawnSync("sh", ["-c", render(removeLoginsCommand(root, "coop.prod.node-1"))], { encoding: "utf8" });
+            assert.equal(r.status, 0, r.stderr);
+            assert.ok(!existsSync(loginsDir(root, "coop.prod.node-1")) && existsSync(`${loginsDir(root, "coop.dev.node-1")}/config.json`));
+            r = spawnSync("sh", ["-c", render(removeLoginsCommand(root, "coop.dev.node-1"))], { encoding: "utf8" });
+            assert.equal(r.status, 0, r.stderr);
+            assert.ok(!existsSync(`${root}/registries`), "the last stack's removal leaves no directory");
+            r = spawnSync("sh", ["-c", render(removeLoginsCommand(root, "coop.dev.node-1"))], { encoding: "utf8" });
+            assert.equal(r.status, 0, `removing what is gone is no error: ${r.stderr}`);
         });
     });
 

@@ -60,6 +60,7 @@ describe("parseStackConfig", () => {
             proxy: { image: IMAGE, bindAddress: "127.0.0.1", httpPort: 8080, httpsPort: 8443, tls: false },
             agent: AGENT,
             coops: [],
+            registries: [],
         });
     });
 
@@ -80,7 +81,7 @@ describe("parseStackConfig", () => {
             }),
         );
         assert.deepEqual(errors, [
-            "coop:colour: unknown key (known: environment, sshUser, hosts, hostRoot, network, proxy, agent, coops, digitalocean, sshPrivateKey, backups, spacesAccessKeyId, spacesSecretAccessKey, and the keys coops[].secretEnv and the Slack webhook name)",
+            "coop:colour: unknown key (known: environment, sshUser, hosts, hostRoot, network, proxy, agent, coops, digitalocean, sshPrivateKey, backups, spacesAccessKeyId, spacesSecretAccessKey, registries, and the keys coops[].secretEnv, the Slack webhook and registries[].passwordKey name)",
             "coop:environment: must be one of local, dev, uat, prod",
             "coop:hosts[0].extra: unknown key (known: name, address, port, hostKey)",
             'coop:hosts[0].hostKey: must be the host\'s OpenSSH public key, such as "ssh-ed25519 AAAA..." (remote commands never trust an unknown host key): type "not" is not one of ssh-ed25519, ecdsa-sha2-nistp256, ecdsa-sha2-nistp384, ecdsa-sha2-nistp521, ssh-rsa',
@@ -320,5 +321,60 @@ describe("coop:backups", () => {
         assert.deepEqual(errorsOf(local({ spacesAccessKeyId: SECRET_PRESENT }), ["spacesAccessKeyId"]), [
             "coop:spacesAccessKeyId: is only read on dev, uat and prod (the local stack's S3 server has keys of its own)",
         ]);
+    });
+});
+
+describe("coop:registries", () => {
+    const login = (over: Record<string, unknown> = {}) => ({ server: "ghcr.io", username: "coop-bot", passwordKey: "ghcrToken", ...over });
+
+    it("reads each registry's login, its token a secret key of its own", () => {
+        const cfg = parseStackConfig(local({ registries: [login()], ghcrToken: SECRET_PRESENT }), ["sshPrivateKey", "ghcrToken"]);
+        assert.deepEqual(cfg.registries, [login()]);
+    });
+
+    it("names every bad field by its path", () => {
+        assert.deepEqual(
+            errorsOf(
+                local({
+                    registries: [
+                        login({ server: "https://ghcr.io/org", username: "a:b", passwordKey: "no spaces" }),
+                        login({ passwordKey: "plain" }),
+                        login({ server: "GHCR.io", passwordKey: "other" }),
+                    ],
+                    plain: "t0ken",
+                    other: SECRET_PRESENT,
+                }),
+                ["other"],
+            ),
+            [
+                "coop:registries[0].server: must be a registry as image names start with it, such as ghcr.io or registry.example.org:5000 (no scheme, no path)",
+                "coop:registries[0].username: must be a user name of printable characters with no ':' or space (a registry login cannot carry them)",
+                "coop:registries[0].passwordKey: must name a coop: config key (letters, digits, '_', '-') set with --secret",
+                `coop:registries[2].server: "GHCR.io" is already coop:registries[1].server: one login per registry`,
+            ],
+        );
+        assert.deepEqual(errorsOf(local({ registries: [login({ passwordKey: "plain" })], plain: "t0ken" })), [
+            "coop:registries[0].passwordKey: coop:plain must be set as a secret (pulumi config set --secret coop:plain < token)",
+        ]);
+    });
+
+    it("never sends the stack's own secrets, or another purpose's, to a registry", () => {
+        assert.deepEqual(errorsOf(local({ registries: [login({ passwordKey: "sshPrivateKey" })] })), [
+            "coop:registries[0].passwordKey: coop:sshPrivateKey is the stack's own setting (the deploy key), never a registry's token: it would be sent to ghcr.io; name a key of its own",
+        ]);
+        const coop = { id: "alpha", domains: ["alpha.localhost"], image: IMAGE, secretEnv: { API_TOKEN: "ghcrToken" } };
+        assert.deepEqual(errorsOf(local({ registries: [login()], ghcrToken: SECRET_PRESENT, coops: [coop] }), ["ghcrToken"]), [
+            `coop:coops[0].secretEnv.API_TOKEN: coop:ghcrToken is already the token of ghcr.io (coop:registries[0].passwordKey); a secret key serves one purpose, so give this one a key of its own`,
+        ]);
+        assert.deepEqual(errorsOf(local({ registries: [login(), login({ server: "registry.example.org:5000" })], ghcrToken: SECRET_PRESENT }), ["ghcrToken"]), [
+            "coop:registries[1].passwordKey: coop:ghcrToken is already the token of ghcr.io (coop:registries[0].passwordKey); a secret key serves one purpose, so give this one a key of its own",
+        ]);
+    });
+
+    it("refuses a token that spans lines", () => {
+        const r = parseStackConfig.bind(null, local({ registries: [login()], ghcrToken: SECRET_PRESENT }), ["sshPrivateKey", "ghcrToken"], {
+            secretFacts: { ghcrToken: { singleLine: false } },
+        });
+        assert.throws(r, /coop:registries\[0\]\.passwordKey: the value of coop:ghcrToken spans lines or holds a NUL byte/);
     });
 });

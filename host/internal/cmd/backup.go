@@ -124,7 +124,7 @@ func (e *env) restoreCommand(use, short, long string, restoring bool) *cobra.Com
 			if info, err := os.Stat(dir); err != nil || !info.IsDir() {
 				return fmt.Errorf("%s %s: %s is missing: the co-op is not on this host", verb, id, dir)
 			}
-			eng, err := connect()
+			eng, err := e.connect()
 			if err != nil {
 				return err
 			}
@@ -231,7 +231,7 @@ func (e *env) newResumeCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			eng, err := connect()
+			eng, err := e.connect()
 			if err != nil {
 				return err
 			}

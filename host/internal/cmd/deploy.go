@@ -95,7 +95,7 @@ func (e *env) deploy(ctx context.Context, f deployFlags, healthInterval time.Dur
 	watch := session.Watch(session.Options{Stdout: stdout})
 	defer watch.Stop()
 
-	eng, err := connect()
+	eng, err := e.connect()
 	if err != nil {
 		return err
 	}

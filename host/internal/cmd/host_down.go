@@ -39,7 +39,7 @@ attached (a co-op not removed) is left in place, with a message.`,
 			if err != nil {
 				return err
 			}
-			eng, err := connect()
+			eng, err := e.connect()
 			if err != nil {
 				return err
 			}

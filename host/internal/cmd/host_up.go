@@ -47,7 +47,7 @@ The proxy is recreated only when what it runs changes (its image, network or por
 			if err != nil {
 				return err
 			}
-			eng, err := connect()
+			eng, err := e.connect()
 			if err != nil {
 				return err
 			}

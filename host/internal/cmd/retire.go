@@ -29,7 +29,7 @@ func (e *env) newRetireCommand() *cobra.Command {
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			eng, err := connect()
+			eng, err := e.connect()
 			if err != nil {
 				return err
 			}

@@ -224,7 +224,7 @@ func (e *env) proxyOf(eng *engine.Engine) *proxy.Proxy {
 }
 
 // connect reaches the Docker engine.
-func connect() (*engine.Engine, error) { return engine.Connect() }
+func (e *env) connect() (*engine.Engine, error) { return engine.Connect(e.root) }
 
 // withEngine runs fn with the Docker engine and the command's context, once ROOT is known: what
 // every subcommand that works on the host's co-ops starts with.
@@ -232,7 +232,7 @@ func (e *env) withEngine(cmd *cobra.Command, fn func(ctx context.Context, eng *e
 	if err := e.needRoot(); err != nil {
 		return err
 	}
-	eng, err := connect()
+	eng, err := e.connect()
 	if err != nil {
 		return err
 	}

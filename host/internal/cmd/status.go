@@ -32,7 +32,7 @@ func (e *env) newStatusCommand() *cobra.Command {
 		Short: "Print the proxy's state and routes, and with --coops each co-op's releases, health and lock",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			eng, err := connect()
+			eng, err := e.connect()
 			if err != nil {
 				return err
 			}

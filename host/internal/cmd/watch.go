@@ -54,7 +54,7 @@ window has ended. When ROOT/bin/coop-agent names a newer agent, it runs that one
 }
 
 func (e *env) watch(ctx context.Context) error {
-	eng, err := connect()
+	eng, err := e.connect()
 	if err != nil {
 		return err
 	}

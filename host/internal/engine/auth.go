@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/distribution/reference"
@@ -26,17 +27,73 @@ func dockerConfigFile() string {
 	return filepath.Join(home, ".docker", "config.json")
 }
 
+// LoginsDir is where the stacks' registry logins live under ROOT: one directory per holder (the
+// stack's host, as `install --holder` names it), each a docker CLI config (config.json, 0600)
+// that the program writes from coop:registries through stdin.
+const LoginsDir = "registries"
+
+// loginFiles lists the config files whose logins a pull uses, in the order they are tried: the
+// stacks' (newest first, so that the last `up` to change its logins wins a registry two stacks
+// name), then the deploy user's own `docker login`.
+func loginFiles(root string) []string {
+	var out []string
+	if root != "" {
+		matches, _ := filepath.Glob(filepath.Join(root, LoginsDir, "*", "config.json"))
+		mtime := map[string]int64{}
+		for _, m := range matches {
+			if fi, err := os.Stat(m); err == nil {
+				mtime[m] = fi.ModTime().UnixNano()
+			}
+		}
+		sort.SliceStable(matches, func(i, j int) bool { return mtime[matches[i]] > mtime[matches[j]] })
+		out = append(out, matches...)
+	}
+	if f := dockerConfigFile(); f != "" {
+		out = append(out, f)
+	}
+	return out
+}
+
+// Login is the credential a pull of one image uses, for messages: whose registry, as whom.
+type Login struct {
+	Registry string
+	// User is the login's user name; "" for an anonymous pull.
+	User string
+}
+
+// registryLogin finds the login for ref's registry in the first of files that has one: its
+// X-Registry-Auth value and who it is, or "" and an anonymous Login.
+func registryLogin(ref string, files []string) (string, Login) {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return "", Login{}
+	}
+	anonymous := Login{Registry: reference.Domain(named)}
+	for _, f := range files {
+		if auth, user, ok := registryAuthIn(named, f); ok {
+			return auth, Login{Registry: anonymous.Registry, User: user}
+		}
+	}
+	return "", anonymous
+}
+
 // registryAuth is the X-Registry-Auth value for pulling ref: the credentials `docker login`
-// stored in the deploy user's config.json for ref's registry (so a private registry works as it
-// did with the docker CLI), or "" for an anonymous pull. Credential helpers (credsStore) are
-// not consulted: a server's `docker login` without a desktop keyring writes the auths entry.
+// stored in configFile for ref's registry, or "" for an anonymous pull.
 func registryAuth(ref, configFile string) string {
+	auth, _ := registryLogin(ref, []string{configFile})
+	return auth
+}
+
+// registryAuthIn reads configFile's entry for named's registry (so a private registry works as it
+// did with the docker CLI). Credential helpers (credsStore) are not consulted: a server's
+// `docker login` without a desktop keyring writes the auths entry, and so does the program.
+func registryAuthIn(named reference.Named, configFile string) (auth, user string, ok bool) {
 	if configFile == "" {
-		return ""
+		return "", "", false
 	}
 	b, err := os.ReadFile(configFile)
 	if err != nil {
-		return ""
+		return "", "", false
 	}
 	var cfg struct {
 		Auths map[string]struct {
@@ -45,11 +102,7 @@ func registryAuth(ref, configFile string) string {
 		} `json:"auths"`
 	}
 	if json.Unmarshal(b, &cfg) != nil {
-		return ""
-	}
-	named, err := reference.ParseNormalizedNamed(ref)
-	if err != nil {
-		return ""
+		return "", "", false
 	}
 	host := reference.Domain(named)
 	keys := []string{host, "https://" + host, "http://" + host, "https://" + host + "/v1/", "https://" + host + "/v2/"}
@@ -65,19 +118,19 @@ func registryAuth(ref, configFile string) string {
 		if entry.Auth != "" {
 			dec, err := base64.StdEncoding.DecodeString(entry.Auth)
 			if err != nil {
-				return ""
+				return "", "", false
 			}
-			user, pass, ok := strings.Cut(string(dec), ":")
-			if !ok {
-				return ""
+			name, pass, found := strings.Cut(string(dec), ":")
+			if !found {
+				return "", "", false
 			}
-			ac.Username, ac.Password = user, pass
+			ac.Username, ac.Password = name, pass
 		}
 		enc, err := registry.EncodeAuthConfig(ac)
 		if err != nil {
-			return ""
+			return "", "", false
 		}
-		return enc
+		return enc, ac.Username, true
 	}
-	return ""
+	return "", "", false
 }

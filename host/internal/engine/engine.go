@@ -35,18 +35,21 @@ var ErrEngineDown = errors.New("the Docker engine is not answering")
 
 // Engine is a connection to the Docker engine.
 type Engine struct {
-	c          *client.Client
-	authConfig string // the docker CLI's config.json, for registry credentials
+	c *client.Client
+	// root is ROOT, whose registries/ holds the stacks' registry logins ("": only the deploy
+	// user's own docker login).
+	root string
 }
 
 // Connect reaches the engine the way the docker CLI does (DOCKER_HOST, else the local socket),
-// speaking the newest API version both sides know.
-func Connect() (*Engine, error) {
+// speaking the newest API version both sides know. Pulls log in with the registry logins under
+// root (see LoginsDir), then the deploy user's own.
+func Connect(root string) (*Engine, error) {
 	c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the Docker engine: %w", err)
 	}
-	return &Engine{c: c, authConfig: dockerConfigFile()}, nil
+	return &Engine{c: c, root: root}, nil
 }
 
 // Close releases the connection.
@@ -274,12 +277,40 @@ type pullMessage struct {
 
 // Pull pulls an image, with the deploy user's registry credentials when it has some.
 func (e *Engine) Pull(ctx context.Context, ref string) error {
-	rc, err := e.c.ImagePull(ctx, ref, image.PullOptions{RegistryAuth: registryAuth(ref, e.authConfig)})
+	auth, login := registryLogin(ref, loginFiles(e.root))
+	rc, err := e.c.ImagePull(ctx, ref, image.PullOptions{RegistryAuth: auth})
 	if err != nil {
-		return wrap(err, "pulling %s", ref)
+		return refusal(wrap(err, "pulling %s %s", ref, login))
 	}
 	defer rc.Close()
-	return readPullStream(rc, ref)
+	if err := readPullStream(rc, ref); err != nil {
+		return refusal(fmt.Errorf("%w (%s)", err, login))
+	}
+	return nil
+}
+
+// ErrPullRefused is wrapped by a pull's error when the registry refused the login (or asked for
+// one): trying again with the same login cannot succeed.
+var ErrPullRefused = errors.New("the registry refused the pull")
+
+// refusal marks err as ErrPullRefused when the registry's words say so (the engine passes them on
+// as text: "unauthorized", "denied", "no basic auth credentials", "authentication required").
+func refusal(err error) error {
+	msg := strings.ToLower(err.Error())
+	for _, w := range []string{"unauthorized", "denied", "no basic auth credentials", "authentication required"} {
+		if strings.Contains(msg, w) {
+			return fmt.Errorf("%w: %w", ErrPullRefused, err)
+		}
+	}
+	return err
+}
+
+// String says how a pull reached the registry: as whom, or anonymously and how to log in.
+func (l Login) String() string {
+	if l.User != "" {
+		return fmt.Sprintf("from %s as %s", l.Registry, l.User)
+	}
+	return fmt.Sprintf("from %s anonymously (no login for it: coop:registries names none)", l.Registry)
 }
 
 // readPullStream reads a pull's progress to its end; the pull failed if a message says so.

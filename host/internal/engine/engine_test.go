@@ -3,6 +3,7 @@ package engine
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/mount"
@@ -198,5 +200,76 @@ func TestFirstFileInTar(t *testing.T) {
 	_ = tar.NewWriter(&empty).Close()
 	if _, err := firstFileInTar(&empty); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("empty archive: %v", err)
+	}
+}
+
+func TestLoginsOfTheStacksBeforeTheUsersNewestFirst(t *testing.T) {
+	root := t.TempDir()
+	home := t.TempDir()
+	t.Setenv("DOCKER_CONFIG", home)
+	write := func(path, user, pass string, age time.Duration) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		cfg := `{"auths":{"127.0.0.1:5002":{"auth":"` + base64.StdEncoding.EncodeToString([]byte(user+":"+pass)) + `"}}}`
+		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		when := time.Now().Add(-age)
+		if err := os.Chtimes(path, when, when); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ref := "127.0.0.1:5002/coop-demo@sha256:" + strings.Repeat("b", 64)
+	write(filepath.Join(home, "config.json"), "own", "pw", 0)
+	if _, login := registryLogin(ref, loginFiles(root)); login.User != "own" {
+		t.Fatalf("with no stack's login the deploy user's is used: %+v", login)
+	}
+	write(filepath.Join(root, LoginsDir, "coop.local.node-1", "config.json"), "older", "pw", time.Hour)
+	write(filepath.Join(root, LoginsDir, "coop.suite.suite-1", "config.json"), "newer", "pw", time.Minute)
+	auth, login := registryLogin(ref, loginFiles(root))
+	if login.User != "newer" || login.Registry != "127.0.0.1:5002" || auth == "" {
+		t.Fatalf("the newest stack's login wins: %+v", login)
+	}
+	if s := login.String(); s != "from 127.0.0.1:5002 as newer" {
+		t.Errorf("login.String() = %q", s)
+	}
+	_, anon := registryLogin("ghcr.io/org/app@sha256:"+strings.Repeat("c", 64), loginFiles(root))
+	if anon.User != "" || !strings.Contains(anon.String(), "from ghcr.io anonymously") || !strings.Contains(anon.String(), "coop:registries") {
+		t.Errorf("anonymous: %q", anon.String())
+	}
+	if strings.Contains(login.String(), "pw") {
+		t.Errorf("a login's description shows its password: %q", login.String())
+	}
+}
+
+// pullerOf answers ImagePresent with false and each Pull with the next of errs.
+type pullerOf struct {
+	errs  []error
+	pulls int
+}
+
+func (p *pullerOf) ImagePresent(context.Context, string) (bool, error) { return false, nil }
+func (p *pullerOf) Pull(context.Context, string) error {
+	p.pulls++
+	return p.errs[min(p.pulls, len(p.errs))-1]
+}
+
+func TestEnsureImageTriesOnceWhenTheRegistryRefusesTheLogin(t *testing.T) {
+	nap := func(context.Context, time.Duration) error { return nil }
+	quiet := func(string, ...any) {}
+	refused := refusal(errors.New("pulling r/a@sha256:ab from r as coop: Error response from daemon: Head \"http://r/v2/a/manifests/sha256:ab\": unauthorized: authentication required"))
+	p := &pullerOf{errs: []error{refused}}
+	err := EnsureImage(context.Background(), p, "r/a@sha256:ab", 3, nap, quiet)
+	if !errors.Is(err, ErrPullRefused) || p.pulls != 1 {
+		t.Fatalf("a refused login is tried once: %d pulls, %v", p.pulls, err)
+	}
+	p = &pullerOf{errs: []error{errors.New("pulling r/a: connection reset"), nil}}
+	if err := EnsureImage(context.Background(), p, "r/a@sha256:ab", 3, nap, quiet); err != nil || p.pulls != 2 {
+		t.Fatalf("a network failure is tried again: %d pulls, %v", p.pulls, err)
+	}
+	if errors.Is(refusal(errors.New("manifest unknown")), ErrPullRefused) {
+		t.Error("a missing manifest is not a refused login")
 	}
 }

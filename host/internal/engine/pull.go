@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -16,7 +17,8 @@ type Puller interface {
 }
 
 // EnsureImage pulls the image unless it is on the host, trying attempts times, 2 s, 4 s, ...
-// apart. The error says how often it tried and the last reason.
+// apart; once when the registry refused the login (ErrPullRefused). The error says how often it
+// tried and the last reason.
 func EnsureImage(ctx context.Context, eng Puller, image string, attempts int, sleep func(context.Context, time.Duration) error, log func(string, ...any)) error {
 	present, err := eng.ImagePresent(ctx, image)
 	if err != nil {
@@ -29,6 +31,9 @@ func EnsureImage(ctx context.Context, eng Puller, image string, attempts int, sl
 	for i := 1; i <= attempts; i++ {
 		if last = eng.Pull(ctx, image); last == nil {
 			return nil
+		}
+		if errors.Is(last, ErrPullRefused) {
+			return fmt.Errorf("%s was not pulled: %w", image, last)
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s was not pulled: %w", image, context.Cause(ctx))
