@@ -17,6 +17,14 @@ export interface CloudInitArgs {
     hostRoot: string;
     /** The host's ed25519 key pair, OpenSSH form; the private half makes the result a secret. */
     hostKey: { publicKey: string; privateKey: string };
+    /**
+     * Where Docker Engine comes from. `docker-apt` (the default, and what every droplet gets):
+     * Docker's apt repository for Ubuntu, with the package lists updated and upgraded at first
+     * boot. `preinstalled`: the image has it and first boot makes no apt call; only the
+     * booted-droplet test passes it (its image is Debian's with docker.io, and this machine has no
+     * network to Docker's repository). Nothing else differs between the two.
+     */
+    docker?: "docker-apt" | "preinstalled";
 }
 
 /** Docker's apt repository signing key (fingerprint published by Docker). */
@@ -83,14 +91,18 @@ export function cloudInit(a: CloudInitArgs): string {
         "    shell: /bin/bash",
         "    lock_passwd: true",
         `    ssh_authorized_keys: [${q(a.deployPublicKey)}]`,
-        "apt:",
-        "  sources:",
-        "    docker.list:",
-        `      source: ${q("deb [signed-by=$KEY_FILE] https://download.docker.com/linux/ubuntu $RELEASE stable")}`,
-        `      keyid: ${q(DOCKER_APT_KEY_FINGERPRINT)}`,
-        "package_update: true",
-        "package_upgrade: true",
-        "packages: [docker-ce, docker-ce-cli, containerd.io, docker-buildx-plugin, docker-compose-plugin, unattended-upgrades]",
+        ...(a.docker === "preinstalled"
+            ? []
+            : [
+                  "apt:",
+                  "  sources:",
+                  "    docker.list:",
+                  `      source: ${q("deb [signed-by=$KEY_FILE] https://download.docker.com/linux/ubuntu $RELEASE stable")}`,
+                  `      keyid: ${q(DOCKER_APT_KEY_FINGERPRINT)}`,
+                  "package_update: true",
+                  "package_upgrade: true",
+                  "packages: [docker-ce, docker-ce-cli, containerd.io, docker-buildx-plugin, docker-compose-plugin, unattended-upgrades]",
+              ]),
         "write_files:",
         ...file("/etc/ssh/sshd_config.d/10-coop-hardening.conf", SSHD_HARDENING, "0644"),
         ...file("/etc/apt/apt.conf.d/20auto-upgrades", AUTO_UPGRADES, "0644"),
