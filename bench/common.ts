@@ -26,6 +26,7 @@ const BENCH_COOP: CoopSpec = {
     image: "",
     port: 8080,
     healthPath: "/health",
+    uptimePath: "/",
     healthTimeout: 30,
     migrate: [],
     env: {},

@@ -67,11 +67,13 @@ async function findOffers(stack: string, deployed: DeployedStack, plan: Rollback
  * database is theirs too: no writes from them, no connection that holds up the restore), then
  * restores its database from the first host, which holds it there as well.
  */
-async function restoreDatabases(deployed: DeployedStack, offers: Offer[]): Promise<void> {
+async function restoreDatabases(deployed: DeployedStack, offers: Offer[]): Promise<Map<string, number>> {
+    const heldSince = new Map<string, number>();
     const [first, ...others] = deployed.hosts;
     const heldUntil = (coop: string) => `its traffic stays held (503) until \`${deployed.agent} resume ${coop}\` on each host that held it`;
     for (const o of offers) {
         const started = Date.now();
+        heldSince.set(o.coop, started);
         const stdin = JSON.stringify(o.section);
         const holds = await Promise.all(others.map(async (h) => ({ h, r: await deployed.run(h, render([deployed.agent, "hold", o.coop, "--key", o.backup.key]), { stdin }) })));
         for (const { h, r } of holds) {
@@ -82,16 +84,17 @@ async function restoreDatabases(deployed: DeployedStack, offers: Offer[]): Promi
         const where = others.length ? ` (held on ${deployed.hosts.map((h) => h.name).join(", ")})` : "";
         console.log(`${o.coop}: database restored from ${o.backup.key} on ${first.name}${where} in ${Date.now() - started} ms; its traffic is held until the old release serves`);
     }
+    return heldSince;
 }
 
-/** Lets the restored co-ops' traffic through again, on every host. */
-async function resume(deployed: DeployedStack, offers: Offer[]): Promise<void> {
+/** Lets the restored co-ops' traffic through again, on every host, saying how long it was held. */
+async function resume(deployed: DeployedStack, offers: Offer[], heldSince: Map<string, number>): Promise<void> {
     for (const o of offers) {
         for (const h of deployed.hosts) {
             const r = await deployed.run(h, render([deployed.agent, "resume", o.coop]));
             if (r.code !== 0) console.log(`warning: ${o.coop} on ${h.name}: resume failed: ${r.stderr.trim().split("\n").pop()}`);
         }
-        console.log(`${o.coop}: traffic let through again`);
+        console.log(`${o.coop}: traffic let through again, held for ${Date.now() - (heldSince.get(o.coop) ?? Date.now())} ms`);
     }
 }
 
@@ -102,27 +105,36 @@ async function resume(deployed: DeployedStack, offers: Offer[]): Promise<void> {
  * was pruned get the full deploy from that up. The release document is built by the same function
  * the Coop component uses, from the live release's config, so both agree on the release.
  */
-async function switchRetained(deployed: DeployedStack, plan: RollbackPlan): Promise<string[]> {
+async function switchRetained(deployed: DeployedStack, plan: RollbackPlan): Promise<Switch[]> {
     const { cfg } = deployed;
     const said = await Promise.all(
         plan.changes.flatMap((change) => {
             const coop = cfg.coops.find((c) => c.id === change.coop);
-            return deployed.hosts.map(async (h) => {
-                if (!coop) return "";
+            return deployed.hosts.map(async (h): Promise<Switch | undefined> => {
+                if (!coop) return undefined;
+                const at = { coop: coop.id, host: h.name };
                 const started = Date.now();
                 const release = releaseDocument({ ...coop, image: change.to }, { network: cfg.network, tls: cfg.proxy.tls });
                 const r = await deployed.run(h, render([deployed.agent, "deploy", "--only-if-retained"]), { stdin: JSON.stringify(release) });
                 if (r.code === 0) {
                     // The agent had nothing to do when the host already served the release.
-                    if (unchanged(r.stdout)) return `${coop.id} on ${h.name}: already serves the release; nothing to switch`;
-                    return `fast path: ${coop.id} on ${h.name} switched to the retained release in ${Date.now() - started} ms`;
+                    if (unchanged(r.stdout)) return { ...at, serves: true, line: `${coop.id} on ${h.name}: already serves the release; nothing to switch` };
+                    return { ...at, serves: true, line: `fast path: ${coop.id} on ${h.name} switched to the retained release in ${Date.now() - started} ms` };
                 }
-                if (r.code === 3) return `${coop.id} on ${h.name}: the release is no longer retained; pulumi up will pull and deploy it`;
-                return `${coop.id} on ${h.name}: the fast switch failed (${r.stderr.trim().split("\n").pop()}); pulumi up will deploy it`;
+                if (r.code === 3) return { ...at, serves: false, line: `${coop.id} on ${h.name}: the release is no longer retained; pulumi up will pull and deploy it` };
+                return { ...at, serves: false, line: `${coop.id} on ${h.name}: the fast switch failed (${r.stderr.trim().split("\n").pop()}); pulumi up will deploy it` };
             });
         }),
     );
-    return said.filter(Boolean);
+    return said.filter((x): x is Switch => x !== undefined);
+}
+
+/** What the fast path did for one co-op on one host: whether the host now serves the target. */
+interface Switch {
+    coop: string;
+    host: string;
+    serves: boolean;
+    line: string;
 }
 
 /** The agent's deploy report says it changed nothing. */
@@ -183,7 +195,7 @@ async function main(): Promise<void> {
         deployed = { ...deployed, history: await readHistory(args.stack), whole: true };
         plan = planOn(deployed, opts);
         if (plan instanceof RollbackError || !samePlan(paged, plan)) {
-            const done = switched
+            const done = switched?.some((x) => x.serves)
                 ? `the hosts holding it were switched to ${paged.changes.map((c) => `${c.coop} ${c.to}`).join(", ")} (the stack's config is unchanged: pulumi up puts its release back)`
                 : "nothing was changed";
             fail(`the stack's history changed while this rollback read it (another update ran?); ${done}; run rollback again`);
@@ -215,8 +227,16 @@ async function main(): Promise<void> {
 
     const started = Date.now();
     const restoring = args["restore-db"] ? offers : [];
-    await restoreDatabases(deployed, restoring);
-    for (const line of switched ?? (await switchRetained(deployed, plan))) console.log(line);
+    const heldSince = await restoreDatabases(deployed, restoring);
+    const switches = switched ?? (await switchRetained(deployed, plan));
+    for (const s of switches) console.log(s.line);
+    // A restored co-op that every host now serves on the target is let through at once; one that
+    // a host still has to deploy (pulumi up below) stays held until that deploy is done, so that
+    // no request meets the newer release on the restored schema.
+    const servesEverywhere = (coop: string) => deployed.hosts.every((h) => switches.some((s) => s.coop === coop && s.host === h.name && s.serves));
+    const early = restoring.filter((o) => servesEverywhere(o.coop));
+    const late = restoring.filter((o) => !servesEverywhere(o.coop));
+    await resume(deployed, early, heldSince);
 
     // The stack file now: the rolled-back co-ops' images become the target's, wherever the file
     // differs from it (a failed update's digest too), so that the up records the release.
@@ -237,10 +257,10 @@ async function main(): Promise<void> {
         await stack.up({ message, onOutput: (s) => process.stdout.write(s) });
     } catch (e) {
         fail(
-            `pulumi up failed (the stack config now holds update ${plan.target.number}'s digests${restoring.length ? `; restored co-ops' traffic stays held until their agent's resume` : ""}): ${(e as Error).message.split("\n").slice(-5).join("\n")}`,
+            `pulumi up failed (the stack config now holds update ${plan.target.number}'s digests${late.length ? `; the traffic of ${late.map((o) => o.coop).join(", ")} stays held until their agent's resume` : ""}): ${(e as Error).message.split("\n").slice(-5).join("\n")}`,
         );
     }
-    await resume(deployed, restoring);
+    await resume(deployed, late, heldSince);
     console.log(`rolled back in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
     // What this rollback changed, and nothing else: the working copy may hold other edits (the

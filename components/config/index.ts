@@ -422,6 +422,12 @@ function parseCoops(value: unknown, environment: Environment, errors: string[]):
             if (rawNames.includes(n)) fail(path, `sets ${n}, which the stack sets itself (the co-op's id)`);
         }
         if (!c) return;
+        if (c.uptimePath.split("?")[0] === c.healthPath.split("?")[0]) {
+            fail(
+                `${path}.uptimePath`,
+                `"${c.uptimePath}" is the health path, which the proxy answers with 200 itself while the co-op's traffic is held (a database restore): the uptime checks would never see it down; name a page the app serves, such as /`,
+            );
+        }
         if (strict) {
             for (const [k, v] of Object.entries(c.env)) {
                 if (PLACEHOLDER.test(v)) fail(`${path}.env.${k}`, `holds a placeholder value; set the real value before deploying to ${environment}`);

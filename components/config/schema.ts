@@ -205,6 +205,12 @@ export function coopSchema() {
         port: int(1, 65535).default(8080),
         /** Path that answers 2xx when the app is healthy. */
         healthPath: str("must be an absolute URL path such as /health", (v) => /^\/[A-Za-z0-9._~\-/?=&%]*$/.test(v)).default("/health"),
+        /**
+         * Path the uptime checks request (dev, uat, prod): a page the app serves with a 2xx to
+         * anyone. Never the health path: the proxy answers that with 200 itself while the
+         * co-op's traffic is held (a database restore), so a check of it would see nothing.
+         */
+        uptimePath: str("must be an absolute URL path such as /", (v) => /^\/[A-Za-z0-9._~\-/?=&%]*$/.test(v)).default("/"),
         /** Seconds a new release gets to answer its health path before the deploy fails. */
         healthTimeout: int(1, 3600).default(60),
         /** Arguments a one-off container of the new image runs before the cutover (migrations). */

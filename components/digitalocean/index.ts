@@ -78,7 +78,7 @@ export function infrastructure(a: InfrastructureArgs): Infrastructure {
 
     new Monitoring(`${env}-monitoring`, {
         stack: env,
-        domains: a.coops.flatMap((c) => c.domains.map((domain) => ({ domain, healthPath: c.healthPath }))),
+        domains: a.coops.flatMap((c) => c.domains.map((domain) => ({ domain, uptimePath: c.uptimePath }))),
         hostTag,
         clusterIds: [database.cluster.id, cache.cluster.id],
         alerts: spec.alerts,

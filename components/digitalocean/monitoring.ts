@@ -2,16 +2,16 @@ import * as digitalocean from "@pulumi/digitalocean";
 import * as pulumi from "@pulumi/pulumi";
 import type { AlertsSpec } from "../config";
 
-/** A co-op domain to watch: its health path over HTTPS. */
+/** A co-op domain to watch: the co-op's uptime path over HTTPS (never its health path, which the proxy answers itself while the co-op is held). */
 export interface WatchedDomain {
     domain: string;
-    healthPath: string;
+    uptimePath: string;
 }
 
 export interface MonitoringArgs {
     /** Stack name; names of the checks and alerts derive from it. */
     stack: string;
-    /** Every co-op domain, with the co-op's health path. */
+    /** Every co-op domain, with the co-op's uptime path. */
     domains: WatchedDomain[];
     /** Tag of the app droplets: the droplet alerts cover every droplet that carries it. */
     hostTag: pulumi.Input<string>;
@@ -26,7 +26,7 @@ export interface MonitoringArgs {
 /** The uptime checks of a stack's co-op domains: what each checks. Pure. */
 export function uptimeTargets(domains: WatchedDomain[]): Array<{ domain: string; target: string }> {
     const seen = new Set<string>();
-    return domains.filter((d) => !seen.has(d.domain) && seen.add(d.domain)).map((d) => ({ domain: d.domain, target: `https://${d.domain}${d.healthPath}` }));
+    return domains.filter((d) => !seen.has(d.domain) && seen.add(d.domain)).map((d) => ({ domain: d.domain, target: `https://${d.domain}${d.uptimePath}` }));
 }
 
 /** The metric alerts of a stack: droplets' CPU, memory and disk; the clusters' CPU, memory and disk. Pure. */

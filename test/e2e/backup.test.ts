@@ -8,6 +8,8 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { images, initLocalStack } from "../../bench/common";
+import { coopSchema } from "../../components/config";
+import { uptimeTargets } from "../../components/digitalocean/monitoring";
 import { exec } from "../../components/remote/ssh";
 import { ROOT, suiteHost, suiteHostUp, suiteTarget, suiteGet, pulumi, run, storedBackups, within } from "../support";
 
@@ -84,11 +86,16 @@ describe("backups before migrations and rollback --restore-db (real PostgreSQL, 
         assert.equal((await suiteGet("/version", SITE)).body.trim(), "v2", "nothing was changed");
     });
 
-    it("--restore-db holds the traffic, restores the rows written before the migration and starts the old release", async () => {
+    it("--restore-db holds the traffic, restores the rows written before the migration and starts the old release", async (t) => {
         const r = rollback(["--restore-db"]);
+        t.diagnostic(`rollback --restore-db: ${/held for (\d+) ms/.exec(r.stdout)?.[1] ?? "?"} ms held; ${/rolled back in (\S+) s/.exec(r.stdout)?.[1] ?? "?"} s in all`);
         assert.equal(r.status, 0, r.stdout + r.stderr);
         assert.match(r.stdout, new RegExp(`${COOP}: database restored from ${STACK}/${COOP}/\\S+\\.dump`));
-        assert.match(r.stdout, new RegExp(`${COOP}: traffic let through again`));
+        assert.match(r.stdout, new RegExp(`${COOP}: traffic let through again, held for \\d+ ms`));
+        // The old release sat in the idle slot: it serves as soon as it is switched to, and the
+        // traffic goes through then, not after the pulumi up that records the rollback.
+        assert.match(r.stdout, new RegExp(`fast path: ${COOP} on ${suiteHost().name} switched to the retained release`));
+        assert.ok(r.stdout.indexOf("traffic let through again") < r.stdout.indexOf("Updating ("), `let through before the up:\n${r.stdout}`);
         assert.equal((await suiteGet("/version", SITE)).body.trim(), "v1");
         // The 6 visits of v1 are back (the one v2 recorded is gone with its schema), and this is the 7th.
         assert.equal(await visits(), 7);
@@ -131,6 +138,11 @@ describe("backups before migrations and rollback --restore-db (real PostgreSQL, 
         assert.equal(held.code, 0, held.stderr);
         assert.deepEqual([JSON.parse(held.stdout).held, JSON.parse(held.stdout).restored], [true, false]);
         assert.equal((await suiteGet("/version", SITE)).status, 503, "the proxy refuses the co-op's requests");
+        // kamal-proxy answers the health path itself while held; the uptime checks ask for the
+        // uptime path (its default here), which shows the co-op down.
+        assert.equal((await suiteGet("/health", SITE)).status, 200, "the proxy's own answer to the health path");
+        const uptime = new URL(uptimeTargets([{ domain: SITE, uptimePath: coopSchema().parse({ id: COOP, domains: [SITE], image: images()["django"] }).uptimePath }])[0].target);
+        assert.equal((await suiteGet(uptime.pathname, SITE)).status, 503, "what the uptime check asks for is down");
         assert.equal(await running(), "", "no slot runs: nothing writes to the database, nothing holds a connection");
 
         // What the rollback's switch and its resume do afterwards, here by hand: the live slot back, the traffic through.

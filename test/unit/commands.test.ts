@@ -188,6 +188,7 @@ describe("the release document", () => {
         image: `ghcr.io/org/app@sha256:${"e".repeat(64)}`,
         port: 3000,
         healthPath: "/up",
+        uptimePath: "/",
         healthTimeout: 60,
         migrate: ["bin/migrate", "--to", "latest"],
         env: {},

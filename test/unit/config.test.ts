@@ -117,6 +117,7 @@ describe("co-ops in the config", () => {
             image: DIGEST,
             port: 8080,
             healthPath: "/health",
+            uptimePath: "/",
             healthTimeout: 60,
             migrate: [],
             env: {},
@@ -320,6 +321,16 @@ describe("coop:backups", () => {
         assert.equal(ok.backups?.keep, 7);
         assert.deepEqual(errorsOf(local({ spacesAccessKeyId: SECRET_PRESENT }), ["spacesAccessKeyId"]), [
             "coop:spacesAccessKeyId: is only read on dev, uat and prod (the local stack's S3 server has keys of its own)",
+        ]);
+    });
+});
+
+describe("a co-op's uptime path", () => {
+    const coop = (over: Record<string, unknown>) => ({ id: "alpha", domains: ["alpha.localhost"], image: IMAGE, ...over });
+    it("is / unless set, and never the health path", () => {
+        assert.equal(parse(local({ coops: [coop({})] })).coops[0].uptimePath, "/");
+        assert.deepEqual(errorsOf(local({ coops: [coop({ healthPath: "/healthcheck", uptimePath: "/healthcheck?from=uptime" })] })), [
+            `coop:coops[0].uptimePath: "/healthcheck?from=uptime" is the health path, which the proxy answers with 200 itself while the co-op's traffic is held (a database restore): the uptime checks would never see it down; name a page the app serves, such as /`,
         ]);
     });
 });

@@ -41,6 +41,7 @@ const coop: CoopSpec = {
     image: IMAGE,
     port: 8080,
     healthPath: "/health",
+    uptimePath: "/",
     healthTimeout: 15,
     migrate: ["migrate"],
     env: { GREETING: "hi" },

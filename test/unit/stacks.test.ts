@@ -235,7 +235,7 @@ describe("a bad stack file", () => {
                     "coop:digitalocean.droplets.count: must be an integer from 1 to 20",
                     'coop:digitalocean.database.region: "nyc3" differs from the VPC\'s region "ams3"; a cluster joins a VPC only in its own region',
                     'coop:coops[1].domains[0]: "a.coophost.example" is already served by coop "a"',
-                    "coop:coops[1].colour: unknown key (known: id, domains, image, port, healthPath, healthTimeout, migrate, env, secretEnv, generatedSecrets, configFiles, memory, cpus, retain, rollbackWindow, deleteDataOnRemove, dataVolume)",
+                    "coop:coops[1].colour: unknown key (known: id, domains, image, port, healthPath, uptimePath, healthTimeout, migrate, env, secretEnv, generatedSecrets, configFiles, memory, cpus, retain, rollbackWindow, deleteDataOnRemove, dataVolume)",
                     "coop:coops[1].image: must be pinned by digest (REPOSITORY@sha256:<64 hex digits>): a tag names no fixed release, and the host agent refuses it",
                 ],
             );
@@ -354,12 +354,12 @@ describe("names that cannot collide", () => {
 
 describe("uptime checks and alerts on the cloud stacks", () => {
     const r = mockRun(path.join(ROOT, "Pulumi.prod.yaml"));
-    it("checks every co-op domain's health path over HTTPS and alerts when it is down everywhere", () => {
+    it("checks every co-op domain's uptime path (not its health path, which the proxy answers itself while held) over HTTPS and alerts when it is down everywhere", () => {
         const checks = of(r, "UptimeCheck");
         assert.deepEqual(checks.map((c) => c.inputs.target).sort(), [
-            "https://alpha.coophost.example/health",
-            "https://riverside-housing.example/health",
-            "https://www.riverside-housing.example/health",
+            "https://alpha.coophost.example/",
+            "https://riverside-housing.example/",
+            "https://www.riverside-housing.example/",
         ]);
         for (const alert of of(r, "UptimeAlert")) {
             assert.equal(alert.inputs.type, "down_global");
