@@ -44,6 +44,15 @@ async function psql(admin: State["admin"], sql: string): Promise<void> {
     });
 }
 
+/**
+ * The co-op's DATABASE_URL. `sslmode=disable` says what the local cluster offers (no TLS): a
+ * driver whose default is `require` (Go's lib/pq) would refuse it otherwise, one whose default
+ * is `prefer` (libpq, psycopg, pgx) is not changed by it.
+ */
+function urlOf(name: string, password: string, host: string, port: number): string {
+    return `postgresql://${name}:${password}@${host}:${port}/${name}?sslmode=disable`;
+}
+
 function ident(name: string): string {
     if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`${name} is not a plain PostgreSQL identifier`);
     return name;
@@ -62,16 +71,17 @@ const provider: pulumi.dynamic.ResourceProvider = {
                 `SELECT 'CREATE DATABASE ${name} OWNER ${name}' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '${name}')\\gexec\n` +
                 `REVOKE CONNECT ON DATABASE ${name} FROM PUBLIC;\n`,
         );
-        const url = `postgresql://${name}:${password}@${inputs.appHost}:${inputs.admin.port}/${name}`;
-        return { id: name, outs: { ...inputs, password, url } };
+        return { id: name, outs: { ...inputs, password, url: urlOf(name, password, inputs.appHost, inputs.admin.port) } };
     },
     async diff(_id: string, olds: State, news: State) {
         const replaces = (["name", "appHost"] as const).filter((k) => olds[k] !== news[k]);
-        const changes = replaces.length > 0 || JSON.stringify(olds.admin) !== JSON.stringify(news.admin);
+        // A URL written before it said sslmode is written again (same role, same password).
+        const stale = olds.url !== urlOf(olds.name, olds.password ?? "", olds.appHost, news.admin.port);
+        const changes = replaces.length > 0 || stale || JSON.stringify(olds.admin) !== JSON.stringify(news.admin);
         return { changes, replaces, deleteBeforeReplace: true };
     },
     async update(_id: string, olds: State, news: State) {
-        return { outs: { ...news, password: olds.password, url: olds.url } };
+        return { outs: { ...news, password: olds.password, url: urlOf(news.name, olds.password ?? "", news.appHost, news.admin.port) } };
     },
     async delete(_id: string, s: State) {
         const name = ident(s.name);

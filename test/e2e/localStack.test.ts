@@ -7,6 +7,7 @@ import { spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
+import { quote } from "../../components/remote/shell";
 import { exec } from "../../components/remote/ssh";
 import { ROOT, RunResult, SUITE_STACK, SUITE_STACK_FILE, pulumi, run, secretPlaces, suiteGet, suiteHost, suiteHostUp, suiteTarget } from "../support";
 
@@ -98,6 +99,19 @@ describe("local stack through the real CLI", () => {
                 ["beta", images()["demo:v1"], true],
             ],
         );
+    });
+
+    it("gives each co-op a DATABASE_URL that says the local cluster has no TLS, so drivers that default to requiring it connect", async () => {
+        const url = (await onHost("sed -n 's/^DATABASE_URL=//p' /opt/coop/coops/alpha/env")).trim();
+        assert.match(url, /^postgresql:\/\/coop_suite_alpha:[0-9a-f]+@[0-9.]+:5433\/coop_suite_alpha\?sslmode=disable$/);
+        // From a container on the co-op network, as the app connects (psql of the backup tools' image).
+        const psql = (u: string) => exec(suiteTarget(), `docker run --rm --network coop ${images()["coop-pgtools"]} psql --no-psqlrc -tA -c 'SELECT current_user' ${quote(u)}`);
+        const ok = await psql(url);
+        assert.equal(ok.stdout.trim(), "coop_suite_alpha", ok.stderr);
+        // What Go's lib/pq does without it (its default is require): refused.
+        const strict = await psql(url.replace("sslmode=disable", "sslmode=require"));
+        assert.notEqual(strict.code, 0);
+        assert.match(strict.stderr, /does not support SSL/);
     });
 
     it("left the host agent of the stack's image, the network and the proxy on the host (checked over SSH)", async () => {

@@ -87,12 +87,12 @@ describe("host agent co-op release (real engine, registry, sshd, proxy)", () => 
         assert.equal(await installTool("coop-agent-it", suiteHost()), TOOL);
         // Start from nothing: no co-op of an earlier run, no image of the demo app on the host.
         await sh(
-            `for id in it-a it-b it-c it-w; do ${TOOL} remove $id --delete-data; done >/dev/null 2>&1; docker image rm $(docker image ls -q 127.0.0.1:5001/coop-demo) >/dev/null 2>&1; true`,
+            `for id in it-a it-b it-c it-w it-l; do ${TOOL} remove $id --delete-data; done >/dev/null 2>&1; docker image rm $(docker image ls -q 127.0.0.1:5001/coop-demo) >/dev/null 2>&1; true`,
         );
     });
 
     after(async () => {
-        await sh(`for id in it-a it-b it-c it-w; do ${TOOL} remove $id --delete-data; done >/dev/null 2>&1; rm -f ${TOOL}`);
+        await sh(`for id in it-a it-b it-c it-w it-l; do ${TOOL} remove $id --delete-data; done >/dev/null 2>&1; rm -f ${TOOL}`);
     });
 
     it("is installed from its image: owned by the deploy user, mode 755, named by its version", async () => {
@@ -194,6 +194,18 @@ describe("host agent co-op release (real engine, registry, sshd, proxy)", () => 
         // The release the idle slot held was set aside during the attempt and put back after it.
         assert.equal(await ok("docker inspect coop-it-a-green --format '{{.State.Running}} {{.Config.Image}}'"), `false ${img["demo:v2"]}`);
         assert.equal(await ok("docker ps -a --filter name=coop-it-a- --format '{{.Names}}' | sort | tr '\\n' ' '"), "coop-it-a-blue coop-it-a-green");
+    });
+
+    it("an app that does not listen where the proxy connects fails its health check naming the address and port", async () => {
+        // The demo listens on $PORT: 9090 here, while the release says 8080 (an app on 127.0.0.1 looks the same from outside).
+        await prepare("it-l", "COOP_ID=it-l\nPORT=9090\n");
+        const r = await deploy("it-l", img["demo:v1"], { healthTimeoutSeconds: 3, migrate: [] });
+        assert.equal(r.code, 1);
+        assert.match(
+            r.stderr,
+            /deploy it-l: health check failed: coop-it-l-blue did not become healthy on \/health within 3 s; container running \(exit 0\); proxy: .*; nothing accepts connections on [0-9.]+:8080 \(the container's address on coop, port 8080 of the release\): the app must listen on all interfaces \(0\.0\.0\.0 or ::\), on that port, not on 127\.0\.0\.1/,
+        );
+        await sh(`${TOOL} remove it-l --delete-data`);
     });
 
     it("going back to the release the idle slot holds is a switch: no pull, no migration", async () => {

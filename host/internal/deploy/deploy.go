@@ -16,8 +16,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"coop/host/internal/backup"
@@ -141,6 +143,9 @@ type Deployer struct {
 	Alive func(pid int, start uint64) bool
 	// StartTime reads a process's start time, to record the retiring process.
 	StartTime func(pid int) (uint64, error)
+	// Dial tries a TCP connection to an address (a slot that failed its health check: does it
+	// listen where the proxy connects?). Default: net.DialTimeout, 2 s.
+	Dial func(address string) error
 }
 
 // Options are how this deploy is run (not what it releases).
@@ -521,12 +526,15 @@ func (d *Deployer) release(ctx context.Context, p plan, o Options) (Timings, bac
 		if a.engineGone() {
 			return t, taken, &EngineGoneError{Coop: id, Step: "health check", Reason: proxyReason(err)}
 		}
-		state := "missing"
+		state, hint := "missing", ""
 		if s, ierr := d.Engine.Inspect(ctx, p.newSlot); ierr == nil {
 			state = fmt.Sprintf("%s (exit %d)", s.Status, s.ExitCode)
+			if s.Running {
+				hint = listenHint(s.IPs[rel.Network], rel.Port, rel.Network, d.Dial)
+			}
 		}
 		_ = d.Engine.Stop(ctx, p.newSlot, StrayStopTimeout)
-		why := fmt.Sprintf("%s did not become healthy on %s within %d s; container %s; proxy: %s", p.newSlot, rel.HealthPath, rel.HealthTimeoutSeconds, state, proxyReason(err))
+		why := fmt.Sprintf("%s did not become healthy on %s within %d s; container %s; proxy: %s%s", p.newSlot, rel.HealthPath, rel.HealthTimeoutSeconds, state, proxyReason(err), hint)
 		return t, taken, a.fail("health check", why, p.newSlot)
 	}
 	t.SwitchMs = since(d.Now, step)
@@ -620,6 +628,9 @@ func (d *Deployer) defaults() {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
+	if d.Dial == nil {
+		d.Dial = dialTimeout
+	}
 	if d.Sleep == nil {
 		d.Sleep = sleep
 	}
@@ -654,6 +665,30 @@ func mergeDone(ctx, other context.Context) (merged context.Context, release func
 }
 
 // proxyReason is the proxy's own words for a failed switch, or the engine's when it went away.
+// dialTimeout tries a TCP connection to address for up to 2 s.
+func dialTimeout(address string) error {
+	c, err := net.DialTimeout("tcp", address, 2*time.Second)
+	if err == nil {
+		_ = c.Close()
+	}
+	return err
+}
+
+// listenHint says why a running slot never answered when the reason is where it listens: its
+// address on the co-op network takes no connection on the release's port (an app that listens
+// on 127.0.0.1, or on another port, never gets the proxy's requests). "" when it does, or when
+// the slot has no address to try.
+func listenHint(ip string, port int, network string, dial func(string) error) string {
+	if ip == "" {
+		return ""
+	}
+	address := net.JoinHostPort(ip, strconv.Itoa(port))
+	if err := dial(address); err != nil {
+		return fmt.Sprintf("; nothing accepts connections on %s (the container's address on %s, port %d of the release): the app must listen on all interfaces (0.0.0.0 or ::), on that port, not on 127.0.0.1 (%v)", address, network, port, err)
+	}
+	return ""
+}
+
 func proxyReason(err error) string {
 	if errors.Is(err, engine.ErrEngineDown) {
 		return "the Docker engine stopped answering (" + err.Error() + ")"

@@ -66,6 +66,8 @@ func newHarness(t *testing.T) *harness {
 		},
 		Alive:     func(pid int, _ uint64) bool { h.mu.Lock(); defer h.mu.Unlock(); return h.alive[pid] },
 		StartTime: func(int) (uint64, error) { return 99, nil },
+		// The fake's slots have documentation addresses: each takes the connection.
+		Dial: func(string) error { return nil },
 	}
 	return h
 }
