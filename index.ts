@@ -187,7 +187,12 @@ export = async () => {
     const agents = Object.fromEntries(endpoints.map((h, i) => [h.name, bootstrapped[i].agent]));
     const coopUrls = Object.fromEntries(cfg.coops.map((c) => [c.id, c.domains.map((d) => `${scheme}://${d}${portSuffix}/`)]));
     const releases = Object.fromEntries(
-        coops.map((c, i) => [cfg.coops[i].id, Object.fromEntries(Object.entries(c.reports).map(([h, r]) => [h, { slot: r.slot, image: r.image }]))]),
+        coops.map((c, i) => [
+            cfg.coops[i].id,
+            Object.fromEntries(
+                Object.entries(c.reports).map(([h, r]) => [h, r.apply((x) => ({ slot: x.slot, image: x.image, ...(x.changed && x.backup ? { backup: x.backup } : {}) }))]),
+            ),
+        ]),
     );
     /** Each co-op's backup section (its database and the store's keys; a secret): `rollback --restore-db` reads it. */
     const backupSections = pulumi.secret(pulumi.all(Object.fromEntries(cfg.coops.flatMap((c) => (backupOf(c.id) ? [[c.id, backupOf(c.id)!]] : [])))));

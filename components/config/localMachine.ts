@@ -68,8 +68,8 @@ export function readLocalMachine(root: string, stack = "local"): LocalMachine | 
 
 /**
  * The local stack's raw config with the machine's facts where the stack file leaves them out: the
- * hosts, the deploy key (a secret: its facts for the parser, its text for the program), the proxy's
- * and the agent's images, and the demo app's v1 for a co-op without an image. Pure.
+ * hosts, the deploy key (a secret: its facts for the parser, its text for the program), the proxy's,
+ * the agent's and the backup tools' images, and the demo app's v1 for a co-op without an image. Pure.
  */
 export function withLocalMachine(
     raw: Record<string, unknown>,
@@ -87,6 +87,11 @@ export function withLocalMachine(
     const proxy = raw.proxy;
     if (proxy !== null && typeof proxy === "object" && !Array.isArray(proxy) && !("image" in proxy) && machine.images["kamal-proxy"]) {
         out.proxy = { ...proxy, image: machine.images["kamal-proxy"] };
+    }
+    // coop:backups: {} takes this machine's backup tools image (scripts/build-images.sh built it).
+    const backups = raw.backups;
+    if (backups !== null && typeof backups === "object" && !Array.isArray(backups) && !("image" in backups) && machine.images["coop-pgtools"]) {
+        out.backups = { ...backups, image: machine.images["coop-pgtools"] };
     }
     if (Array.isArray(raw.coops) && machine.images["demo:v1"]) {
         out.coops = raw.coops.map((c) => (c !== null && typeof c === "object" && !Array.isArray(c) && !("image" in c) ? { ...c, image: machine.images["demo:v1"] } : c));

@@ -64,6 +64,10 @@ describe("backups before migrations and rollback --restore-db (real PostgreSQL, 
         assert.equal((await suiteGet("/version", SITE)).body.trim(), "v2");
         assert.equal(await visits(), 1, "v2's migration deleted the visits recorded before it");
         assert.equal(dumps().length, 2);
+        // The up says so: the stack's releases output names the dump this update took.
+        const outputs = JSON.parse(pulumi(["stack", "output", "releases", ...cf, "--json"], { env }).stdout);
+        assert.match(outputs[COOP][suiteHost().name].backup, new RegExp(`^${STACK}/${COOP}/\\S+\\.dump$`));
+        assert.match(second.stdout, new RegExp(`backup\\s*: "${STACK}/${COOP}/\\S+\\.dump"`));
 
         const preview = rollback(["--preview"]);
         assert.equal(preview.status, 0, preview.stdout + preview.stderr);
@@ -88,7 +92,9 @@ describe("backups before migrations and rollback --restore-db (real PostgreSQL, 
 
     it("--restore-db holds the traffic, restores the rows written before the migration and starts the old release", async (t) => {
         const r = rollback(["--restore-db"]);
-        t.diagnostic(`rollback --restore-db: ${/held for (\d+) ms/.exec(r.stdout)?.[1] ?? "?"} ms held; ${/rolled back in (\S+) s/.exec(r.stdout)?.[1] ?? "?"} s in all`);
+        t.diagnostic(
+            `rollback --restore-db: restore ${/ in (\d+) ms; its traffic is held/.exec(r.stdout)?.[1] ?? "?"} ms, held ${/held for (\d+) ms/.exec(r.stdout)?.[1] ?? "?"} ms, ${/rolled back in (\S+) s/.exec(r.stdout)?.[1] ?? "?"} s in all`,
+        );
         assert.equal(r.status, 0, r.stdout + r.stderr);
         assert.match(r.stdout, new RegExp(`${COOP}: database restored from ${STACK}/${COOP}/\\S+\\.dump`));
         assert.match(r.stdout, new RegExp(`${COOP}: traffic let through again, held for \\d+ ms`));

@@ -242,7 +242,12 @@ describe("the local stack's machine facts (.local/machine.json)", () => {
     const machine = {
         hosts: [{ name: "local-1", address: "127.0.0.1", port: 2222, hostKey: KEY }],
         deployKey: pair.private,
-        images: { "kamal-proxy": IMAGE, "coop-agent": AGENT, "demo:v1": `127.0.0.1:5001/coop-demo@sha256:${"1".repeat(64)}` },
+        images: {
+            "kamal-proxy": IMAGE,
+            "coop-agent": AGENT,
+            "demo:v1": `127.0.0.1:5001/coop-demo@sha256:${"1".repeat(64)}`,
+            "coop-pgtools": `127.0.0.1:5001/coop-pgtools@sha256:${"4".repeat(64)}`,
+        },
     };
     const committed = {
         environment: "local",
@@ -259,6 +264,14 @@ describe("the local stack's machine facts (.local/machine.json)", () => {
         assert.equal(cfg.coops[0].image, machine.images["demo:v1"]);
         assert.equal(r.deployKey, pair.private);
         assert.deepEqual(r.secretKeys, ["sshPrivateKey"], "the deploy key counts as a secret");
+    });
+
+    it("give coop:backups: {} this machine's backup tools image, and keep one the stack file names", () => {
+        const on = parseStackConfig(withLocalMachine({ ...committed, backups: { keep: 3 } }, [], {}, machine).raw, ["sshPrivateKey"], {});
+        assert.deepEqual(on.backups, { keep: 3, image: machine.images["coop-pgtools"] });
+        const named = `x/pgtools@sha256:${"5".repeat(64)}`;
+        assert.deepEqual(withLocalMachine({ ...committed, backups: { image: named } }, [], {}, machine).raw.backups, { image: named });
+        assert.equal(withLocalMachine(committed, [], {}, machine).raw.backups, undefined, "off unless the stack file says backups");
     });
 
     it("never override what the stack file sets, and touch no other stack", () => {
