@@ -20,9 +20,27 @@ const NAME = `(?:(?:${REGISTRY})/)?${PATH_COMPONENT}(?:/${PATH_COMPONENT})*`;
 const IMAGE_DIGEST_RE = new RegExp(`^${NAME}(?::${TAG})?@sha256:[a-f0-9]{64}$`);
 const IMAGE_TAG_RE = new RegExp(`^${NAME}:${TAG}$`);
 
-/** An image pinned by digest: `[REGISTRY[:PORT]/]PATH[:TAG]@sha256:<64 lower-case hex>`. */
+/**
+ * Limits a release is held to, the same on the host (host/internal/release and Docker's own):
+ * test/rules/cases.json's `_limits` is the one table both languages' tests compare with.
+ */
+export const LIMITS = {
+    /** Domains of one co-op. */
+    domainsPerCoop: 100,
+    /** Characters of one argument of a command (a co-op's migrate). */
+    argumentLength: 4096,
+    /** Characters of an image's name (registry and path, without tag or digest): Docker's limit. */
+    imageNameLength: 255,
+} as const;
+
+/** An image pinned by digest: `[REGISTRY[:PORT]/]PATH[:TAG]@sha256:<64 lower-case hex>`, its name at most 255 characters. */
 export function isImageDigest(value: string): boolean {
     if (!IMAGE_DIGEST_RE.test(value)) {
+        return false;
+    }
+    const bare = value.slice(0, value.indexOf("@"));
+    const tagAt = bare.lastIndexOf(":");
+    if ((tagAt > bare.lastIndexOf("/") ? bare.slice(0, tagAt) : bare).length > LIMITS.imageNameLength) {
         return false;
     }
     // The registry part may carry upper case; the repository path may not.
@@ -188,7 +206,8 @@ export function isSshPublicKey(line: string): boolean {
 
 /** An IP address (v4 or v6), in the form Node and Docker accept. */
 export function isIpAddress(value: string): boolean {
-    return isIP(value) !== 0;
+    // A zone (fe80::1%eth0) is the host's own interface name: no bind address of a stack's.
+    return isIP(value) !== 0 && !value.includes("%");
 }
 
 /** A parsed CIDR: its address as bytes (4 or 16) and its prefix length. */

@@ -15,6 +15,7 @@ import {
     DOMAIN_HINT,
     ENV_NAME_HINT,
     IMAGE_DIGEST_HINT,
+    LIMITS,
     REGISTRY_HOST_HINT,
     admitsEveryAddress,
     Cidr,
@@ -198,7 +199,9 @@ export function coopSchema() {
         /** DNS-safe id, unique in the stack; names its containers, volume, proxy service and database. */
         id: str(COOP_ID_HINT, isCoopId),
         /** Domains the proxy routes to this co-op; no two co-ops share one. */
-        domains: list(str(DOMAIN_HINT, isDomain), "must list at least one domain"),
+        domains: list(str(DOMAIN_HINT, isDomain), "must list at least one domain").max(LIMITS.domainsPerCoop, {
+            error: `must list at most ${LIMITS.domainsPerCoop} domains (the host agent's limit)`,
+        }),
         /** Image to run, pinned by digest (the host agent pulls and runs nothing else). */
         image: str("must be pinned by digest (REPOSITORY@sha256:<64 hex digits>): a tag names no fixed release, and the host agent refuses it", isImageDigest),
         /** Port the app listens on inside the container. */
@@ -214,7 +217,12 @@ export function coopSchema() {
         /** Seconds a new release gets to answer its health path before the deploy fails. */
         healthTimeout: int(1, 3600).default(60),
         /** Arguments a one-off container of the new image runs before the cutover (migrations). */
-        migrate: list(str("must be a single-line argument without carriage returns or NUL bytes", (v) => !hasLineBreakOrNul(v))).default([]),
+        migrate: list(
+            str(
+                `must be a single-line argument of at most ${LIMITS.argumentLength} characters, without carriage returns or NUL bytes`,
+                (v) => !hasLineBreakOrNul(v) && v.length <= LIMITS.argumentLength,
+            ),
+        ).default([]),
         /** Plain environment variables. */
         env: record(
             isEnvName,

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { describe, it } from "node:test";
-import { isCoopId, isDomain, isEnvName, isImageDigest, isSshPublicKey } from "../../components/rules";
+import { LIMITS, isCoopId, isDomain, isEnvName, isImageDigest, isIpAddress, isSshPublicKey } from "../../components/rules";
 import { ROOT } from "../support";
 
 const RULES: Record<string, (v: string) => boolean> = {
@@ -13,9 +13,12 @@ const RULES: Record<string, (v: string) => boolean> = {
     envName: isEnvName,
     sshPublicKey: isSshPublicKey,
     domain: isDomain,
+    ipAddress: isIpAddress,
 };
 
-const table = JSON.parse(readFileSync(path.join(ROOT, "test", "rules", "cases.json"), "utf8")) as Record<string, { accept: string[]; refuse: string[] } | string>;
+const table = JSON.parse(readFileSync(path.join(ROOT, "test", "rules", "cases.json"), "utf8")) as Record<string, { accept: string[]; refuse: string[] } | string> & {
+    _limits: Record<string, number | string>;
+};
 
 describe("the shared rule table", () => {
     it("has a TypeScript rule for every table and a table for every rule", () => {
@@ -25,6 +28,10 @@ describe("the shared rule table", () => {
                 .sort(),
             Object.keys(RULES).sort(),
         );
+    });
+    it("holds a release to the table's limits", () => {
+        const { _comment, ...limits } = table._limits;
+        assert.deepEqual(LIMITS, limits);
     });
     for (const [name, rule] of Object.entries(RULES)) {
         const rows = table[name] as { accept: string[]; refuse: string[] };

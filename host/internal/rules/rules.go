@@ -52,6 +52,9 @@ const (
 	IPAddressHint   = "must be an IP address such as 127.0.0.1 or 0.0.0.0"
 )
 
+// ImageNameLengthMax is the longest image name Docker takes (distribution/reference's NameTotalLengthMax).
+const ImageNameLengthMax = 255
+
 // ImageDigest: an image pinned by digest, [REGISTRY[:PORT]/]PATH[:TAG]@sha256:<64 lower-case hex>.
 func ImageDigest(value string) bool {
 	if !imageDigestRE.MatchString(value) {
@@ -59,6 +62,14 @@ func ImageDigest(value string) bool {
 	}
 	// The registry part may carry upper case; the repository path may not.
 	n := value[:strings.IndexByte(value, '@')]
+	// Docker's limit on a name (registry and path, without the tag).
+	name := n
+	if colon := strings.LastIndexByte(n, ':'); colon > strings.LastIndexByte(n, '/') {
+		name = n[:colon]
+	}
+	if len(name) > ImageNameLengthMax {
+		return false
+	}
 	path := n
 	if first, rest, ok := strings.Cut(n, "/"); ok && (strings.ContainsAny(first, ".:") || first == "localhost") {
 		path = rest
