@@ -17,6 +17,7 @@ import {
     ENVIRONMENTS,
     Host,
     HostSpec,
+    IMAGE_ENV_NAMES,
     KNOWN_KEYS,
     PLACEHOLDER,
     ProxySpec,
@@ -202,6 +203,12 @@ export function parseStackConfig(raw: Record<string, unknown>, secretKeys: reado
         );
     }
     const cloud = environment !== undefined && environment !== "local";
+    if (cloud && ctx.stack !== undefined && ctx.stack !== environment && !(ENVIRONMENTS as readonly string[]).includes(ctx.stack)) {
+        fail(
+            "coop:environment",
+            `is "${environment}" on the stack named ${ctx.stack}: a cloud stack is named after its environment, whose resource names and tags it takes (coop-${environment}-...), which ${environment}'s firewalls and databases admit`,
+        );
+    }
     const sshUser = parseInto(sshUserField, raw.sshUser, ["sshUser"], errors);
     const hostRoot = parseInto(hostRootField, raw.hostRoot, ["hostRoot"], errors);
     const network = parseInto(networkField, raw.network, ["network"], errors);
@@ -224,6 +231,13 @@ export function parseStackConfig(raw: Record<string, unknown>, secretKeys: reado
     } else {
         proxy = parseInto(proxySchema(cloud && !loadBalanced), raw.proxy, ["proxy"], errors);
         const p = raw.proxy as Record<string, unknown>;
+        if (cloud && proxy) {
+            // The firewall admits 80 and 443, and the load balancer forwards to 80, on the droplet's public and private addresses.
+            if (proxy.httpPort !== 80) fail("coop:proxy.httpPort", `must be 80 on ${environment}: the firewall and the load balancer send HTTP to port 80`);
+            if (proxy.httpsPort !== 443) fail("coop:proxy.httpsPort", `must be 443 on ${environment}: the firewall admits HTTPS on port 443`);
+            if (proxy.bindAddress !== "0.0.0.0" && proxy.bindAddress !== "::")
+                fail("coop:proxy.bindAddress", `must be 0.0.0.0 (or ::) on ${environment}: the load balancer and the internet reach the droplet on its own addresses`);
+        }
         if (p?.tls === true && loadBalanced) {
             fail("coop:proxy.tls", "must be false when droplets.count > 1: the load balancer terminates TLS and forwards plain HTTP");
         }
@@ -379,6 +393,8 @@ function parseDigitalOcean(value: unknown, environment: CloudEnvironment, errors
     for (const block of ["database", "cache"] as const) {
         if ((RESERVED_ENV_NAMES as readonly string[]).includes(spec[block].envName)) {
             errors.push(`coop:digitalocean.${block}.envName: ${spec[block].envName} is set by the stack itself (the co-op's id); choose another name`);
+        } else if ((IMAGE_ENV_NAMES as readonly string[]).includes(spec[block].envName)) {
+            errors.push(`coop:digitalocean.${block}.envName: ${spec[block].envName} belongs to the image and the loader, not to a URL; choose another name`);
         }
     }
     return spec;
@@ -420,6 +436,9 @@ function parseCoops(value: unknown, environment: Environment, errors: string[]):
         });
         for (const n of RESERVED_ENV_NAMES) {
             if (rawNames.includes(n)) fail(path, `sets ${n}, which the stack sets itself (the co-op's id)`);
+        }
+        for (const n of IMAGE_ENV_NAMES) {
+            if (rawNames.includes(n)) fail(path, `sets ${n}, which belongs to the image and the loader (it would replace the image's own, or load a library into every process)`);
         }
         if (!c) return;
         if (c.uptimePath.split("?")[0] === c.healthPath.split("?")[0]) {

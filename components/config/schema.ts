@@ -45,6 +45,11 @@ export type CloudEnvironment = Exclude<Environment, "local">;
 
 /** Variables the stack itself writes into every co-op's environment. */
 export const RESERVED_ENV_NAMES = ["COOP_ID"] as const;
+/**
+ * Variables the image and the loader own: set from the stack they would replace the image's
+ * search path or home, or load a library into every process of the container.
+ */
+export const IMAGE_ENV_NAMES = ["PATH", "HOME", "HOSTNAME", "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT"] as const;
 /** Variables the managed database's and cache's URLs reach the co-ops as, unless configured. */
 export const DEFAULT_ENV_NAMES = { database: "DATABASE_URL", cache: "REDIS_URL" } as const;
 
@@ -86,6 +91,38 @@ const SYSTEM_USERS = [
     "containerd",
     "postgres",
     "redis",
+    // Groups of Ubuntu's image: useradd refuses a user named after an existing group.
+    "adm",
+    "sudo",
+    "staff",
+    "users",
+    "admin",
+    "plugdev",
+    "netdev",
+    "dip",
+    "cdrom",
+    "floppy",
+    "audio",
+    "video",
+    "operator",
+    "shadow",
+    "utmp",
+    "tty",
+    "disk",
+    "kmem",
+    "dialout",
+    "fax",
+    "voice",
+    "src",
+    "sasl",
+    "input",
+    "sgx",
+    "kvm",
+    "render",
+    "crontab",
+    "ssh",
+    "nogroup",
+    "ubuntu",
 ];
 const SYSTEM_USER_PREFIXES = ["systemd-"];
 
@@ -481,7 +518,7 @@ export const environmentField = z.enum(ENVIRONMENTS, { error: (iss) => (iss.inpu
 
 export const sshUserField = str("must be a Unix user name", (v) => /^[a-z_][a-z0-9_-]{0,31}$/.test(v))
     .refine((v) => !SYSTEM_USERS.includes(v) && !SYSTEM_USER_PREFIXES.some((p) => v.startsWith(p)), {
-        error: "must be the deploy user, not root or a system account (the droplets create it; it runs Docker and nothing else)",
+        error: "must be the deploy user, not root or a system account or group of the image (the droplets create it, and useradd refuses a name the image has; it runs Docker and nothing else)",
     })
     .default("deploy");
 

@@ -392,6 +392,64 @@ describe("issue 25: the security holes of the third round of bad input are refus
     });
 });
 
+describe("issue 25: what was accepted and then failed at up (medium) is refused by path", () => {
+    it("proxy ports other than 80 and 443, or a bind address other than all of the droplet's, on a cloud stack", () => {
+        for (const stack of ["dev", "uat", "prod"]) {
+            const proxy = (p: Record<string, unknown>) => attempt(stack, (c) => (c["coop:proxy"] = { ...c["coop:proxy"], ...p }));
+            refused(proxy({ httpPort: 8080 }), "coop:proxy.httpPort", /must be 80 on/);
+            refused(proxy({ httpsPort: 8443 }), "coop:proxy.httpsPort", /must be 443 on/);
+            refused(proxy({ bindAddress: "127.0.0.1" }), "coop:proxy.bindAddress", /must be 0\.0\.0\.0 \(or ::\)/);
+            accepted(proxy({ bindAddress: "::" }), `${stack} on IPv6's all-addresses`);
+        }
+        accepted(
+            attempt("local", (c) => (c["coop:proxy"] = { ...c["coop:proxy"], httpPort: 8080, bindAddress: "127.0.0.1" })),
+            "the local stack on its loopback ports",
+        );
+    });
+
+    it("a deploy user named after a group or system account of the image (useradd refuses it)", () => {
+        for (const user of ["sudo", "adm", "staff", "users", "ubuntu", "ssh"]) {
+            refused(
+                attempt("prod", (c) => (c["coop:sshUser"] = user)),
+                "coop:sshUser",
+                /not root or a system account or group of the image/,
+            );
+        }
+        accepted(
+            attempt("prod", (c) => (c["coop:sshUser"] = "coopdeploy")),
+            "a user of its own",
+        );
+    });
+
+    it("an environment variable the image and the loader own: in env, secretEnv, generatedSecrets, or as the database's name", () => {
+        for (const name of ["PATH", "LD_PRELOAD", "HOME"]) {
+            refused(
+                attempt("local", (c) => (c["coop:coops"][0].env = { ...c["coop:coops"][0].env, [name]: "/x" })),
+                "coop:coops[0]",
+                new RegExp(`sets ${name}, which belongs to the image`),
+            );
+            refused(
+                attempt("dev", (c) => c["coop:coops"][0].generatedSecrets.push(name)),
+                "coop:coops[0]",
+                new RegExp(`sets ${name}`),
+            );
+        }
+        refused(
+            attempt("prod", (c) => (c["coop:digitalocean"].database = { ...c["coop:digitalocean"].database, envName: "PATH" })),
+            "coop:digitalocean.database.envName",
+            /PATH belongs to the image and the loader/,
+        );
+    });
+
+    it("a cloud environment's stack file run as a stack of another name (prod-eu, Dev): it would take that environment's names and tags", () => {
+        const { config, plaintext } = operatorConfig(committed("prod"));
+        refused(throughProgram("prod-eu", config, plaintext), "coop:environment", /on the stack named prod-eu: a cloud stack is named after its environment/);
+        const dev = operatorConfig(committed("dev"));
+        refused(throughProgram("Dev", dev.config, dev.plaintext), "coop:environment", /on the stack named Dev/);
+        accepted(throughProgram("prod", config, plaintext), "prod as prod");
+    });
+});
+
 // ---- the sweep ------------------------------------------------------------------------------
 
 /** Replacement values tried at every field. */

@@ -22,7 +22,7 @@ function local(overrides: Record<string, unknown> = {}): Record<string, unknown>
 
 /** A cloud stack's shape (no hosts list; the droplets are its hosts) with one droplet. */
 function cloud(environment: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
-    const { hosts: _, ...rest } = local({ environment, ...overrides });
+    const { hosts: _, ...rest } = local({ environment, proxy: { image: IMAGE }, ...overrides });
     return {
         ...rest,
         digitalocean: {
