@@ -36,7 +36,8 @@ function main(): void {
         say(`dropped ${drop.length} pending create(s) an interrupted update left; the next up redoes them: ${drop.map((d) => d.resource.urn.split("::").at(-1)).join(", ")}`);
     }
     for (const k of keep) {
-        say(`an interrupted update left a pending ${k.type.replace(/ing$/, "")} of ${k.resource.urn}: see README, "Runbook: an update was interrupted"`);
+        const what = ({ creating: "create", updating: "update", deleting: "delete", reading: "read", importing: "import" } as Record<string, string>)[k.type] ?? k.type;
+        say(`an interrupted update left a pending ${what} of ${k.resource.urn}: see README, "Runbook: an update was interrupted"`);
     }
 }
 

@@ -279,7 +279,15 @@ describe("host agent co-op release (real engine, registry, sshd, proxy)", () => 
 
     it("pulls a private image with the login in ROOT/registries; no login or a wrong token fails once, naming the registry, the old release serving", async () => {
         const p = privateRegistry();
-        const image = behindLogin(img["demo:v1"]);
+        // An image no host has had under any name: a Docker engine that once pulled a digest
+        // serves a later pull of it from its own store, asking no registry (Docker 20.10 here).
+        const tag = `127.0.0.1:5001/coop-demo:login-${process.pid}-${Date.now()}`;
+        runOk("sh", [
+            "-c",
+            `printf 'FROM %s\\nLABEL coop.test.login=%s\\n' ${quote(img["demo:v1"])} ${quote(tag)} | DOCKER_BUILDKIT=0 docker build -q -t ${quote(tag)} - && docker push -q ${quote(tag)}`,
+        ]);
+        const image = behindLogin(runOk("docker", ["image", "inspect", tag, "--format", "{{index .RepoDigests 0}}"]).stdout.trim());
+        runOk("docker", ["image", "rm", tag]);
         const logins = (holder: string, password: string) =>
             exec(suiteTarget(), render(writeLoginsCommand("/opt/coop", holder)), { stdin: dockerConfig([{ server: p.server, username: p.username, password }]) });
         // As on a host that never pulled it under this name (the layers may be there).
