@@ -33,22 +33,30 @@ export const LIMITS = {
     imageNameLength: 255,
 } as const;
 
+/** Docker's test of an image name's first component: a registry when it has a '.' or ':' or is localhost. */
+function looksLikeRegistry(first: string): boolean {
+    return first.includes(".") || first.includes(":") || first === "localhost";
+}
+
+/** The registry part of an image name as written (its first component, when Docker takes it for one), or undefined. */
+function registryPart(name: string): string | undefined {
+    const slash = name.indexOf("/");
+    return slash >= 0 && looksLikeRegistry(name.slice(0, slash)) ? name.slice(0, slash) : undefined;
+}
+
 /** An image pinned by digest: `[REGISTRY[:PORT]/]PATH[:TAG]@sha256:<64 lower-case hex>`, its name at most 255 characters. */
 export function isImageDigest(value: string): boolean {
     if (!IMAGE_DIGEST_RE.test(value)) {
         return false;
     }
-    const bare = value.slice(0, value.indexOf("@"));
-    const tagAt = bare.lastIndexOf(":");
-    if ((tagAt > bare.lastIndexOf("/") ? bare.slice(0, tagAt) : bare).length > LIMITS.imageNameLength) {
+    const name = value.slice(0, value.indexOf("@"));
+    const tagAt = name.lastIndexOf(":");
+    if ((tagAt > name.lastIndexOf("/") ? name.slice(0, tagAt) : name).length > LIMITS.imageNameLength) {
         return false;
     }
     // The registry part may carry upper case; the repository path may not.
-    const name = value.slice(0, value.indexOf("@"));
-    const slash = name.indexOf("/");
-    const first = slash < 0 ? "" : name.slice(0, slash);
-    const registry = slash >= 0 && (first.includes(".") || first.includes(":") || first === "localhost");
-    const path = registry ? name.slice(slash + 1) : name;
+    const registry = registryPart(name);
+    const path = registry === undefined ? name : name.slice(registry.length + 1);
     return path === path.toLowerCase();
 }
 export const IMAGE_DIGEST_HINT = "must be pinned by digest: REPOSITORY@sha256:<64 hex digits>";
@@ -56,7 +64,7 @@ export const IMAGE_DIGEST_HINT = "must be pinned by digest: REPOSITORY@sha256:<6
 const REGISTRY_HOST_RE = new RegExp(`^${REGISTRY}$`);
 /** A registry as image names start with it: `ghcr.io`, `registry.example.org:5000`, `127.0.0.1:5001`, `localhost`. */
 export function isRegistryHost(value: string): boolean {
-    return REGISTRY_HOST_RE.test(value) && (value.includes(".") || value.includes(":") || value === "localhost");
+    return REGISTRY_HOST_RE.test(value) && looksLikeRegistry(value);
 }
 export const REGISTRY_HOST_HINT = "must be a registry as image names start with it, such as ghcr.io or registry.example.org:5000 (no scheme, no path)";
 
@@ -65,9 +73,7 @@ export const REGISTRY_HOST_HINT = "must be a registry as image names start with 
  * a '.' or ':' or is localhost, else Docker Hub (`docker.io`).
  */
 export function imageRegistry(image: string): string {
-    const slash = image.indexOf("/");
-    const first = slash < 0 ? "" : image.slice(0, slash);
-    return slash >= 0 && (first.includes(".") || first.includes(":") || first === "localhost") ? first.toLowerCase() : "docker.io";
+    return registryPart(image)?.toLowerCase() ?? "docker.io";
 }
 
 /** An image by tag (`REPOSITORY:TAG`): accepted only where a stack allows tags (local, dev). */
