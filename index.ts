@@ -40,6 +40,14 @@ const cfg = (() => {
 
 const coopConfig = new pulumi.Config("coop");
 
+// The local stack's co-ops get a database in the cluster scripts/local-data.sh runs, as the cloud
+// co-ops get one in the managed cluster (DATABASE_URL), unless their own config sets one. Read
+// before anything is registered: backups without it are refused here, not after the hosts'.
+const localData = cfg.environment === "local" ? readLocalData(ROOT) : undefined;
+if (cfg.backups && cfg.environment === "local" && !localData) {
+    throw new pulumi.RunError("coop:backups: the local stack's PostgreSQL and S3 server are not set up on this machine (run scripts/local-data.sh up)");
+}
+
 /**
  * The program: the images the hosts will pull are checked first (nothing is registered before
  * that), then the components are built; what it returns are the stack's outputs.
@@ -97,9 +105,6 @@ export = async () => {
             }),
     );
 
-    // The local stack's co-ops get a database in the cluster scripts/local-data.sh runs, as the cloud
-    // co-ops get one in the managed cluster (DATABASE_URL), unless their own config sets one.
-    const localData = cfg.environment === "local" ? readLocalData(ROOT) : undefined;
     const localDatabaseUrls: Record<string, pulumi.Output<string>> = {};
     if (localData) {
         const pg = localData.postgres;
@@ -137,10 +142,6 @@ export = async () => {
             return pulumi.secret(url.apply((database) => ({ image: b.image, keep: b.keep, database, store: { ...s, prefix: pulumi.getStack() } })));
         }
         return undefined;
-    }
-
-    if (cfg.backups && !infra && !localData) {
-        throw new pulumi.RunError("coop:backups: the local stack's PostgreSQL and S3 server are not set up on this machine (run scripts/local-data.sh up)");
     }
 
     const coops = cfg.coops.map(

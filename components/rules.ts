@@ -44,6 +44,14 @@ function registryPart(name: string): string | undefined {
     return slash >= 0 && looksLikeRegistry(name.slice(0, slash)) ? name.slice(0, slash) : undefined;
 }
 
+/** A registry's port, when it names one, is a TCP port: 1 to 65535. */
+function registryPortOk(registry: string): boolean {
+    const colon = registry.lastIndexOf(":");
+    if (colon < 0) return true;
+    const port = Number(registry.slice(colon + 1));
+    return port >= 1 && port <= 65535;
+}
+
 /** An image pinned by digest: `[REGISTRY[:PORT]/]PATH[:TAG]@sha256:<64 lower-case hex>`, its name at most 255 characters. */
 export function isImageDigest(value: string): boolean {
     if (!IMAGE_DIGEST_RE.test(value)) {
@@ -56,6 +64,9 @@ export function isImageDigest(value: string): boolean {
     }
     // The registry part may carry upper case; the repository path may not.
     const registry = registryPart(name);
+    if (registry !== undefined && !registryPortOk(registry)) {
+        return false;
+    }
     const path = registry === undefined ? name : name.slice(registry.length + 1);
     return path === path.toLowerCase();
 }
@@ -64,7 +75,7 @@ export const IMAGE_DIGEST_HINT = "must be pinned by digest: REPOSITORY@sha256:<6
 const REGISTRY_HOST_RE = new RegExp(`^${REGISTRY}$`);
 /** A registry as image names start with it: `ghcr.io`, `registry.example.org:5000`, `127.0.0.1:5001`, `localhost`. */
 export function isRegistryHost(value: string): boolean {
-    return REGISTRY_HOST_RE.test(value) && looksLikeRegistry(value);
+    return REGISTRY_HOST_RE.test(value) && looksLikeRegistry(value) && registryPortOk(value);
 }
 export const REGISTRY_HOST_HINT = "must be a registry as image names start with it, such as ghcr.io or registry.example.org:5000 (no scheme, no path)";
 
@@ -116,6 +127,15 @@ export function isDomain(value: string): boolean {
 }
 export const DOMAIN_HINT = "must be a lower-case domain name such as coop.example.org";
 
+/**
+ * `text` with each control, format or separator character that a terminal would act on or hide
+ * (CR, ESC, bidi overrides, zero-width spaces...) written as `\u{HEX}`: an error shows exactly
+ * what was written, and cannot be steered by it.
+ */
+export function printable(text: string): string {
+    return text.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
+}
+
 /** True when the string holds a character no single-line value may hold: CR, LF or NUL. */
 export function hasLineBreakOrNul(value: string): boolean {
     return /[\r\n\0]/.test(value);
@@ -166,7 +186,8 @@ export function sshPublicKeyProblem(line: string): string | undefined {
     if (hasLineBreakOrNul(line)) {
         return "must be one line";
     }
-    const m = /^(\S+) ([A-Za-z0-9+/]+={0,2})(?: [^\r\n\0]*)?$/.exec(line);
+    // The comment is printable: cloud-init's YAML refuses a control character in it.
+    const m = /^(\S+) ([A-Za-z0-9+/]+={0,2})(?: [^\p{Cc}]*)?$/u.exec(line);
     if (!m) {
         return 'must be "TYPE BASE64 [COMMENT]"';
     }

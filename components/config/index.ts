@@ -6,7 +6,8 @@
  */
 import { utils as sshUtils } from "ssh2";
 import { certificateNames, MAX_CERTIFICATE_NAMES, zoneOf } from "../digitalocean/dns";
-import { IMAGE_DIGEST_HINT, hasLineBreakOrNul } from "../rules";
+import { cloudInit, USER_DATA_MAX_BYTES } from "../digitalocean/cloudInit";
+import { IMAGE_DIGEST_HINT, hasLineBreakOrNul, printable } from "../rules";
 import { formatPath, parseInto } from "./fields";
 import {
     CloudEnvironment,
@@ -19,7 +20,6 @@ import {
     HostSpec,
     IMAGE_ENV_NAMES,
     KNOWN_KEYS,
-    PLACEHOLDER,
     ProxySpec,
     RESERVED_ENV_NAMES,
     StackConfig,
@@ -29,6 +29,7 @@ import {
     digitaloceanSchema,
     environmentField,
     hostRootField,
+    isPlaceholder,
     memoryBytes,
     networkField,
     proxySchema,
@@ -49,6 +50,12 @@ export const OTHER_NAMESPACES = ["digitalocean", "pulumi"] as const;
 export interface SecretFacts {
     /** No CR, LF or NUL: it can be a line of an env file. */
     singleLine: boolean;
+    /** Its length in bytes (UTF-8). */
+    bytes?: number;
+    /** A placeholder never filled in (CHANGE-ME, ${VAR}, ...): refused where uat and prod read it. */
+    placeholder?: boolean;
+    /** A JSON list: a secret set with --path KEY[0] (the list is the value, not the secret inside it). */
+    list?: boolean;
     /** For coop:sshPrivateKey: why ssh2 cannot use it, or its public half. */
     privateKey?: { problem: string } | { publicKey: string };
 }
@@ -112,12 +119,25 @@ export function providerValueProblem(name: string, value: string): string | unde
     return undefined;
 }
 
+/** The stack's own keys that hold a secret; any other of its keys holding one was given a `secure:` inside. */
+const SECRET_KEYS = ["sshPrivateKey", "spacesAccessKeyId", "spacesSecretAccessKey"];
+
+/**
+ * The kernel's limit on one string of a process's environment, `NAME=value` and its NUL
+ * (MAX_ARG_STRLEN, 32 pages): a longer variable makes the container's exec fail (E2BIG).
+ */
+export const ENV_ENTRY_MAX_BYTES = 131072;
+
 /** Config keys no object of the config may have: JavaScript gives them meanings (a prototype, a constructor). */
 const FORBIDDEN_KEYS = ["__proto__", "constructor", "prototype"];
 
 export class ConfigError extends Error {
-    constructor(public readonly errors: string[]) {
-        super(`invalid stack configuration:\n  ${errors.join("\n  ")}`);
+    public readonly errors: string[];
+    constructor(errors: string[]) {
+        // Escaped: a control or invisible character in a value or key is shown, never acted on.
+        const lines = errors.map(printable);
+        super(`invalid stack configuration:\n  ${lines.join("\n  ")}`);
+        this.errors = lines;
         this.name = "ConfigError";
     }
 }
@@ -194,6 +214,16 @@ export function parseStackConfig(raw: Record<string, unknown>, secretKeys: reado
         }
     }
     protoKeys(raw, [], errors);
+    // A `secure:` inside a structured key (pulumi config set --secret --path coop:coops[0].env.X)
+    // makes the whole key one secret: the program gets it as a secret, not as the list it is.
+    const sealed = (KNOWN_KEYS as readonly string[]).filter((k) => !SECRET_KEYS.includes(k) && raw[k] === SECRET_PRESENT);
+    for (const k of sealed) {
+        fail(
+            `coop:${k}`,
+            `holds a secret value inside it (a secure: entry, as pulumi config set --secret --path writes), which makes all of coop:${k} one secret the program does not read as config; put the secret in a key of its own (pulumi config set --secret coop:NAME ...) and name it, as coops[].secretEnv and registries[].passwordKey do`,
+        );
+    }
+    const sealedErrors = errors.length;
 
     const environment = parseInto(environmentField, raw.environment, ["environment"], errors) as Environment | undefined;
     if (environment && ctx.stack && (ENVIRONMENTS as readonly string[]).includes(ctx.stack) && ctx.stack !== environment) {
@@ -214,6 +244,7 @@ export function parseStackConfig(raw: Record<string, unknown>, secretKeys: reado
     const network = parseInto(networkField, raw.network, ["network"], errors);
 
     const hosts = parseHosts(raw.hosts, environment, errors);
+    const strict = environment === "uat" || environment === "prod";
     let digitalocean: DigitalOceanSpec | undefined;
     if (cloud) {
         digitalocean =
@@ -241,6 +272,9 @@ export function parseStackConfig(raw: Record<string, unknown>, secretKeys: reado
         if (p?.tls === true && loadBalanced) {
             fail("coop:proxy.tls", "must be false when droplets.count > 1: the load balancer terminates TLS and forwards plain HTTP");
         }
+        if (strict && !loadBalanced && proxy?.tls === false) {
+            fail("coop:proxy.tls", `must be true on ${environment} with one droplet: nothing else in front of it terminates TLS, and the co-ops would be served over plain HTTP`);
+        }
         if (p !== null && typeof p === "object" && (p.httpPort ?? 80) === (p.httpsPort ?? 443)) {
             fail("coop:proxy.httpsPort", "must differ from coop:proxy.httpPort");
         }
@@ -249,6 +283,7 @@ export function parseStackConfig(raw: Record<string, unknown>, secretKeys: reado
     const agent =
         raw.agent === undefined ? void fail("coop:agent", `is required: ${IMAGE_DIGEST_HINT} (the host agent's image)`) : parseInto(agentField, raw.agent, ["agent"], errors);
     const coops = environment ? parseCoops(raw.coops, environment, errors) : [];
+    checkSecretValues(coops, digitalocean?.alerts.slack?.webhookKey, raw.registries, facts, strict ? environment : undefined, fail);
     if (loadBalanced && Array.isArray(raw.coops) && raw.coops.length === 0) {
         fail("coop:coops", "must list at least one co-op when droplets.count > 1: the load balancer's certificate covers the co-op domains, and one with no name cannot be issued");
     } else if (loadBalanced && raw.coops === undefined) {
@@ -291,6 +326,15 @@ export function parseStackConfig(raw: Record<string, unknown>, secretKeys: reado
             fail("coop:digitalocean.deployPublicKey", "is not the public half of coop:sshPrivateKey: the droplets would let in a key the deploy does not hold");
         }
     }
+    if (digitalocean && environment && sshUser && hostRoot) {
+        const bytes = userDataBytes(environment, digitalocean.droplets.count, sshUser, hostRoot, digitalocean.deployPublicKey);
+        if (bytes > USER_DATA_MAX_BYTES) {
+            fail(
+                "coop:digitalocean.deployPublicKey",
+                `makes the droplets' user data ${bytes} bytes, more than DigitalOcean's ${USER_DATA_MAX_BYTES} (64 KiB): its comment is ${digitalocean.deployPublicKey.split(" ").slice(2).join(" ").length} characters; shorten it`,
+            );
+        }
+    }
 
     const backups = raw.backups === undefined ? undefined : parseInto(backupsSchema, raw.backups, ["backups"], errors);
     if (cloud && raw.backups !== undefined) {
@@ -309,7 +353,9 @@ export function parseStackConfig(raw: Record<string, unknown>, secretKeys: reado
     }
 
     if (errors.length > 0 || !environment || !sshUser || !hostRoot || !network || !proxy || !agent) {
-        throw new ConfigError(errors);
+        // What the parse says of a sealed key after its own line is about the secret it became.
+        const under = (l: string) => sealed.some((k) => l.startsWith(`coop:${k}:`) || l.startsWith(`coop:${k}.`) || l.startsWith(`coop:${k}[`));
+        throw new ConfigError([...errors.slice(0, sealedErrors), ...errors.slice(sealedErrors).filter((l) => !under(l))]);
     }
     return {
         environment,
@@ -363,11 +409,19 @@ function parseHosts(value: unknown, environment: Environment | undefined, errors
     if (value.length === 0) fail("coop:hosts", "must list at least one host");
     const hosts: HostSpec[] = [];
     const seen = new Set<string>();
+    const endpoints = new Map<string, number>();
     value.forEach((h, i) => {
         const name = dig(h, "name");
         if (typeof name === "string") {
             if (seen.has(name)) fail(`coop:hosts[${i}].name`, `duplicates the name of an earlier host ("${name}")`);
             seen.add(name);
+        }
+        const address = dig(h, "address");
+        if (typeof address === "string") {
+            const endpoint = `${address.toLowerCase()} port ${numberOr(dig(h, "port"), 22)}`;
+            const first = endpoints.get(endpoint);
+            if (first !== undefined) fail(`coop:hosts[${i}].address`, `${endpoint} is already coop:hosts[${first}]: two hosts at one address are one machine, deployed to twice`);
+            else endpoints.set(endpoint, i);
         }
         const host = parseInto(Host, h, ["hosts", i], errors);
         if (host) hosts.push(host);
@@ -447,17 +501,67 @@ function parseCoops(value: unknown, environment: Environment, errors: string[]):
                 `"${c.uptimePath}" is the health path, which the proxy answers with 200 itself while the co-op's traffic is held (a database restore): the uptime checks would never see it down; name a page the app serves, such as /`,
             );
         }
+        for (const [k, v] of Object.entries(c.env)) {
+            const bytes = Buffer.byteLength(`${k}=${v}`) + 1;
+            if (bytes > ENV_ENTRY_MAX_BYTES)
+                fail(
+                    `${path}.env.${k}`,
+                    `is ${bytes} bytes as NAME=value, more than the ${ENV_ENTRY_MAX_BYTES} the kernel passes a process for one variable (the container would not start); put it in configFiles`,
+                );
+        }
         if (strict) {
-            for (const [k, v] of Object.entries(c.env)) {
-                if (PLACEHOLDER.test(v)) fail(`${path}.env.${k}`, `holds a placeholder value; set the real value before deploying to ${environment}`);
-            }
-            for (const [k, v] of Object.entries(c.configFiles)) {
-                if (PLACEHOLDER.test(v)) fail(`${path}.configFiles.${k}`, `holds a placeholder value; set the real value before deploying to ${environment}`);
-            }
+            const placeholder = (at: string, v: string) => isPlaceholder(v) && fail(at, `holds a placeholder value; set the real value before deploying to ${environment}`);
+            for (const [k, v] of Object.entries(c.env)) placeholder(`${path}.env.${k}`, v);
+            for (const [k, v] of Object.entries(c.configFiles)) placeholder(`${path}.configFiles.${k}`, v);
+            c.migrate?.forEach((v, k) => placeholder(`${path}.migrate[${k}]`, v));
+            c.domains.forEach((v, k) => placeholder(`${path}.domains[${k}]`, v));
         }
         out.push({ ...c, index: i });
     });
     return out;
+}
+
+/**
+ * What is known of each secret that reaches a co-op, the Slack webhook or a registry: not a list
+ * (a secret set with --path KEY[0] reaches the env as the JSON text of a list), small enough to
+ * be one variable of a process, and in uat and prod no placeholder.
+ */
+function checkSecretValues(
+    coops: Array<CoopSpec & { index: number }>,
+    webhook: string | undefined,
+    registries: unknown,
+    facts: Record<string, SecretFacts>,
+    strictEnvironment: string | undefined,
+    fail: (path: string, message: string) => void,
+): void {
+    const uses: Array<[string, string, string | undefined]> = [];
+    for (const c of coops) for (const [name, key] of Object.entries(c.secretEnv)) uses.push([`coop:coops[${c.index}].secretEnv.${name}`, key, name]);
+    if (webhook !== undefined) uses.push(["coop:digitalocean.alerts.slack.webhookKey", webhook, undefined]);
+    if (Array.isArray(registries))
+        registries.forEach((r, i) => typeof dig(r, "passwordKey") === "string" && uses.push([`coop:registries[${i}].passwordKey`, dig(r, "passwordKey") as string, undefined]));
+    for (const [path, key, envName] of uses) {
+        const f = Object.prototype.hasOwnProperty.call(facts, key) ? facts[key] : undefined;
+        if (f === undefined) continue;
+        if (f.list) {
+            fail(
+                path,
+                `coop:${key} holds a list with a secret inside (pulumi config set --secret --path coop:${key}[0] writes one); set the secret itself: pulumi config set --secret coop:${key} VALUE`,
+            );
+        } else if (strictEnvironment && f.placeholder) {
+            fail(path, `coop:${key} holds a placeholder value; set the real secret before deploying to ${strictEnvironment}`);
+        } else if (envName !== undefined && f.bytes !== undefined && Buffer.byteLength(envName) + 2 + f.bytes > ENV_ENTRY_MAX_BYTES) {
+            fail(
+                path,
+                `the value of coop:${key} is more than the ${ENV_ENTRY_MAX_BYTES} bytes the kernel passes a process for one variable (the container would not start); put it in a config file`,
+            );
+        }
+    }
+}
+
+/** The size of a droplet's user data with this stack's deploy user, root and key (a host key's size does not vary). */
+function userDataBytes(environment: string, count: number, deployUser: string, hostRoot: string, deployPublicKey: string): number {
+    const pair = sshUtils.generateKeyPairSync("ed25519", { comment: `${environment}-app-${count}` });
+    return Buffer.byteLength(cloudInit({ deployUser, deployPublicKey, hostRoot, hostKey: { publicKey: pair.public.trim(), privateKey: pair.private } }));
 }
 
 /** Each secretEnv entry names a key set as a secret, one the stack does not keep for itself, with a value an env file can hold. */
@@ -605,7 +709,17 @@ function checkCoopsAgainstInfrastructure(
 export function secretFacts(values: Record<string, string>): Record<string, SecretFacts> {
     const out: Record<string, SecretFacts> = {};
     for (const [key, value] of Object.entries(values)) {
-        Object.defineProperty(out, key, { value: { singleLine: !hasLineBreakOrNul(value) }, enumerable: true, writable: true });
+        let list = false;
+        try {
+            list = Array.isArray(JSON.parse(value));
+        } catch {
+            // not JSON: a plain secret
+        }
+        Object.defineProperty(out, key, {
+            value: { singleLine: !hasLineBreakOrNul(value), bytes: Buffer.byteLength(value), placeholder: isPlaceholder(value), list },
+            enumerable: true,
+            writable: true,
+        });
         if (key === "sshPrivateKey") out[key].privateKey = privateKeyFacts(value);
     }
     return out;

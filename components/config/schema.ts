@@ -8,6 +8,7 @@
  * would do the same in a smaller bundle (not a concern for a Pulumi program) and typebox would
  * give JSON Schema (which nothing here consumes).
  */
+import { DatabaseSlug, DropletSlug, Region } from "@pulumi/digitalocean/types/enums";
 import { z } from "zod";
 import {
     COOP_ID_HINT,
@@ -143,12 +144,34 @@ const DOCKER_NETWORKS = ["host", "none", "bridge", "default", "ingress"];
 const SINGLE_LINE = "must be a single line without carriage returns or NUL bytes (env files hold one variable a line)";
 const CONFIG_KEY = /^[A-Za-z][A-Za-z0-9_-]*$/;
 const FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
-/** Values that were never filled in. Refused in uat and prod. */
-export const PLACEHOLDER = /CHANGE_?ME|REPLACE_?ME|<[A-Z_ ]+>|\bTODO\b/i;
-const REGION = /^[a-z]{3}[0-9]$/;
-const SLUG = /^[a-z0-9][a-z0-9_-]{0,63}$/;
-/** Database node sizes: `db-s-1vcpu-1gb`, `gd-2vcpu-8gb`, `so1_5-2vcpu-16gb`... */
+/** Values that were never filled in (after {@link isPlaceholder}'s folding). Refused in uat and prod. */
+export const PLACEHOLDER = /CHANGE[\s_.-]*ME|REPLACE[\s_.-]*ME|FIX[\s_.-]*ME|\bTODO\b|<[A-Z_ ]+>|\$\{[^}]*\}/i;
+/** Cyrillic and Greek letters that look like Latin ones, folded before the placeholder test. */
+const LOOK_ALIKES: Record<string, string> = Object.fromEntries([..."АВЕКМНОРСТХУІЅЈаеорсухіѕјΑΒΕΗΙΚΜΝΟΡΤΥΧΖο"].map((c, i) => [c, "ABEKMHOPCTXYISJaeopcyxisjABEHIKMNOPTYXZo"[i]]));
+/**
+ * True when `value` is a placeholder someone forgot to fill in: CHANGE-ME, CHANGE ME, FIXME,
+ * TODO, <YOUR TOKEN>, ${VAR}, also written with full-width or look-alike letters or with
+ * invisible characters between them.
+ */
+export function isPlaceholder(value: string): boolean {
+    const folded = [...value.normalize("NFKC").replace(/[\p{Cf}]/gu, "")].map((c) => LOOK_ALIKES[c] ?? c).join("");
+    return PLACEHOLDER.test(folded);
+}
+/**
+ * Regions DigitalOcean offers: the provider's list (@pulumi/digitalocean's Region), and atl1,
+ * which its own documentation uses and its list lacks. A slug outside it would fail at `up`.
+ */
+export const REGIONS: readonly string[] = [...Object.values(Region), "atl1"];
+/** Droplet sizes DigitalOcean offers: the provider's list (@pulumi/digitalocean's DropletSlug). */
+export const DROPLET_SIZES: readonly string[] = Object.values(DropletSlug);
+/** Database node sizes: the basic plans exactly as the provider lists them (`db-s-1vcpu-1gb`), the other families by form (`gd-2vcpu-8gb`, `so1_5-2vcpu-16gb`...). */
 const DB_SIZE = /^(?=.{1,64}$)[a-z0-9][a-z0-9_]*(-[a-z0-9_]+)*-[0-9]+vcpu-[0-9]+gb[a-z0-9_-]*$/;
+const BASIC_DB_SIZES: readonly string[] = Object.values(DatabaseSlug);
+const isDbSize = (v: string) => DB_SIZE.test(v) && (!v.startsWith("db-s-") || BASIC_DB_SIZES.includes(v));
+const DB_SIZE_HINT = `must be a database size DigitalOcean offers, such as db-s-1vcpu-1gb (the basic plans: ${BASIC_DB_SIZES.join(", ")})`;
+const REGION_HINT = `must be a region DigitalOcean offers: ${REGIONS.join(", ")}`;
+/** The droplet images the cloud-init is written for: Ubuntu's LTS releases from 22.04. */
+const UBUNTU_LTS = /^ubuntu-(2[2-9]|[3-9][0-9])-04-x64$/;
 /** DigitalOcean offers standby nodes on every database plan but the smallest (1 GB). */
 const noStandbyOnSmallest = (d: { size: string; nodes: number }) => d.nodes === 1 || !/-1gb$/.test(d.size);
 const STANDBY_HINT = { error: "must be 1 on a 1 GB node: DigitalOcean offers standby nodes from 2 GB up", path: ["nodes"] };
@@ -363,9 +386,11 @@ function dropletsSchema(prod: boolean) {
         /** How many droplets; more than one puts a load balancer in front. */
         count: int(1, 20),
         /** Droplet size slug, e.g. `s-1vcpu-2gb`. */
-        size: str("must be a droplet size slug such as s-1vcpu-2gb", (v) => SLUG.test(v)),
-        /** Base image slug. */
-        image: str("must be an image slug such as ubuntu-24-04-x64", (v) => SLUG.test(v)).default("ubuntu-24-04-x64"),
+        size: str("must be a droplet size DigitalOcean offers, such as s-1vcpu-2gb or s-2vcpu-4gb (doctl compute size list)", (v) => DROPLET_SIZES.includes(v)),
+        /** Base image slug: an Ubuntu LTS release, which the droplets' cloud-init is written for. */
+        image: str("must be an Ubuntu LTS image such as ubuntu-24-04-x64: the droplets' cloud-init is written for Ubuntu's packages, users and groups", (v) =>
+            UBUNTU_LTS.test(v),
+        ).default("ubuntu-24-04-x64"),
         /** Backups with DigitalOcean's policy below; on in prod, and prod refuses them off. */
         backups: prod
             ? bool()
@@ -391,11 +416,11 @@ const databaseSchema = object({
         .pipe(str("must be a Postgres major version from 13 to 18", (v) => /^1[3-8]$/.test(v)))
         .default("16"),
     /** Node size slug, e.g. `db-s-1vcpu-1gb`. */
-    size: str("must be a database size slug such as db-s-1vcpu-1gb", (v) => DB_SIZE.test(v)),
+    size: str(DB_SIZE_HINT, isDbSize),
     /** Nodes: 1, or 2-3 for standbys. */
     nodes: int(1, 3).default(1),
     /** Region of the cluster; must be the VPC's. Default: the stack's region. */
-    region: str("must be a DigitalOcean region slug such as ams3", (v) => REGION.test(v)).optional(),
+    region: str(REGION_HINT, (v) => REGIONS.includes(v)).optional(),
     /** Server connections each co-op's pool holds. */
     poolSize: int(1, 100).default(3),
     /** Variable the pool's connection string reaches each co-op as. */
@@ -410,11 +435,11 @@ const cacheSchema = object({
         .pipe(str("must be a Valkey major version: 7 or 8", (v) => /^[78]$/.test(v)))
         .default("8"),
     /** Node size slug. */
-    size: str("must be a database size slug such as db-s-1vcpu-1gb", (v) => DB_SIZE.test(v)),
+    size: str(DB_SIZE_HINT, isDbSize),
     /** Nodes: 1, or 2 for a standby. */
     nodes: int(1, 2).default(1),
     /** Region; must be the VPC's. Default: the stack's region. */
-    region: str("must be a DigitalOcean region slug such as ams3", (v) => REGION.test(v)).optional(),
+    region: str(REGION_HINT, (v) => REGIONS.includes(v)).optional(),
     /** Valkey maxmemory policy. */
     evictionPolicy: z
         .string({ error: `must be one of ${EVICTION_POLICIES.join(", ")}` })
@@ -432,12 +457,13 @@ const cacheSchema = object({
 
 /** DigitalOcean's uptime check regions. */
 export const UPTIME_REGIONS = ["us_east", "us_west", "eu_west", "se_asia"] as const;
-const EMAIL = /^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$/;
+/** An address as mail systems take it: ASCII, at most 254 characters (RFC 5321's path less its brackets). */
+const EMAIL = /^(?=.{3,254}$)[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,63}$/;
 
 /** Where and when alerts go: uptime checks of every co-op domain, droplet and database metrics. */
 const alertsSchema = object({
     /** Addresses alerts are mailed to. */
-    emails: list(str("must be an email address", (v) => EMAIL.test(v))).default([]),
+    emails: list(str("must be an email address of at most 254 ASCII characters, such as ops@example.org", (v) => EMAIL.test(v))).default([]),
     /** A Slack channel; its webhook URL is a secret config key (it lets anyone post there). */
     slack: object({
         channel: str("must be a Slack channel such as #ops", (v) => /^#?[a-z0-9._-]{1,80}$/.test(v)),
@@ -460,7 +486,7 @@ export function digitaloceanSchema(environment: CloudEnvironment | undefined) {
     const prod = environment === "prod";
     return object({
         /** Region slug of every resource, e.g. `ams3`. */
-        region: str("must be a DigitalOcean region slug such as ams3 or nyc3", (v) => REGION.test(v)),
+        region: str(REGION_HINT, (v) => REGIONS.includes(v)),
         /** The VPC's private range (CIDR), e.g. `10.110.0.0/20`. */
         vpcIpRange,
         /** CIDRs allowed to reach SSH; never the whole internet in uat or prod. */

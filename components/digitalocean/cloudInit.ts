@@ -27,6 +27,9 @@ export interface CloudInitArgs {
     docker?: "docker-apt" | "preinstalled";
 }
 
+/** DigitalOcean's limit on a droplet's user data: 64 KiB. */
+export const USER_DATA_MAX_BYTES = 64 * 1024;
+
 /** Docker's apt repository signing key (fingerprint published by Docker). */
 export const DOCKER_APT_KEY_FINGERPRINT = "9DC858229FC7DD38854AE2D88D81803C0EBFCD88";
 

@@ -236,6 +236,9 @@ describe("bad input from the committed stack files is refused by path, before an
 // ---- issue 25: what an independent mutation of the stack files still got through ---------------
 
 /** Asserts the program accepts the edited stack. */
+/** Sets `k` on `o` as JSON would, even where `k` is __proto__. */
+const define = (o: Config, k: string, value: unknown) => Object.defineProperty(o, k, { value, enumerable: true, writable: true, configurable: true });
+
 function accepted(o: Outcome, what: string): void {
     assert.ok("ok" in o, `${what}: ${"refused" in o ? o.refused.join("\n") : "crashed" in o ? o.crashed.stack : ""}`);
 }
@@ -354,7 +357,6 @@ describe("issue 25: the security holes of the third round of bad input are refus
     });
 
     it("__proto__, constructor and prototype as keys, at the top and inside any object", () => {
-        const define = (o: Config, k: string, value: unknown) => Object.defineProperty(o, k, { value, enumerable: true, writable: true, configurable: true });
         // A top-level coop:__proto__ once became the prototype of the parsed config: nothing saw it.
         refused(
             attempt("dev", (c) => (c["coop:__proto__"] = { hostRoot: "/var/lib" })),
@@ -450,10 +452,235 @@ describe("issue 25: what was accepted and then failed at up (medium) is refused 
     });
 });
 
+describe("issue 25: the rest of the medium classes, duplicates and the low classes are refused by path", () => {
+    it("droplet sizes, regions and database sizes DigitalOcean does not offer, and a droplet image other than Ubuntu LTS", () => {
+        const edit = (f: (d: Config) => void) => attempt("dev", (c) => f(c["coop:digitalocean"]));
+        refused(
+            edit((d) => (d.droplets.size = "s-1vcpu-3gb-xl")),
+            "coop:digitalocean.droplets.size",
+            /a droplet size DigitalOcean offers/,
+        );
+        refused(
+            edit((d) => (d.region = "ams9")),
+            "coop:digitalocean.region",
+            /a region DigitalOcean offers: nyc1/,
+        );
+        refused(
+            edit((d) => (d.database.size = "db-s-3vcpu-1gb")),
+            "coop:digitalocean.database.size",
+            /a database size DigitalOcean offers/,
+        );
+        refused(
+            edit((d) => (d.cache.size = "db-s-1vcpu-3gb")),
+            "coop:digitalocean.cache.size",
+            /a database size DigitalOcean offers/,
+        );
+        for (const image of ["debian-12-x64", "ubuntu-23-10-x64", "ubuntu-20-04-x64", "rockylinux-9-x64"]) {
+            refused(
+                edit((d) => (d.droplets.image = image)),
+                "coop:digitalocean.droplets.image",
+                /Ubuntu LTS/,
+            );
+        }
+        accepted(
+            edit((d) => ((d.droplets.image = "ubuntu-22-04-x64"), (d.droplets.size = "s-2vcpu-4gb-amd"))),
+            "Ubuntu 22.04 on an AMD droplet",
+        );
+        accepted(
+            edit((d) => ((d.region = "atl1"), delete d.database.region, delete d.cache.region)),
+            "Atlanta, which the provider's list lacks",
+        );
+        accepted(
+            edit((d) => (d.database.size = "gd-2vcpu-8gb")),
+            "a general-purpose database node",
+        );
+    });
+
+    it("an env value longer than the kernel passes a process for one variable", () => {
+        refused(
+            attempt("local", (c) => (c["coop:coops"][0].env = { ...c["coop:coops"][0].env, BIG: "a".repeat(131072) })),
+            "coop:coops[0].env.BIG",
+            /more than the 131072 the kernel passes/,
+        );
+        accepted(
+            attempt("local", (c) => (c["coop:coops"][0].env = { ...c["coop:coops"][0].env, BIG: "a".repeat(131072 - "BIG=".length - 1) })),
+            "exactly the limit",
+        );
+        refused(
+            attempt("local", (_, p) => (p["coop:betaApiToken"] = "t".repeat(200000))),
+            "coop:coops[1].secretEnv.API_TOKEN",
+            /more than the 131072 bytes/,
+        );
+    });
+
+    it("a deploy key whose comment makes the droplets' user data more than DigitalOcean's 64 KiB", () => {
+        const o = attempt("dev", (c) => (c["coop:digitalocean"].deployPublicKey = `${c["coop:digitalocean"].deployPublicKey} ${"c".repeat(70000)}`));
+        refused(o, "coop:digitalocean.deployPublicKey", /user data \d+ bytes, more than DigitalOcean's 65536 \(64 KiB\): its comment is 700\d\d characters; shorten it/);
+        accepted(
+            attempt("dev", (c) => (c["coop:digitalocean"].deployPublicKey = `${c["coop:digitalocean"].deployPublicKey} ${"c".repeat(50000)}`)),
+            "a long comment that fits",
+        );
+    });
+
+    it("a control character in the deploy key's comment (cloud-init's YAML refuses it)", () => {
+        for (const comment of ["deploy\u0007", "a\u001b[31mb", "tab\there"]) {
+            refused(
+                attempt("prod", (c) => (c["coop:digitalocean"].deployPublicKey = `${c["coop:digitalocean"].deployPublicKey} ${comment}`)),
+                "coop:digitalocean.deployPublicKey",
+                /TYPE BASE64 \[COMMENT\]/,
+            );
+        }
+    });
+
+    it("uat and prod on one droplet with the proxy's TLS off (plain HTTP to the internet)", () => {
+        for (const stack of ["uat", "prod"]) {
+            refused(
+                attempt(stack, (c) => ((c["coop:digitalocean"].droplets.count = 1), (c["coop:proxy"] = { ...c["coop:proxy"], tls: false }))),
+                "coop:proxy.tls",
+                new RegExp(`must be true on ${stack} with one droplet`),
+            );
+            accepted(
+                attempt(stack, (c) => (c["coop:digitalocean"].droplets.count = 1)),
+                `${stack} on one droplet, TLS on by default`,
+            );
+        }
+        accepted(
+            attempt("dev", (c) => (c["coop:proxy"] = { ...c["coop:proxy"], tls: false })),
+            "dev may serve plain HTTP",
+        );
+    });
+
+    it("placeholders the uat/prod guard missed: CHANGE-ME, CHANGE ME, look-alike letters, FIXME, ${...}; in env, migrate, domains and secrets", () => {
+        for (const v of ["CHANGE-ME", "CHANGE ME", "СHANGEME", "ＣＨＡＮＧＥＭＥ", "CHANGE\u200bME", "FIXME", "${DATABASE_PASSWORD}", "fix-me later"]) {
+            refused(
+                attempt("prod", (c) => (c["coop:coops"][0].env = { ...c["coop:coops"][0].env, TOKEN: v })),
+                "coop:coops[0].env.TOKEN",
+                /placeholder/,
+            );
+        }
+        refused(
+            attempt("uat", (c) => (c["coop:coops"][0].migrate = ["migrate", "--tenant=CHANGE-ME"])),
+            "coop:coops[0].migrate[1]",
+            /placeholder/,
+        );
+        refused(
+            attempt("prod", (c) => (c["coop:coops"][0].domains = ["changeme.coophost.example"])),
+            "coop:coops[0].domains[0]",
+            /placeholder/,
+        );
+        const withSecret = (value: string) =>
+            attempt("prod", (c, p) => {
+                c["coop:coops"][0].secretEnv = { API_TOKEN: "alphaToken" };
+                c["coop:alphaToken"] = { secure: "v1:x" };
+                p["coop:alphaToken"] = value;
+            });
+        refused(withSecret("CHANGE-ME"), "coop:coops[0].secretEnv.API_TOKEN", /coop:alphaToken holds a placeholder value; set the real secret/);
+        accepted(withSecret("s3cr3t-value"), "a real secret");
+        accepted(
+            attempt("dev", (c) => (c["coop:coops"][0].env = { ...c["coop:coops"][0].env, TOKEN: "CHANGE-ME" })),
+            "dev keeps its placeholders",
+        );
+    });
+
+    it("alert emails over 254 characters, or with bidi or invisible characters", () => {
+        const emails = (list: string[]) => attempt("prod", (c) => (c["coop:digitalocean"].alerts = { ...c["coop:digitalocean"].alerts, emails: list }));
+        refused(emails([`${"a".repeat(250)}@example.org`]), "coop:digitalocean.alerts.emails[0]", /at most 254 ASCII characters/);
+        refused(emails(["ops\u202e@example.org"]), "coop:digitalocean.alerts.emails[0]");
+        refused(emails(["ops@exa\u200bmple.org"]), "coop:digitalocean.alerts.emails[0]");
+        accepted(emails(["ops+alerts@coophost.example"]), "a tagged address");
+    });
+
+    it("a registry port over 65535, in an image and in coop:registries", () => {
+        refused(
+            attempt("prod", (c) => (c["coop:coops"][0].image = `ghcr.io:99999/example-coop/app@sha256:${"a".repeat(64)}`)),
+            "coop:coops[0].image",
+        );
+        refused(
+            attempt("prod", (c, p) => {
+                c["coop:registries"] = [{ server: "registry.example.org:70000", username: "ci", passwordKey: "registryToken" }];
+                c["coop:registryToken"] = { secure: "v1:x" };
+                p["coop:registryToken"] = "token";
+            }),
+            "coop:registries[0].server",
+        );
+    });
+
+    it("two local hosts at one address and port", () => {
+        refused(
+            attempt("local", (c) => c["coop:hosts"].push({ ...c["coop:hosts"][0], name: "local-2" })),
+            "coop:hosts[1].address",
+            /127\.0\.0\.1 port 2222 is already coop:hosts\[0\]/,
+        );
+        accepted(
+            attempt("local", (c) => c["coop:hosts"].push({ ...c["coop:hosts"][0], name: "local-2", port: 2223 })),
+            "another port",
+        );
+    });
+
+    it("a secret wrapped in a list (set with --path KEY[0]) named as a co-op's secret", () => {
+        refused(
+            attempt("local", (c) => (c["coop:betaApiToken"] = [{ secure: "v1:token" }])),
+            "coop:coops[1].secretEnv.API_TOKEN",
+            /coop:betaApiToken holds a list with a secret inside/,
+        );
+    });
+
+    it("control and invisible characters in what an error quotes are escaped, never printed raw", () => {
+        for (const bad of ["\u001b[2J", "\u202e", "\u200b", "\r"]) {
+            const o = attempt("local", (c) => (c["coop:coops"][0].domains = [`x${bad}.localhost`]));
+            assert.ok("refused" in o);
+            for (const l of o.refused) assert.doesNotMatch(l, /[\p{Cc}\p{Cf}]/u, `raw: ${JSON.stringify(l)}`);
+            const k = attempt("local", (c) => define(c["coop:coops"][0].env, `K${bad}`, "v"));
+            assert.ok("refused" in k);
+            assert.ok(
+                k.refused.some((l) => l.includes(`K\\u{${bad.codePointAt(0)!.toString(16)}}`)),
+                k.refused.join("\n"),
+            );
+        }
+    });
+
+    it('a secure value inside a co-op (or any structured key) is named as what it is, not as "must be a list"', () => {
+        const o = attempt("local", (c) => (c["coop:coops"][0].env = { ...c["coop:coops"][0].env, GREETING: { secure: "v1:x" } }));
+        refused(o, "coop:coops", /holds a secret value inside it \(a secure: entry/);
+        assert.ok("refused" in o && !o.refused.some((l) => /must be a list/.test(l)), "refused" in o ? o.refused.join("\n") : "");
+        refused(
+            attempt("prod", (c) => (c["coop:digitalocean"].alerts = { ...c["coop:digitalocean"].alerts, emails: [{ secure: "v1:x" }] })),
+            "coop:digitalocean",
+            /holds a secret value inside it/,
+        );
+    });
+});
+
 // ---- the sweep ------------------------------------------------------------------------------
 
 /** Replacement values tried at every field. */
-const VALUES: unknown[] = [null, "", " ", 0, -1, 1.5, 1e12, true, false, [], {}, "x\ry", "x\0y", "x\ny", "é", "a".repeat(300), "0.0.0.0/0", "../x", [null], { x: 1 }];
+const VALUES: unknown[] = [
+    null,
+    "",
+    " ",
+    0,
+    -1,
+    1.5,
+    1e12,
+    true,
+    false,
+    [],
+    {},
+    "x\ry",
+    "x\0y",
+    "x\ny",
+    "é",
+    "a".repeat(300),
+    "0.0.0.0/0",
+    "../x",
+    [null],
+    { x: 1 },
+    // Issue 25's round: a placeholder, a bidi override, a secret where config was, a secret in a list.
+    "CHANGE-ME",
+    "x\u202ey",
+    { secure: "v1:sweep" },
+    [{ secure: "v1:sweep" }],
+];
 
 /** Every path of a value: [path, parent, key] for each field and list element. */
 function paths(v: unknown, at: (string | number)[] = []): Array<(string | number)[]> {
@@ -482,6 +709,7 @@ describe("a sweep of mutations of every field of every committed stack", () => {
             const counts = { cases: 0, refused: 0, accepted: 0 };
             const crashes: string[] = [];
             const unpathed: string[] = [];
+            const unescaped: string[] = [];
             const mutations: Array<[string, (c: Config) => void]> = [];
             for (const p of paths(base.config)) {
                 if (p[0] === "coop:sshPrivateKey") continue;
@@ -514,10 +742,12 @@ describe("a sweep of mutations of every field of every committed stack", () => {
                 else if ("refused" in o) {
                     counts.refused++;
                     for (const l of o.refused) if (!/^[a-z]+:[^\s]*: /.test(l) && o.by === "program") unpathed.push(`${what}: ${l}`);
+                    for (const l of o.refused) if (/[\p{Cc}\p{Cf}]/u.test(l) && o.by === "program") unescaped.push(`${what}: ${JSON.stringify(l)}`);
                 } else counts.accepted++;
             }
             assert.deepEqual(crashes, [], "no mutation crashes the program");
             assert.deepEqual(unpathed, [], "every refusal names its path");
+            assert.deepEqual(unescaped, [], "no refusal prints a control or invisible character raw");
             console.log(`# ${stack}: ${counts.cases} mutations, ${counts.refused} refused by path, ${counts.accepted} accepted`);
         });
     }

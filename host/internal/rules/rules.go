@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"net/netip"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -36,7 +37,8 @@ var (
 	healthPathRE  = regexp.MustCompile(`^/[A-Za-z0-9._~\-/?=&%]*$`)
 	memoryRE      = regexp.MustCompile(`^[0-9]+[bkmg]$`)
 	cpusRE        = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?$`)
-	sshKeyLineRE  = regexp.MustCompile(`^(\S+) ([A-Za-z0-9+/]+={0,2})(?: [^\r\n\x00]*)?$`)
+	// The comment is printable: cloud-init's YAML refuses a control character in it.
+	sshKeyLineRE = regexp.MustCompile(`^(\S+) ([A-Za-z0-9+/]+={0,2})(?: [^\p{Cc}]*)?$`)
 )
 
 // Hints: what an error message says after the field's path.
@@ -72,6 +74,12 @@ func ImageDigest(value string) bool {
 	}
 	path := n
 	if first, rest, ok := strings.Cut(n, "/"); ok && (strings.ContainsAny(first, ".:") || first == "localhost") {
+		// A registry's port, when it names one, is a TCP port: 1 to 65535.
+		if colon := strings.LastIndexByte(first, ':'); colon >= 0 {
+			if port, err := strconv.Atoi(first[colon+1:]); err != nil || port < 1 || port > 65535 {
+				return false
+			}
+		}
 		path = rest
 	}
 	return path == strings.ToLower(path)
