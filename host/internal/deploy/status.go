@@ -20,7 +20,9 @@ type Slot struct {
 	Slot    string `json:"slot"`
 	Image   string `json:"image"`
 	Running bool   `json:"running"`
-	// Since is when its container last started (RFC 3339), empty when it never did.
+	// Since is, for the live slot, when its release was switched to (its record's time); for the
+	// idle slot, or a live one with no record, when its container last started (RFC 3339), empty
+	// when it never did.
 	Since string `json:"since"`
 	// Until is, for the idle slot kept running in its rollback window, when it is stopped (RFC 3339).
 	Until string `json:"until,omitempty"`
@@ -88,6 +90,11 @@ func Status(ctx context.Context, eng StatusEngine, prx Proxy, id, dir string, pr
 	}
 	var live engine.State
 	s.Live, live = slot(st.Live.Slot)
+	// A release serves from its switch, which its record dates; the container's last start is
+	// later when the engine restarted it (a crash, a reboot) and says nothing of the release.
+	if s.Live != nil && st.Last != nil && st.Last.Slot == s.Live.Slot && st.Last.ReleaseKey == live.Labels[LabelRelease] {
+		s.Live.Since = st.Last.Time
+	}
 	s.Idle, _ = slot(otherSlot(st.Live.Slot))
 	if w, open := ReadWindow(dir); open && s.Idle != nil && s.Idle.Running && w.Slot == SlotName(id, s.Idle.Slot) {
 		s.Idle.Until = w.Until.UTC().Format(time.RFC3339)
