@@ -1,7 +1,7 @@
 // Wiring only: read and validate the stack config, then build the components.
 import * as pulumi from "@pulumi/pulumi";
 import * as path from "path";
-import { ConfigError, parseStackConfig, readConfig } from "./components/config";
+import { ConfigError, DEFAULT_ENV_NAMES, parseStackConfig, readConfig } from "./components/config";
 import { readLocalData } from "./components/config/localData";
 import { readLocalMachine, withLocalMachine } from "./components/config/localMachine";
 import { Coop } from "./components/coop";
@@ -110,7 +110,8 @@ export = async () => {
         const pg = localData.postgres;
         const admin = pulumi.secret({ host: pg.adminHost, port: pg.port, user: pg.adminUser, password: pg.adminPassword });
         for (const c of cfg.coops) {
-            if ("DATABASE_URL" in c.env || "DATABASE_URL" in c.secretEnv) continue;
+            const envName = c.databaseEnvName ?? DEFAULT_ENV_NAMES.database;
+            if (envName in c.env || envName in c.secretEnv) continue;
             const name = `coop_${pulumi.getStack()}_${c.id}`
                 .toLowerCase()
                 .replace(/[^a-z0-9_]/g, "_")
@@ -152,7 +153,7 @@ export = async () => {
                 secrets: {
                     ...Object.fromEntries(Object.entries(c.secretEnv).map(([name, key]) => [name, coopConfig.requireSecret(key)])),
                     ...infra?.coopSecrets[c.id],
-                    ...(localDatabaseUrls[c.id] ? { DATABASE_URL: localDatabaseUrls[c.id] } : {}),
+                    ...(localDatabaseUrls[c.id] ? { [c.databaseEnvName ?? DEFAULT_ENV_NAMES.database]: localDatabaseUrls[c.id] } : {}),
                 },
                 root: cfg.hostRoot,
                 tls: cfg.proxy.tls,

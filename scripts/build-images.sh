@@ -20,6 +20,10 @@
 #   REGISTRY/coop-pgtools:current       pg_dump, pg_restore, psql and a shell, FROM scratch:
 #                                       this machine's PostgreSQL client programs and the
 #                                       libraries they load (ldd); the agent's database backups
+#   REGISTRY/coop-hydra:v2.2.0          a real third-party app: Ory Hydra (OAuth2 server, Go,
+#   REGISTRY/coop-hydra:v2.3.0          PostgreSQL, SQL migrations) as a static binary built
+#                                       from the Go module proxy (cached by version in
+#                                       COOP_TOOLCHAIN_CACHE), FROM scratch; keys hydra, hydra:v2
 #   REGISTRY/kamal-proxy:$KAMAL_PROXY_VERSION
 #                                       only when KAMAL_PROXY_BIN names a
 #                                       prebuilt static kamal-proxy binary
@@ -32,7 +36,8 @@
 # its own inputs (agentInputsHash) change, not when the demo app's do; the
 # kamal-proxy image too (proxyInputsHash: a new digest recreates the proxy). The
 # Django image likewise (djangoInputsHash); its root filesystem is cached in
-# COOP_ROOTFS_CACHE (default: OUTFILE's directory/cache) by its own inputs.
+# COOP_ROOTFS_CACHE (default: OUTFILE's directory/cache) by its own inputs. The Hydra images
+# likewise (hydraInputsHash); their binaries are kept in COOP_TOOLCHAIN_CACHE by version.
 # After pushing, the local tags and images are removed so that deploys have
 # to pull from the registry.
 #
@@ -43,6 +48,8 @@
 #   COOP_DEBIAN_MIRROR   where debootstrap gets the Django image's packages
 #                        (default http://deb.debian.org/debian)
 #   COOP_ROOTFS_CACHE    where the debootstrapped root filesystem is kept
+#   COOP_TOOLCHAIN_CACHE where the Hydra binaries are kept
+#                        (default ~/.cache/coop-toolchain, as scripts/toolchain.sh)
 set -euo pipefail
 
 PROG=build-images
@@ -80,6 +87,13 @@ DJANGO_DIR=$ROOT/app/django
 DJANGO_SUITE=bookworm
 DJANGO_PACKAGES=python3-django,gunicorn,python3-psycopg2
 DEBIAN_MIRROR=${COOP_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# Ory Hydra, one image per version: key in OUTFILE|module version|how its CLI's API client is had
+# (see hydra_wrapper).
+HYDRA_VERSIONS=(
+	"hydra|v2.2.0|patched"
+	"hydra:v2|v2.3.0|required"
+)
+HYDRA_CACHE=${COOP_TOOLCHAIN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/coop-toolchain}
 
 # name|version|schema|DEMO_HEALTH image env|failMigration ldflag
 VARIANTS=(
@@ -156,6 +170,7 @@ inputs_hash() {
 		printf 'coop-agent %s\n' "$AGENT_HASH"
 		printf 'coop-django %s\n' "$DJANGO_HASH"
 		printf 'coop-pgtools %s\n' "$PGTOOLS_HASH"
+		printf 'coop-hydra %s\n' "$HYDRA_HASH"
 	} | sha256sum | cut -d' ' -f1
 }
 
@@ -245,12 +260,99 @@ rootfs_build() {
 	tar --numeric-owner --sort=name -C "$dir" -cf "$out" .
 }
 
+# hydra_wrapper DIR VERSION CLIENT: a throwaway module in DIR that requires Hydra at VERSION, to
+# build Hydra's own main package (its command line) with. A dependency's replace directives do not apply in a module that requires it,
+# so Hydra's own (pop's fork, pgconn) are repeated here, all but one: its go.mod points its API
+# client (github.com/ory/hydra-client-go/v2, which only its CLI subcommands use) at a directory
+# of its repository that the module proxy's zip leaves out. CLIENT says what stands in for it:
+# `required` the published version Hydra requires (v2.3.0 compiles with it), `patched` that
+# version with the one field v2.2.0's CLI sets and v2.1.1 lacks (skip_logout_consent, as in the
+# later published client). The server's code is Hydra's as published.
+hydra_wrapper() {
+	local dir=$1 version=$2 client=$3 mod cdir cver model
+	mkdir -p "$dir"
+	mod=$(go mod download -json "github.com/ory/hydra/v2@$version") || return 1
+	(
+		cd "$dir" || exit 1
+		go mod init coop-hydra >/dev/null 2>&1 || exit 1
+		go mod edit -require "github.com/ory/hydra/v2@$version" || exit 1
+		# Hydra's go.sum verifies what it resolves to; the rest is checked against the checksum database.
+		install -m 0644 "$(jq -r .Dir <<<"$mod")/go.sum" go.sum || exit 1
+		go mod edit -json "$(jq -r .GoMod <<<"$mod")" |
+			jq -r '.Replace[]? | select(.New.Version != null) |
+				"\(.Old.Path)\(if .Old.Version then "@" + .Old.Version else "" end)=\(.New.Path)@\(.New.Version)"' |
+			while IFS= read -r r; do go mod edit -replace "$r" || exit 1; done || exit 1
+		if [[ $client == patched ]]; then
+			cver=$(go mod edit -json "$(jq -r .GoMod <<<"$mod")" |
+				jq -r '.Require[] | select(.Path == "github.com/ory/hydra-client-go/v2") | .Version')
+			cdir=$(go mod download -json "github.com/ory/hydra-client-go/v2@$cver" | jq -r .Dir) || exit 1
+			cp -r "$cdir" client && chmod -R u+w client || exit 1
+			model=client/model_o_auth2_client.go
+			grep -q 'SkipLogoutConsent' "$model" && exit 1
+			# The field after SkipConsent's, and its JSON after SkipConsent's.
+			awk '{ print }
+				/^\tSkipConsent \*bool `json:"skip_consent,omitempty"`$/ {
+					print "\t// SkipLogoutConsent skips the logout consent screen for this client (admin API only)."
+					print "\tSkipLogoutConsent *bool `json:\"skip_logout_consent,omitempty\"`"; n++ }
+				/^\t\ttoSerialize\["skip_consent"\] = o.SkipConsent$/ { s = 1 }
+				s && /^\t}$/ { print "\tif o.SkipLogoutConsent != nil {"
+					print "\t\ttoSerialize[\"skip_logout_consent\"] = o.SkipLogoutConsent"; print "\t}"; s = 0; n++ }
+				END { exit n == 2 ? 0 : 1 }' "$model" >"$model.new" || exit 1
+			mv "$model.new" "$model"
+			go mod edit -replace github.com/ory/hydra-client-go/v2=./client || exit 1
+		fi
+	)
+}
+
+# hydra_binary VERSION CLIENT: the static Hydra binary of VERSION (no cgo, so no SQLite: it serves
+# PostgreSQL, MySQL and CockroachDB), built once and kept in HYDRA_CACHE by version and by how it
+# is built; prints its path. A cold build fetches some 300 modules and compiles for minutes.
+hydra_binary() {
+	local version=$1 client=$2 key dir log started
+	key=$({
+		printf '%s %s %s %s\n' "$version" "$client" "$ARCH" "$(go env GOVERSION)"
+		declare -f hydra_wrapper hydra_binary
+	} | sha256sum | cut -c1-12)
+	dir=$HYDRA_CACHE/hydra-$version-$key
+	if [[ ! -x $dir/hydra ]]; then
+		note "building Ory Hydra $version from the Go module proxy (once; cached in $dir)"
+		mkdir -p "$dir"
+		log=$dir/build.log
+		started=$SECONDS
+		if ! {
+			rm -rf "$dir/module" &&
+				hydra_wrapper "$dir/module" "$version" "$client" &&
+				(cd "$dir/module" && CGO_ENABLED=0 GOOS=linux GOARCH=$ARCH GOFLAGS=-mod=mod GOTOOLCHAIN=local \
+					go build -trimpath -buildvcs=false \
+					-ldflags "-s -w -X github.com/ory/hydra/v2/driver/config.Version=$version" \
+					-o "$dir/hydra.tmp" github.com/ory/hydra/v2)
+		} >"$log" 2>&1; then
+			show_log "$log"
+			return 1
+		fi
+		mv "$dir/hydra.tmp" "$dir/hydra"
+		rm -rf "$dir/module"
+		note "built Ory Hydra $version in $((SECONDS - started)) s"
+	fi
+	printf '%s\n' "$dir/hydra"
+}
+
+# The Hydra images' inputs: the versions, how their binaries are built and this section.
+hydra_inputs_hash() {
+	{
+		printf 'registry %s\narch %s\ngo %s\nversions %s\n' "$REGISTRY" "$ARCH" "$(go env GOVERSION)" "${HYDRA_VERSIONS[*]}"
+		declare -f hydra_wrapper hydra_binary
+		sed -n '/^# --- the Ory Hydra images/,/^# --- end of the Ory Hydra images/p' "$ROOT/scripts/build-images.sh"
+	} | sha256sum | cut -d' ' -f1
+}
+
 AGENT_HASH=$(agent_inputs_hash)
 PROXY_HASH=$(proxy_inputs_hash)
 ROOTFS_KEY=$(rootfs_key)
 DJANGO_HASH=$(django_inputs_hash)
 pg_bindir >/dev/null || die "no PostgreSQL client programs in /usr/lib/postgresql/*/bin (apt-get install postgresql-client); the coop-pgtools image is made of them"
 PGTOOLS_HASH=$(pgtools_inputs_hash)
+HYDRA_HASH=$(hydra_inputs_hash)
 HASH=$(inputs_hash)
 
 expected_keys() {
@@ -262,6 +364,9 @@ expected_keys() {
 	printf 'django\n'
 	printf 'django:v2\n'
 	printf 'coop-pgtools\n'
+	for v in "${HYDRA_VERSIONS[@]}"; do
+		printf '%s\n' "${v%%|*}"
+	done
 	if [[ -n $KP_BIN ]]; then
 		printf 'kamal-proxy\n'
 	fi
@@ -510,6 +615,55 @@ else
 fi
 # --- end of the pgtools image --------------------------------------------------
 
+# --- the Ory Hydra images -------------------------------------------------------
+# Each version's binary alone, FROM scratch, with an empty /tmp; Hydra's command line is the
+# entrypoint, so a co-op's `migrate: [migrate, sql, -e, --yes]` runs its migrations. The
+# default command serves the public API (4444) and the admin API (4445) over plain HTTP (the
+# proxy in front terminates TLS), with no telemetry (no network to send it to); outside --dev
+# Hydra wants its issuer URL (URLS_SELF_ISSUER) set and https. Rebuilt only when
+# hydraInputsHash changes: a rebuild gives new digests for the same binaries.
+hydra_refs=()
+hydra_recorded=true
+for v in "${HYDRA_VERSIONS[@]}"; do
+	ref=$(recorded_ref hydraInputsHash "$HYDRA_HASH" "${v%%|*}")
+	[[ -n $ref ]] || hydra_recorded=false
+	hydra_refs+=("$ref")
+done
+if $hydra_recorded; then
+	i=0
+	for v in "${HYDRA_VERSIONS[@]}"; do
+		record "${v%%|*}" "${hydra_refs[$i]}"
+		i=$((i + 1))
+	done
+else
+	for v in "${HYDRA_VERSIONS[@]}"; do
+		IFS='|' read -r key version client <<<"$v"
+		bin=$(hydra_binary "$version" "$client") ||
+			die "building Ory Hydra $version failed (log above); check that the Go module proxy answers (go env GOPROXY)"
+		ctx=$WORK/hydra-$version
+		mkdir -p "$ctx/root/tmp"
+		chmod 1777 "$ctx/root/tmp"
+		install -m 0755 "$bin" "$ctx/root/hydra"
+		find "$ctx/root" -exec touch -h -d "$FIXED_MTIME" {} +
+		tar --numeric-owner --owner=0 --group=0 --sort=name -C "$ctx/root" -cf "$ctx/rootfs.tar" .
+		rm -rf "$ctx/root"
+		cat >"$ctx/Dockerfile" <<EOF
+FROM scratch
+ADD rootfs.tar /
+LABEL org.opencontainers.image.title="coop-hydra" org.opencontainers.image.version="$version"
+EXPOSE 4444 4445
+ENTRYPOINT ["/hydra"]
+CMD ["serve", "all", "--sqa-opt-out"]
+EOF
+		ref="$REGISTRY/coop-hydra:$version"
+		LOCAL_REFS+=("$ref")
+		pinned=$(build_push "$ref" "$ctx" "$ctx/Dockerfile")
+		remove_local "$ref"
+		record "$key" "$pinned"
+	done
+fi
+# --- end of the Ory Hydra images -------------------------------------------------
+
 # --- the kamal-proxy image ------------------------------------------------------
 proxy_ref=""
 if [[ -n $KP_BIN ]]; then
@@ -531,8 +685,9 @@ fi
 # --- end of the kamal-proxy image ----------------------------------------------
 
 tmp_out=$(mktemp "$(dirname "$OUTFILE")/.images.XXXXXX")
-if ! jq -n --arg h "$HASH" --arg a "$AGENT_HASH" --arg d "$DJANGO_HASH" --arg p "$PGTOOLS_HASH" --arg k "$PROXY_HASH" --argjson images "$IMAGES" \
-	'{inputsHash: $h, agentInputsHash: $a, djangoInputsHash: $d, pgtoolsInputsHash: $p, proxyInputsHash: $k, images: $images}' >"$tmp_out"; then
+if ! jq -n --arg h "$HASH" --arg a "$AGENT_HASH" --arg d "$DJANGO_HASH" --arg p "$PGTOOLS_HASH" --arg y "$HYDRA_HASH" --arg k "$PROXY_HASH" \
+	--argjson images "$IMAGES" \
+	'{inputsHash: $h, agentInputsHash: $a, djangoInputsHash: $d, pgtoolsInputsHash: $p, hydraInputsHash: $y, proxyInputsHash: $k, images: $images}' >"$tmp_out"; then
 	rm -f "$tmp_out"
 	die "could not write $OUTFILE"
 fi

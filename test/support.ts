@@ -289,3 +289,32 @@ export async function secretPlaces(logs: string[], onHost: (command: string) => 
     }
     return places;
 }
+
+/**
+ * A TCP relay on 127.0.0.1 to `address` (HOST:PORT), one upstream connection per client
+ * connection, so that keep-alive connections stay what they are: bench/loadgen sends only to
+ * loopback, and the suite's host answers on its own address. It runs as a process of its own
+ * (socat), so that a test blocked in a synchronous CLI run does not stall the traffic.
+ */
+export async function loopbackRelay(address: string): Promise<{ port: number; stop: () => Promise<void> }> {
+    const { createServer } = await import("node:net");
+    const { spawn } = await import("node:child_process");
+    const port = await new Promise<number>((resolve, reject) => {
+        const s = createServer();
+        s.on("error", reject);
+        s.listen(0, "127.0.0.1", () => {
+            const p = (s.address() as { port: number }).port;
+            s.close(() => resolve(p));
+        });
+    });
+    const child = spawn("socat", [`TCP-LISTEN:${port},bind=127.0.0.1,fork,reuseaddr`, `TCP:${address}`], { stdio: ["ignore", "ignore", "inherit"] });
+    const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
+    await within(10, `the relay on 127.0.0.1:${port} to ${address}`, async () => (await getVia(`127.0.0.1:${port}`, "/", "relay.invalid", 2000)).status !== 0);
+    return {
+        port,
+        stop: async () => {
+            child.kill("SIGTERM");
+            await exited;
+        },
+    };
+}

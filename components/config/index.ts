@@ -494,6 +494,10 @@ function parseCoops(value: unknown, environment: Environment, errors: string[]):
         for (const n of IMAGE_ENV_NAMES) {
             if (rawNames.includes(n)) fail(path, `sets ${n}, which belongs to the image and the loader (it would replace the image's own, or load a library into every process)`);
         }
+        const dbName = dig(raw, "databaseEnvName");
+        if (typeof dbName === "string" && ([...IMAGE_ENV_NAMES, ...RESERVED_ENV_NAMES] as readonly string[]).includes(dbName)) {
+            fail(`${path}.databaseEnvName`, `${dbName} belongs to the image or the stack, not to a URL; choose another name`);
+        }
         if (!c) return;
         if (c.uptimePath.split("?")[0] === c.healthPath.split("?")[0]) {
             fail(
@@ -675,8 +679,12 @@ function checkCoopsAgainstInfrastructure(
             if (zones.length > 0 && !zoneOf(domain, zones)) fail(`${path}.domains[${j}]`, `"${domain}" is in none of coop:digitalocean.dnsZones (${zones.join(", ")})`);
         });
         const own = [...Object.keys(c.env), ...Object.keys(c.secretEnv), ...c.generatedSecrets];
-        for (const name of envNames) {
+        const names = c.databaseEnvName !== undefined ? [c.databaseEnvName, envNames[1]] : envNames;
+        for (const name of names) {
             if (own.includes(name)) fail(path, `sets ${name}, which the stack sets from its managed database or cache`);
+        }
+        if (c.databaseEnvName !== undefined && c.databaseEnvName === envNames[1]) {
+            fail(`${path}.databaseEnvName`, `${c.databaseEnvName} is the cache's variable (coop:digitalocean.cache.envName); choose another name`);
         }
         if (capacity && c.cpus !== undefined && Number(c.cpus) > capacity.cpus) {
             fail(`${path}.cpus`, `${c.cpus} is more than the ${capacity.cpus} vCPUs of a ${spec!.droplets.size} droplet`);

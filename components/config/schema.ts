@@ -297,6 +297,12 @@ export function coopSchema() {
         ).default({}),
         /** Variables whose values are random, generated once and kept (SECRET_KEY, JWT secrets). */
         generatedSecrets: list(str(ENV_NAME_HINT, isEnvName)).default([]),
+        /**
+         * The variable this co-op's database URL reaches it as, for an app that reads another
+         * name (Ory Hydra reads DSN). Default: the stack's (coop:digitalocean.database.envName
+         * on the cloud stacks, DATABASE_URL on the local one).
+         */
+        databaseEnvName: str(ENV_NAME_HINT, isEnvName).optional(),
         /** Files mounted read-only under /config: file name -> content. */
         configFiles: record(
             (k) => FILE_NAME.test(k) && Buffer.byteLength(k) <= 255,

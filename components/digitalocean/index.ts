@@ -85,7 +85,7 @@ export function infrastructure(a: InfrastructureArgs): Infrastructure {
         slackUrl: a.slackWebhookUrl,
     });
 
-    const coopSecrets = Object.fromEntries(a.coops.map((c) => [c.id, { [spec.database.envName]: database.urls[c.id], [spec.cache.envName]: cache.url }]));
+    const coopSecrets = Object.fromEntries(a.coops.map((c) => [c.id, { [c.databaseEnvName ?? spec.database.envName]: database.urls[c.id], [spec.cache.envName]: cache.url }]));
 
     function edge(ready: Record<string, pulumi.CustomResource[]>): pulumi.Output<string> {
         let publicIp: pulumi.Output<string>;

@@ -639,6 +639,32 @@ describe("issue 25: the rest of the medium classes, duplicates and the low class
         }
     });
 
+    it("a co-op's database variable named PATH, COOP_ID or the cache's variable, or set by the co-op itself", () => {
+        refused(
+            attempt("prod", (c) => (c["coop:coops"][0].databaseEnvName = "PATH")),
+            "coop:coops[0].databaseEnvName",
+            /belongs to the image or the stack/,
+        );
+        refused(
+            attempt("local", (c) => (c["coop:coops"][0].databaseEnvName = "COOP_ID")),
+            "coop:coops[0].databaseEnvName",
+            /belongs to the image or the stack/,
+        );
+        refused(
+            attempt("prod", (c) => (c["coop:coops"][0].databaseEnvName = "REDIS_URL")),
+            "coop:coops[0].databaseEnvName",
+            /the cache's variable/,
+        );
+        refused(
+            attempt("dev", (c) => ((c["coop:coops"][0].databaseEnvName = "DSN"), (c["coop:coops"][0].env = { ...c["coop:coops"][0].env, DSN: "x" }))),
+            "coop:coops[0]",
+            /sets DSN, which the stack sets from its managed database/,
+        );
+        const ok = attempt("prod", (c) => (c["coop:coops"][0].databaseEnvName = "DSN"));
+        accepted(ok, "an app that reads DSN");
+        assert.equal("ok" in ok && ok.ok.coops[0].databaseEnvName, "DSN");
+    });
+
     it('a secure value inside a co-op (or any structured key) is named as what it is, not as "must be a list"', () => {
         const o = attempt("local", (c) => (c["coop:coops"][0].env = { ...c["coop:coops"][0].env, GREETING: { secure: "v1:x" } }));
         refused(o, "coop:coops", /holds a secret value inside it \(a secure: entry/);

@@ -235,7 +235,7 @@ describe("a bad stack file", () => {
                     "coop:digitalocean.droplets.count: must be an integer from 1 to 20",
                     'coop:digitalocean.database.region: "nyc3" differs from the VPC\'s region "ams3"; a cluster joins a VPC only in its own region',
                     'coop:coops[1].domains[0]: "a.coophost.example" is already served by coop "a"',
-                    "coop:coops[1].colour: unknown key (known: id, domains, image, port, healthPath, uptimePath, healthTimeout, migrate, env, secretEnv, generatedSecrets, configFiles, memory, cpus, retain, rollbackWindow, deleteDataOnRemove, dataVolume)",
+                    "coop:coops[1].colour: unknown key (known: id, domains, image, port, healthPath, uptimePath, healthTimeout, migrate, env, secretEnv, generatedSecrets, databaseEnvName, configFiles, memory, cpus, retain, rollbackWindow, deleteDataOnRemove, dataVolume)",
                     "coop:coops[1].image: must be pinned by digest (REPOSITORY@sha256:<64 hex digits>): a tag names no fixed release, and the host agent refuses it",
                 ],
             );
