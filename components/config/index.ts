@@ -283,7 +283,6 @@ export function parseStackConfig(raw: Record<string, unknown>, secretKeys: reado
     const agent =
         raw.agent === undefined ? void fail("coop:agent", `is required: ${IMAGE_DIGEST_HINT} (the host agent's image)`) : parseInto(agentField, raw.agent, ["agent"], errors);
     const coops = environment ? parseCoops(raw.coops, environment, errors) : [];
-    checkSecretValues(coops, digitalocean?.alerts.slack?.webhookKey, raw.registries, facts, strict ? environment : undefined, fail);
     if (loadBalanced && Array.isArray(raw.coops) && raw.coops.length === 0) {
         fail("coop:coops", "must list at least one co-op when droplets.count > 1: the load balancer's certificate covers the co-op domains, and one with no name cannot be issued");
     } else if (loadBalanced && raw.coops === undefined) {
@@ -298,7 +297,9 @@ export function parseStackConfig(raw: Record<string, unknown>, secretKeys: reado
     });
     checkSecretEnv(coops, secrets, facts, fail);
     checkRegistryLogins(registries, secrets, facts, fail);
-    checkSecretPurposes(coops, digitalocean?.alerts.slack?.webhookKey, registries, fail);
+    const uses = secretUses(coops, digitalocean?.alerts.slack?.webhookKey, registries);
+    checkSecretPurposes(uses, fail);
+    checkSecretValues(uses, facts, strict ? environment : undefined, fail);
     const hostCount = cloud ? numberOr(dig(raw.digitalocean, "droplets", "count"), 1) : hosts.length;
     checkDataVolumes(coops, hostCount, cloud ? "coop:digitalocean.droplets.count" : "coop:hosts", fail);
     const webhook = digitalocean?.alerts.slack?.webhookKey;
@@ -525,25 +526,38 @@ function parseCoops(value: unknown, environment: Environment, errors: string[]):
     return out;
 }
 
+/** Where a secret key is named: the Slack webhook, a registry's token, a co-op's environment (in that order). */
+interface SecretUse {
+    path: string;
+    key: string;
+    /** What the key is there, for a message (`the token of ghcr.io (coop:registries[0].passwordKey)`). */
+    what: string;
+    /** For a co-op's environment: the co-op's index and the variable's name. */
+    coop?: number;
+    envName?: string;
+}
+
+function secretUses(coops: Array<CoopSpec & { index: number }>, webhook: string | undefined, logins: RegistryLogin[]): SecretUse[] {
+    const path = "coop:digitalocean.alerts.slack.webhookKey";
+    return [
+        ...(webhook !== undefined ? [{ path, key: webhook, what: `the Slack webhook URL (${path})` }] : []),
+        ...logins.map((l, i) => ({ path: `coop:registries[${i}].passwordKey`, key: l.passwordKey, what: `the token of ${l.server} (coop:registries[${i}].passwordKey)` })),
+        ...coops.flatMap((c) =>
+            Object.entries(c.secretEnv).map(([name, key]) => {
+                const at = `coop:coops[${c.index}].secretEnv.${name}`;
+                return { path: at, key, what: `co-op "${c.id}"'s environment (${at})`, coop: c.index, envName: name };
+            }),
+        ),
+    ];
+}
+
 /**
  * What is known of each secret that reaches a co-op, the Slack webhook or a registry: not a list
  * (a secret set with --path KEY[0] reaches the env as the JSON text of a list), small enough to
  * be one variable of a process, and in uat and prod no placeholder.
  */
-function checkSecretValues(
-    coops: Array<CoopSpec & { index: number }>,
-    webhook: string | undefined,
-    registries: unknown,
-    facts: Record<string, SecretFacts>,
-    strictEnvironment: string | undefined,
-    fail: (path: string, message: string) => void,
-): void {
-    const uses: Array<[string, string, string | undefined]> = [];
-    for (const c of coops) for (const [name, key] of Object.entries(c.secretEnv)) uses.push([`coop:coops[${c.index}].secretEnv.${name}`, key, name]);
-    if (webhook !== undefined) uses.push(["coop:digitalocean.alerts.slack.webhookKey", webhook, undefined]);
-    if (Array.isArray(registries))
-        registries.forEach((r, i) => typeof dig(r, "passwordKey") === "string" && uses.push([`coop:registries[${i}].passwordKey`, dig(r, "passwordKey") as string, undefined]));
-    for (const [path, key, envName] of uses) {
+function checkSecretValues(uses: SecretUse[], facts: Record<string, SecretFacts>, strictEnvironment: string | undefined, fail: (path: string, message: string) => void): void {
+    for (const { path, key, envName } of uses) {
         const f = Object.prototype.hasOwnProperty.call(facts, key) ? facts[key] : undefined;
         if (f === undefined) continue;
         if (f.list) {
@@ -608,30 +622,16 @@ function checkRegistryLogins(logins: RegistryLogin[], secrets: Set<string>, fact
  * secret to the other: a co-op's token to another co-op or to a registry, the webhook URL to a
  * co-op's environment.
  */
-function checkSecretPurposes(
-    coops: Array<CoopSpec & { index: number }>,
-    webhook: string | undefined,
-    logins: RegistryLogin[],
-    fail: (path: string, message: string) => void,
-): void {
-    const purposes = new Map<string, { coop?: number; what: string }>();
-    if (webhook !== undefined) purposes.set(webhook, { what: "the Slack webhook URL (coop:digitalocean.alerts.slack.webhookKey)" });
-    logins.forEach((l, i) => {
-        if ((KNOWN_KEYS as readonly string[]).includes(l.passwordKey)) return; // refused by checkRegistryLogins
-        const used = purposes.get(l.passwordKey);
-        if (used === undefined) purposes.set(l.passwordKey, { what: `the token of ${l.server} (coop:registries[${i}].passwordKey)` });
-        else fail(`coop:registries[${i}].passwordKey`, `coop:${l.passwordKey} is already ${used.what}; a secret key serves one purpose, so give this one a key of its own`);
-    });
-    for (const c of coops) {
-        for (const [name, key] of Object.entries(c.secretEnv)) {
-            if ((KNOWN_KEYS as readonly string[]).includes(key)) continue; // refused by checkSecretEnv
-            const used = purposes.get(key);
-            if (used === undefined) {
-                purposes.set(key, { coop: c.index, what: `co-op "${c.id}"'s environment (coop:coops[${c.index}].secretEnv.${name})` });
-            } else if (used.coop !== c.index) {
-                fail(`coop:coops[${c.index}].secretEnv.${name}`, `coop:${key} is already ${used.what}; a secret key serves one purpose, so give this one a key of its own`);
-            }
-        }
+function checkSecretPurposes(uses: SecretUse[], fail: (path: string, message: string) => void): void {
+    const purposes = new Map<string, SecretUse>();
+    for (const use of uses) {
+        // The stack's own keys are refused for each purpose by checkRegistryLogins and checkSecretEnv.
+        if ((KNOWN_KEYS as readonly string[]).includes(use.key)) continue;
+        const used = purposes.get(use.key);
+        if (used === undefined) purposes.set(use.key, use);
+        // One co-op may name a key for two of its variables; anything else is a second purpose.
+        else if (use.coop === undefined || used.coop !== use.coop)
+            fail(use.path, `coop:${use.key} is already ${used.what}; a secret key serves one purpose, so give this one a key of its own`);
     }
 }
 
